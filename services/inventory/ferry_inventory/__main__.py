@@ -1,0 +1,5 @@
+"""Allows ``python -m ferry_inventory``."""
+
+from ferry_inventory.entrypoints.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adapters of the inventory service: the outside world behind small ports."""

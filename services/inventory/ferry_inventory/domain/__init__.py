@@ -1,0 +1,1 @@
+"""The inventory domain: pure types and rules, no I/O."""

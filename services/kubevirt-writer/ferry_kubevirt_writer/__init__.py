@@ -1,0 +1,1 @@
+"""kubevirt-writer service: creates volumes, disk sinks and VirtualMachines on the target."""

@@ -1,0 +1,1 @@
+"""Adapters of the kubevirt-writer service: the outside world behind small ports."""

@@ -1,0 +1,1 @@
+"""The kubevirt-writer domain: pure types and rules, no I/O."""

@@ -1,0 +1,1 @@
+"""Entry points of the kubevirt-writer service: process start-up and HTTP routes."""

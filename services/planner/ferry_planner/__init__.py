@@ -1,0 +1,1 @@
+"""Planner service: providers, maps, plans and migrations, and the per-VM migration state machine."""

@@ -1,0 +1,1 @@
+"""Adapters of the planner service: the outside world behind small ports."""

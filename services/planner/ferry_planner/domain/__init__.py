@@ -1,0 +1,1 @@
+"""The planner domain: pure types and rules, no I/O."""

@@ -1,0 +1,1 @@
+"""Entry points of the planner service: process start-up and HTTP routes."""

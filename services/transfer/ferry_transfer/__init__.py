@@ -1,0 +1,1 @@
+"""Transfer workers: copy disk ranges from the source datastore to the target sink."""

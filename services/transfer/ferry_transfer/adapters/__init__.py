@@ -1,0 +1,1 @@
+"""Adapters of the transfer service: the outside world behind small ports."""

@@ -1,0 +1,1 @@
+"""The transfer domain: pure types and rules, no I/O."""

@@ -1,0 +1,1 @@
+"""Entry points of the transfer service: process start-up and HTTP routes."""

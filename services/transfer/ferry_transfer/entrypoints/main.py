@@ -1,0 +1,13 @@
+"""Process entry point: ``python -m ferry_transfer`` runs the transfer service until SIGTERM."""
+
+import asyncio
+
+from ferry_shared.service import run_service
+from ferry_shared.settings import ServiceSettings
+
+from ferry_transfer.bootstrap import SERVICE, bootstrap
+
+
+def main() -> None:
+    """Run the service with settings from the environment."""
+    asyncio.run(run_service(SERVICE, ServiceSettings(), bootstrap))

@@ -1,0 +1,1 @@
+"""JetStream helpers: connection, topology, publishing and durable consumers."""

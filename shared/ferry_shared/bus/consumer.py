@@ -1,0 +1,186 @@
+"""A durable JetStream pull consumer that ends every message deliberately.
+
+Each message is decoded into one of the handler table's types and given to its
+handler inside a CONSUMER span that continues the publisher's trace. Then:
+
+* the handler returns → **ack**;
+* it raises :class:`TemporaryError` (or anything unexpected) → **nak with delay**,
+  until the last allowed attempt, which is treated as permanent;
+* it raises :class:`PermanentError`, or the message cannot be decoded → a
+  ``MessageFailed`` event is published and the message is **terminated**.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ferry_shared.bus.delivery import Delivery
+from ferry_shared.bus.publisher import Publisher
+from ferry_shared.bus.topology import ensure_consumer
+from ferry_shared.errors import PermanentError, TemporaryError
+from ferry_shared.messages import Message, MessageFailed, decoder_for
+from ferry_shared.tracing import extract_context, tracer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, Delivery], Awaitable[None]]
+"""An async handler taking one message type and its delivery."""
+
+HandlerTable = Mapping[type[Message], Handler]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """Where a consumer reads from and how patient it is."""
+
+    service: str
+    stream: str
+    durable: str
+    filter_subject: str
+    ack_wait: float = 30.0
+    max_deliver: int = 5
+    max_in_flight: int = 16
+    unexpected_error_delay: float = 5.0
+    fetch_timeout: float = 1.0
+    drain_timeout: float = 20.0
+
+
+class DurableConsumer:
+    """Runs a handler table over one durable consumer until told to stop."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        publisher: Publisher,
+        spec: ConsumerSpec,
+        handlers: HandlerTable,
+    ) -> None:
+        self._js = js
+        self._publisher = publisher
+        self._spec = spec
+        self._handlers = dict(handlers)
+        self._decoder = decoder_for(list(self._handlers))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull and handle messages until ``stop`` is set, then finish those in flight."""
+        spec = self._spec
+        await ensure_consumer(
+            self._js,
+            stream=spec.stream,
+            durable=spec.durable,
+            filter_subject=spec.filter_subject,
+            ack_wait=spec.ack_wait,
+            # The server's limit sits above ours so the last attempt is ours to end.
+            max_deliver=spec.max_deliver + 1,
+            max_ack_pending=max(spec.max_in_flight * 4, 64),
+        )
+        subscription = await self._js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+        try:
+            while not stop.is_set():
+                free = spec.max_in_flight - len(self._tasks)
+                if free <= 0:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    batch = await subscription.fetch(free, timeout=spec.fetch_timeout)
+                except TimeoutError:  # nats raises both its own subclass and the builtin
+                    continue
+                for msg in batch:
+                    task = asyncio.create_task(self._handle(msg), name=f"handle {msg.subject}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            await self._drain()
+            await subscription.unsubscribe()
+
+    async def _drain(self) -> None:
+        """Let in-flight handlers finish for ``drain_timeout``; cancel the rest (they are
+        nak'd and so redelivered to another consumer)."""
+        if not self._tasks:
+            return
+        _, unfinished = await asyncio.wait(self._tasks, timeout=self._spec.drain_timeout)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("cancelled %d unfinished handlers on shutdown", len(unfinished))
+            await asyncio.wait(unfinished)
+
+    async def _handle(self, msg: Msg) -> None:
+        attempt = msg.metadata.num_delivered or 1
+        with tracer().start_as_current_span(
+            f"{msg.subject} process",
+            context=extract_context(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": self._spec.durable,
+                "messaging.message.delivery_attempt": attempt,
+            },
+        ) as span:
+            try:
+                message = self._decoder.decode(msg.data)
+            except msgspec.DecodeError as error:
+                span.set_status(Status(StatusCode.ERROR, "malformed message"))
+                await self._fail(msg, attempt, "unknown", "malformed_message", str(error))
+                return
+            type_tag = message.type_tag()
+            span.set_attribute("ferry.message.type", type_tag)
+            handler = self._handlers[type(message)]
+            delivery = Delivery(msg, attempt=attempt, ack_wait=self._spec.ack_wait)
+            try:
+                await handler(message, delivery)
+            except asyncio.CancelledError:
+                await msg.nak()
+                raise
+            except PermanentError as error:
+                span.set_status(Status(StatusCode.ERROR, error.code))
+                await self._fail(msg, attempt, type_tag, error.code, error.message)
+            except TemporaryError as error:
+                span.set_status(Status(StatusCode.ERROR, error.code))
+                await self._retry(msg, attempt, type_tag, error.code, error.message, error.delay)
+            except Exception as error:  # noqa: BLE001 - unexpected: retried, then failed
+                log.exception("unexpected error handling %s (attempt %d)", type_tag, attempt)
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, "unexpected_error"))
+                reason = f"{type(error).__name__}: {error}"
+                delay = self._spec.unexpected_error_delay
+                await self._retry(msg, attempt, type_tag, "unexpected_error", reason, delay)
+            else:
+                await msg.ack()
+
+    async def _retry(
+        self, msg: Msg, attempt: int, type_tag: str, code: str, reason: str, delay: float
+    ) -> None:
+        if attempt >= self._spec.max_deliver:
+            await self._fail(msg, attempt, type_tag, code, f"{reason} (gave up after {attempt} attempts)")
+            return
+        log.warning("%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay)
+        await msg.nak(delay=delay)
+
+    async def _fail(self, msg: Msg, attempt: int, type_tag: str, code: str, reason: str) -> None:
+        """Publish MessageFailed, then terminate (a crash in between only re-publishes the
+        same deduplicated event)."""
+        sequence = msg.metadata.sequence.stream
+        log.error("%s failed permanently (%s: %s)", type_tag, code, reason)
+        await self._publisher.publish(
+            MessageFailed(
+                message_id=f"failed:{msg.metadata.stream}:{sequence}",
+                failed_subject=msg.subject,
+                failed_type=type_tag,
+                stream_sequence=sequence,
+                attempts=attempt,
+                service=self._spec.service,
+                error_code=code,
+                reason=reason,
+            )
+        )
+        await msg.term()

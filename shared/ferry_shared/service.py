@@ -1,0 +1,87 @@
+"""Runs one Ferry service process: logs, tracing, NATS, its consumer and its HTTP app.
+
+Each service's ``bootstrap`` builds a :class:`ServiceParts` and hands it to
+:func:`run_service`, which owns start-up order and graceful shutdown (stop pulling,
+finish in-flight messages, drain NATS, stop HTTP).
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from ferry_shared import subjects
+from ferry_shared.bus.connection import connect
+from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
+from ferry_shared.bus.publisher import Publisher
+from ferry_shared.bus.topology import ensure_topology
+from ferry_shared.health import health_app
+from ferry_shared.lifecycle import stop_on_signals
+from ferry_shared.logs import configure_logging
+from ferry_shared.settings import ServiceSettings
+from ferry_shared.tracing import configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bus:
+    """The live NATS connection a service's parts are wired with."""
+
+    nc: Client
+    js: JetStreamContext
+    publisher: Publisher
+
+
+@dataclass
+class ServiceParts:
+    """What a service contributes: its command handlers and its HTTP routes."""
+
+    handlers: HandlerTable
+    app_setup: Callable[[FastAPI], None] = lambda app: None
+    background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+
+
+Bootstrap = Callable[[Bus, ServiceSettings], Awaitable[ServiceParts]]
+
+
+async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootstrap) -> None:
+    """Start ``service`` and run it until SIGTERM/SIGINT."""
+    configure_logging(service, settings.log_level)
+    configure_tracing(service)
+    stop = stop_on_signals()
+    nc = await connect(settings.nats_url, name=f"ferry-{service}")
+    js = nc.jetstream()
+    await ensure_topology(js, replicas=settings.jetstream_replicas)
+    bus = Bus(nc=nc, js=js, publisher=Publisher(js))
+    parts = await bootstrap(bus, settings)
+
+    app = health_app(service, {"nats": lambda: None if nc.is_connected else "NATS disconnected"})
+    parts.app_setup(app)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    )
+    tasks = [asyncio.create_task(server.serve(), name="http")]
+    if parts.handlers:
+        spec = ConsumerSpec(
+            service=service,
+            stream=subjects.COMMANDS_STREAM,
+            durable=subjects.durable_name(service),
+            filter_subject=subjects.commands_of(service),
+            max_in_flight=settings.max_in_flight,
+        )
+        consumer = DurableConsumer(js, bus.publisher, spec, parts.handlers)
+        tasks.append(asyncio.create_task(consumer.run(stop), name="consumer"))
+    tasks += [asyncio.create_task(job(stop)) for job in parts.background]
+    log.info("%s started", service)
+    await stop.wait()
+    log.info("%s stopping", service)
+    server.should_exit = True
+    await asyncio.gather(*tasks)
+    await nc.drain()
+    log.info("%s stopped", service)

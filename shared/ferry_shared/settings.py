@@ -1,0 +1,19 @@
+"""Settings common to every service, read from ``FERRY_*`` environment variables."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every Ferry service needs to start.
+
+    ``FERRY_NATS_URL`` may list several servers separated by commas.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "info"
+    jetstream_replicas: int = 1
+    max_in_flight: int = 16

@@ -1,0 +1,91 @@
+"""Pytest fixtures for the real peers. Loaded by ``tests/conftest.py``.
+
+A peer that cannot start fails the test that needs it with the reason; nothing is
+skipped. Markers (``nats``, ``vsphere``, ``kube``, ``e2e``) say which peers a test uses.
+"""
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from ferry_cli.local.binaries import PeerNotBuiltError
+from ferry_cli.local.nats_server import NatsServer, start_nats_server
+from ferry_cli.local.processes import ProcessFailedError
+from ferry_cli.local.vcsim import Vcsim, start_vcsim
+from ferry_shared.bus.connection import connect
+from ferry_shared.bus.publisher import Publisher
+from ferry_shared.bus.topology import ensure_topology
+from ferry_shared.service import Bus
+
+from ferry_testpeers.kube import KubeControlPlane, start_control_plane
+
+PEER_ERRORS = (PeerNotBuiltError, ProcessFailedError, OSError)
+
+
+def crd_directory() -> Path:
+    """``$FERRY_CRD_DIR``, else ``shared/crds`` beside the repository."""
+    if explicit := os.environ.get("FERRY_CRD_DIR"):
+        return Path(explicit)
+    repo = Path(__file__).resolve().parents[3]
+    return repo.parent / "shared" / "crds"
+
+
+@pytest.fixture
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream and its own store, for one test."""
+    try:
+        server = start_nats_server(tmp_path_factory.mktemp("nats"))
+    except PEER_ERRORS as error:
+        pytest.fail(f"nats-server could not start: {error}", pytrace=False)
+    yield server
+    server.stop()
+
+
+VcsimFactory = Callable[..., Vcsim]
+
+
+@pytest.fixture
+def vcsim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimFactory]:
+    """Starts simulators with a given model (``factory(model=…, tls=…)``); stops them after."""
+    started: list[Vcsim] = []
+
+    def start(model: dict[str, Any] | None = None, **options: Any) -> Vcsim:
+        options.setdefault("password", secrets.token_urlsafe(12))
+        try:
+            simulator = start_vcsim(tmp_path_factory.mktemp("vcsim"), model=model, **options)
+        except PEER_ERRORS as error:
+            pytest.fail(f"ferry-vcsim could not start: {error}", pytrace=False)
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeControlPlane]:
+    """etcd + kube-apiserver (RBAC, client certificates) with the CRDs installed."""
+    crds = crd_directory()
+    if not crds.is_dir():
+        pytest.fail(f"CRD directory {crds} is missing; set FERRY_CRD_DIR", pytrace=False)
+    try:
+        plane = start_control_plane(tmp_path_factory.mktemp("kube"), crds)
+    except PEER_ERRORS as error:
+        pytest.fail(f"the Kubernetes control plane could not start: {error}", pytrace=False)
+    yield plane
+    plane.stop()
+
+
+@pytest_asyncio.fixture
+async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
+    """A connection to a fresh nats-server with Ferry's streams created."""
+    nc = await connect(nats_server.url, name="ferry-test")
+    js = nc.jetstream()
+    await ensure_topology(js)
+    yield Bus(nc=nc, js=js, publisher=Publisher(js))
+    await nc.drain()
