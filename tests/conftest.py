@@ -3,9 +3,10 @@
 from collections.abc import Iterator
 
 import pytest
-from ferry_shared.tracing import configure_tracing
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ferry_shared.tracing import configure_tracing
 
 pytest_plugins = ["ferry_testpeers.plugin"]
 

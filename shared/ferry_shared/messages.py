@@ -9,7 +9,7 @@ Readers are tolerant: unknown fields are ignored.
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, Union
 
 import msgspec
 
@@ -35,9 +35,10 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     @classmethod
     def type_tag(cls) -> str:
         """The versioned tag written in the ``type`` field."""
-        tag = msgspec.inspect.type_info(cls)
-        assert isinstance(tag, msgspec.inspect.StructType) and tag.tag is not None
-        return str(tag.tag)
+        info = msgspec.inspect.type_info(cls)
+        if not isinstance(info, msgspec.inspect.StructType) or info.tag is None:
+            raise TypeError(f"{cls.__name__} has no message tag")
+        return str(info.tag)
 
 
 class Command(Message, frozen=True, kw_only=True):
@@ -76,10 +77,7 @@ def decoder_for(types: Sequence[type[Message]]) -> msgspec.json.Decoder[Message]
     """A decoder that accepts exactly the given tagged message types."""
     if not types:
         raise ValueError("a decoder needs at least one message type")
-    union = types[0]
-    for extra in types[1:]:
-        union = union | extra  # type: ignore[assignment]
-    return msgspec.json.Decoder(union)  # type: ignore[arg-type]
+    return msgspec.json.Decoder(Union[tuple(types)])  # noqa: UP007
 
 
 def decode_as(data: bytes, message_type: type[M]) -> M:

@@ -7,8 +7,9 @@ finish in-flight messages, drain NATS, stop HTTP).
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -44,7 +45,7 @@ class ServiceParts:
 
     handlers: HandlerTable
     app_setup: Callable[[FastAPI], None] = lambda app: None
-    background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 Bootstrap = Callable[[Bus, ServiceSettings], Awaitable[ServiceParts]]

@@ -8,16 +8,17 @@ from typing import ClassVar
 
 import msgspec
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.messages import Command, MessageFailed, decode_as
 from ferry_shared.service import Bus
-from ferry_testpeers.waiting import async_wait_for, eventually
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from ferry_shared.tracing import current_trace_ids, tracer
-from opentelemetry.trace import SpanKind
+from ferry_testpeers.waiting import async_wait_for, eventually
 
 pytestmark = pytest.mark.nats
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ferry_cli.local.nats_server import NatsServer
 from ferry_cli.local.processes import ManagedProcess
 from ferry_shared.service import Bus

@@ -1,11 +1,10 @@
 """Composition root of the inventory service: wires adapters into handlers."""
 
+from ferry_inventory.handlers import HANDLERS
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
-
-from ferry_inventory.handlers import HANDLERS
 
 SERVICE = subjects.INVENTORY
 

@@ -1,10 +1,9 @@
 """Composition root of the kubevirt-writer service: wires adapters into handlers."""
 
+from ferry_kubevirt_writer.handlers import HANDLERS
 from ferry_shared import subjects
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
-
-from ferry_kubevirt_writer.handlers import HANDLERS
 
 SERVICE = subjects.KUBEVIRT_WRITER
 

@@ -1,11 +1,10 @@
 """Composition root of the planner service: wires adapters into handlers."""
 
+from ferry_planner.handlers import HANDLERS
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
-
-from ferry_planner.handlers import HANDLERS
 
 SERVICE = subjects.PLANNER
 

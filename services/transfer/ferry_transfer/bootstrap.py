@@ -4,7 +4,6 @@ from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
-
 from ferry_transfer.handlers import HANDLERS
 
 SERVICE = subjects.TRANSFER

@@ -130,7 +130,7 @@ class DurableConsumer:
                 message = self._decoder.decode(msg.data)
             except msgspec.DecodeError as error:
                 span.set_status(Status(StatusCode.ERROR, "malformed message"))
-                await self._fail(msg, attempt, "unknown", "malformed_message", str(error))
+                await self._fail(msg, attempt, "unknown", code="malformed_message", reason=str(error))
                 return
             type_tag = message.type_tag()
             span.set_attribute("ferry.message.type", type_tag)
@@ -143,30 +143,36 @@ class DurableConsumer:
                 raise
             except PermanentError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._fail(msg, attempt, type_tag, error.code, error.message)
+                await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message)
             except TemporaryError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._retry(msg, attempt, type_tag, error.code, error.message, error.delay)
-            except Exception as error:  # noqa: BLE001 - unexpected: retried, then failed
+                await self._retry(
+                    msg, attempt, type_tag, code=error.code, reason=error.message, delay=error.delay
+                )
+            except Exception as error:
                 log.exception("unexpected error handling %s (attempt %d)", type_tag, attempt)
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, "unexpected_error"))
                 reason = f"{type(error).__name__}: {error}"
                 delay = self._spec.unexpected_error_delay
-                await self._retry(msg, attempt, type_tag, "unexpected_error", reason, delay)
+                await self._retry(msg, attempt, type_tag, code="unexpected_error", reason=reason, delay=delay)
             else:
                 await msg.ack()
 
     async def _retry(
-        self, msg: Msg, attempt: int, type_tag: str, code: str, reason: str, delay: float
+        self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str, delay: float
     ) -> None:
         if attempt >= self._spec.max_deliver:
-            await self._fail(msg, attempt, type_tag, code, f"{reason} (gave up after {attempt} attempts)")
+            await self._fail(
+                msg, attempt, type_tag, code=code, reason=f"{reason} (gave up after {attempt} attempts)"
+            )
             return
-        log.warning("%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay)
+        log.warning(
+            "%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay
+        )
         await msg.nak(delay=delay)
 
-    async def _fail(self, msg: Msg, attempt: int, type_tag: str, code: str, reason: str) -> None:
+    async def _fail(self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str) -> None:
         """Publish MessageFailed, then terminate (a crash in between only re-publishes the
         same deduplicated event)."""
         sequence = msg.metadata.sequence.stream

@@ -35,7 +35,7 @@ class KubeControlPlane:
 
     def api_client(self) -> ApiClient:
         """A Kubernetes client authenticated as cluster admin (group system:masters)."""
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return new_client(self.kubeconfig)
 
     def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for a client-certificate user (subject to RBAC)."""
@@ -45,6 +45,12 @@ class KubeControlPlane:
     def stop(self) -> None:
         self.apiserver.stop()
         self.etcd.stop()
+
+
+def new_client(kubeconfig: Path) -> ApiClient:
+    """A Kubernetes API client configured from ``kubeconfig``."""
+    api: ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return api
 
 
 def write_kubeconfig(path: Path, server: str, ca_cert: Path, user: KeyPair) -> Path:

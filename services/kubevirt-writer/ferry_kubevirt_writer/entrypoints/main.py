@@ -2,10 +2,9 @@
 
 import asyncio
 
+from ferry_kubevirt_writer.bootstrap import SERVICE, bootstrap
 from ferry_shared.service import run_service
 from ferry_shared.settings import ServiceSettings
-
-from ferry_kubevirt_writer.bootstrap import SERVICE, bootstrap
 
 
 def main() -> None:

@@ -2,10 +2,9 @@
 
 import asyncio
 
+from ferry_planner.bootstrap import SERVICE, bootstrap
 from ferry_shared.service import run_service
 from ferry_shared.settings import ServiceSettings
-
-from ferry_planner.bootstrap import SERVICE, bootstrap
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ import asyncio
 
 from ferry_shared.service import run_service
 from ferry_shared.settings import ServiceSettings
-
 from ferry_transfer.bootstrap import SERVICE, bootstrap
 
 

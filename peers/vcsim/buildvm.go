@@ -1,0 +1,734 @@
+package main
+
+// Builds VMs: CreateVM_Task with a full VirtualMachineConfigSpec through the simulator's
+// API, then disk content, power state, guest info, CBT change IDs and snapshots.
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const defaultHWVersion = "vmx-19"
+
+type vmJob struct {
+	spec *VMSpec
+	gen  bool // generated (bulk) VM
+}
+
+func (b *dcBuilder) buildVMs(ctx context.Context) error {
+	var jobs []vmJob
+	for i := range b.spec.VMs {
+		jobs = append(jobs, vmJob{spec: &b.spec.VMs[i]})
+	}
+	for _, g := range b.spec.Generate {
+		for i := 0; i < g.Count; i++ {
+			s := g.Template
+			s.Name = g.name(i)
+			// Copies of the slices, so that per-VM edits never touch the template.
+			s.Disks = append([]DiskSpec(nil), g.Template.Disks...)
+			s.NICs = append([]NICSpec(nil), g.Template.NICs...)
+			jobs = append(jobs, vmJob{spec: &s, gen: true})
+		}
+	}
+	// Placement is decided up front (deterministic round-robin), creation runs in parallel.
+	type placed struct {
+		job  vmJob
+		host *hostInfo
+		pool types.ManagedObjectReference
+	}
+	var list []placed
+	for _, j := range jobs {
+		h, pool, err := b.place(j.spec)
+		if err != nil {
+			return fmt.Errorf("vm %s: %w", j.spec.Name, err)
+		}
+		list = append(list, placed{j, h, pool})
+	}
+	// Folders are created serially before the parallel part.
+	for _, p := range list {
+		if _, err := b.folder(ctx, p.job.spec.Folder); err != nil {
+			return err
+		}
+	}
+	workers := max(2, runtime.GOMAXPROCS(0)*2)
+	work := make(chan placed)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := b.buildVM(ctx, p.job.spec, p.host, p.pool); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("vm %s: %w", p.job.spec.Name, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range list {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}
+
+// vmDatastores lists the datastores a VM needs (home first).
+func (b *dcBuilder) vmDatastores(vm *VMSpec) []string {
+	home := vm.Datastore
+	if home == "" {
+		for _, d := range vm.Disks {
+			if d.Datastore != "" {
+				home = d.Datastore
+				break
+			}
+		}
+	}
+	if home == "" {
+		home = b.spec.Datastores[0].Name
+	}
+	out := []string{home}
+	for _, d := range vm.Disks {
+		if d.Datastore != "" && d.Datastore != home {
+			out = append(out, d.Datastore)
+		}
+	}
+	return out
+}
+
+// place picks the host and resource pool: the named host, or a round-robin choice among
+// the cluster's hosts (not in maintenance mode) that mount all the VM's datastores.
+func (b *dcBuilder) place(vm *VMSpec) (*hostInfo, types.ManagedObjectReference, error) {
+	need := b.vmDatastores(vm)
+	mounts := func(h *hostInfo) bool {
+		for _, ds := range need {
+			if !h.datastores[ds] {
+				return false
+			}
+		}
+		return true
+	}
+	if vm.Host != "" {
+		h := b.hosts[vm.Host]
+		if !mounts(h) {
+			return nil, types.ManagedObjectReference{}, fmt.Errorf("host %s does not mount %v", h.name, need)
+		}
+		pool := h.pool
+		if ci := b.clusters[h.cluster]; ci != nil && vm.ResourcePool != "" {
+			p, ok := ci.pools[vm.ResourcePool]
+			if !ok {
+				return nil, pool, fmt.Errorf("unknown resource pool %q", vm.ResourcePool)
+			}
+			pool = p
+		}
+		return h, pool, nil
+	}
+	var ci *clusterInfo
+	if vm.Cluster != "" {
+		ci = b.clusters[vm.Cluster]
+		if ci == nil {
+			return nil, types.ManagedObjectReference{}, fmt.Errorf("unknown cluster %q", vm.Cluster)
+		}
+	} else if len(b.clList) > 0 {
+		ci = b.clList[0]
+	}
+	if ci == nil {
+		for _, h := range b.hostList {
+			if !h.maintenance && mounts(h) {
+				return h, h.pool, nil
+			}
+		}
+		return nil, types.ManagedObjectReference{}, fmt.Errorf("no host mounts %v", need)
+	}
+	pool := ci.pool
+	if vm.ResourcePool != "" {
+		p, ok := ci.pools[vm.ResourcePool]
+		if !ok {
+			return nil, pool, fmt.Errorf("unknown resource pool %q", vm.ResourcePool)
+		}
+		pool = p
+	}
+	for i := 0; i < len(ci.hosts); i++ {
+		h := ci.hosts[(ci.next+i)%len(ci.hosts)]
+		if !h.maintenance && mounts(h) {
+			ci.next = (ci.next + i + 1) % len(ci.hosts)
+			return h, pool, nil
+		}
+	}
+	return nil, pool, fmt.Errorf("no usable host in cluster %s mounts %v", ci.name, need)
+}
+
+// ctrlKey identifies a controller by kind and bus number.
+type ctrlKey struct {
+	kind string
+	bus  int32
+}
+
+func controllerKind(name string) (string, error) {
+	switch strings.ToLower(name) {
+	case "", "pvscsi":
+		return "pvscsi", nil
+	case "lsilogic", "lsilogic-sas", "buslogic":
+		return strings.ToLower(name), nil
+	case "sata", "ahci":
+		return "sata", nil
+	case "nvme":
+		return "nvme", nil
+	case "ide":
+		return "ide", nil
+	}
+	return "", fmt.Errorf("unknown controller %q", name)
+}
+
+type deviceBuilder struct {
+	list        object.VirtualDeviceList
+	controllers map[ctrlKey]types.BaseVirtualController
+}
+
+func (d *deviceBuilder) controller(kind string, bus int32) (types.BaseVirtualController, error) {
+	k := ctrlKey{kind, bus}
+	if c, ok := d.controllers[k]; ok {
+		return c, nil
+	}
+	var dev types.BaseVirtualDevice
+	var err error
+	switch kind {
+	case "sata":
+		dev, err = d.list.CreateSATAController()
+	case "nvme":
+		dev, err = d.list.CreateNVMEController()
+	case "ide":
+		dev, err = d.list.CreateIDEController()
+	default:
+		dev, err = d.list.CreateSCSIController(kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := dev.(types.BaseVirtualController)
+	c.GetVirtualController().BusNumber = bus
+	d.list = append(d.list, dev)
+	d.controllers[k] = c
+	return c, nil
+}
+
+func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []int32, error) {
+	dss := b.vmDatastores(vm)
+	guestID := vm.GuestID
+	if guestID == "" {
+		guestID = "otherGuest64"
+	}
+	spec := types.VirtualMachineConfigSpec{
+		Name:                  vm.Name,
+		GuestId:               guestID,
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + dss[0] + "]"},
+		NumCPUs:               max(vm.NumCPU, 1),
+		NumCoresPerSocket:     types.NewInt32(max(vm.CoresPerSock, 1)),
+		MemoryMB:              vm.MemoryMB,
+		Annotation:            vm.Annotation,
+		CpuHotAddEnabled:      types.NewBool(vm.CPUHotAdd),
+		MemoryHotAddEnabled:   types.NewBool(vm.MemoryHotAdd),
+		ChangeTrackingEnabled: types.NewBool(vm.CBT),
+		Uuid:                  vm.BIOSUUID,
+		InstanceUuid:          vm.InstanceUUID,
+		Version:               vm.HWVersion,
+		Firmware:              vm.Firmware,
+	}
+	if spec.MemoryMB == 0 {
+		spec.MemoryMB = 1024
+	}
+	if spec.Version == "" {
+		spec.Version = defaultHWVersion
+	}
+	if spec.Firmware == "" {
+		spec.Firmware = string(types.GuestOsDescriptorFirmwareTypeBios)
+	}
+	if spec.Firmware == string(types.GuestOsDescriptorFirmwareTypeEfi) {
+		spec.BootOptions = &types.VirtualMachineBootOptions{EfiSecureBootEnabled: types.NewBool(vm.SecureBoot)}
+	} else if vm.SecureBoot {
+		return spec, nil, fmt.Errorf("secure_boot needs firmware efi")
+	}
+	for k, v := range vm.ExtraConfig {
+		spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: k, Value: v})
+	}
+
+	db := &deviceBuilder{controllers: map[ctrlKey]types.BaseVirtualController{}}
+	var diskKeys []int32
+	for i, ds := range vm.Disks {
+		kind, err := controllerKind(ds.Controller)
+		if err != nil {
+			return spec, nil, fmt.Errorf("disk %d: %w", i, err)
+		}
+		c, err := db.controller(kind, ds.Bus)
+		if err != nil {
+			return spec, nil, fmt.Errorf("disk %d: %w", i, err)
+		}
+		dsName := ds.Datastore
+		if dsName == "" {
+			dsName = dss[0]
+		}
+		dsRef := b.ds[dsName]
+		disk := db.list.CreateDisk(c, dsRef, "["+dsName+"]")
+		if disk.UnitNumber == nil {
+			return spec, nil, fmt.Errorf("disk %d: controller %s bus %d is full", i, kind, ds.Bus)
+		}
+		capacity := ds.bytes()
+		disk.CapacityInBytes = capacity
+		disk.CapacityInKB = capacity / 1024
+		mode := ds.DiskMode
+		if mode == "" {
+			mode = string(types.VirtualDiskModePersistent)
+		}
+		if ds.RDM != nil {
+			compat := ds.RDM.Compatibility
+			if compat == "" {
+				compat = string(types.VirtualDiskCompatibilityModePhysicalMode)
+			}
+			dev := ds.RDM.Device
+			if dev == "" {
+				dev = fmt.Sprintf("/vmfs/devices/disks/naa.6000c29%025x", DefaultSeed(vm.Name, i)&0xffffffffffff)
+			}
+			lun := ds.RDM.LunUUID
+			if lun == "" {
+				lun = "0200000000" + strings.TrimPrefix(dev, "/vmfs/devices/disks/naa.") + "566972747561"
+			}
+			rdm := &types.VirtualDiskRawDiskMappingVer1BackingInfo{
+				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[" + dsName + "]", Datastore: &dsRef},
+				CompatibilityMode:            compat,
+				DeviceName:                   dev,
+				LunUuid:                      lun,
+				Sharing:                      ds.Sharing,
+			}
+			if compat == string(types.VirtualDiskCompatibilityModeVirtualMode) {
+				rdm.DiskMode = mode
+			} else {
+				rdm.DiskMode = string(types.VirtualDiskModeIndependent_persistent)
+			}
+			disk.Backing = rdm
+		} else {
+			back := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			back.DiskMode = mode
+			switch strings.ToLower(ds.Provisioning) {
+			case "", "thin":
+				back.ThinProvisioned = types.NewBool(true)
+			case "thick", "lazyzeroedthick":
+				back.ThinProvisioned = types.NewBool(false)
+				back.EagerlyScrub = types.NewBool(false)
+			case "eagerzeroedthick", "eager":
+				back.ThinProvisioned = types.NewBool(false)
+				back.EagerlyScrub = types.NewBool(true)
+			default:
+				return spec, nil, fmt.Errorf("disk %d: unknown provisioning %q", i, ds.Provisioning)
+			}
+			if ds.Sharing != "" {
+				back.Sharing = ds.Sharing
+			}
+		}
+		db.list = append(db.list, disk)
+		diskKeys = append(diskKeys, disk.Key)
+	}
+
+	for i, cd := range vm.CDROMs {
+		kind := "ide"
+		if strings.ToLower(cd.Controller) == "sata" {
+			kind = "sata"
+		}
+		c, err := db.controller(kind, 0)
+		if err != nil {
+			return spec, nil, fmt.Errorf("cdrom %d: %w", i, err)
+		}
+		var dev *types.VirtualCdrom
+		if ide, ok := c.(*types.VirtualIDEController); ok {
+			dev, err = db.list.CreateCdrom(ide)
+			if err != nil {
+				return spec, nil, err
+			}
+		} else {
+			dev = &types.VirtualCdrom{}
+			dev.Key = db.list.NewKey()
+			db.list.AssignController(dev, c)
+			dev.Backing = &types.VirtualCdromRemotePassthroughBackingInfo{}
+		}
+		if cd.ISO != "" {
+			dev.Backing = &types.VirtualCdromIsoBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: cd.ISO}}
+		}
+		dev.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: cd.Connected, Connected: cd.Connected, AllowGuestControl: true}
+		db.list = append(db.list, dev)
+	}
+
+	for i, n := range vm.NICs {
+		ni := b.nets[n.Network]
+		if ni == nil {
+			return spec, nil, fmt.Errorf("nic %d: unknown network %q", i, n.Network)
+		}
+		backing := ni.backing
+		if ni.kind == "opaque" {
+			// The simulator only accepts NSX opaque backings bound to an NSX DVPG; the NIC is
+			// created on "VM Network" and rebacked after creation (see fixOpaqueNICs).
+			backing = b.nets["VM Network"].backing
+		}
+		adapter := strings.ToLower(n.Adapter)
+		if adapter == "" {
+			adapter = "vmxnet3"
+		}
+		dev, err := db.list.CreateEthernetCard(adapter, backing)
+		if err != nil {
+			return spec, nil, fmt.Errorf("nic %d: %w", i, err)
+		}
+		card := dev.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		card.Key = db.list.NewKey()
+		if n.MAC != "" {
+			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
+			card.MacAddress = n.MAC
+		} else {
+			card.AddressType = string(types.VirtualEthernetCardMacTypeAssigned)
+		}
+		connected := n.Connected == nil || *n.Connected
+		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: connected, Connected: connected, AllowGuestControl: true}
+		if sr, ok := dev.(*types.VirtualSriovEthernetCard); ok {
+			pf := n.PhysicalFunction
+			if pf == "" {
+				pf = "0000:3b:00.0"
+			}
+			sr.AllowGuestOSMtuChange = types.NewBool(false)
+			sr.SriovBacking = &types.VirtualSriovEthernetCardSriovBackingInfo{
+				PhysicalFunctionBacking: &types.VirtualPCIPassthroughDeviceBackingInfo{
+					VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "Intel Corporation Ethernet Controller X710"},
+					Id:                             pf,
+					DeviceId:                       "1572",
+					SystemId:                       "5f0f1c1e-0000-0000-0000-000000000000",
+					VendorId:                       0x8086,
+				},
+			}
+		}
+		db.list = append(db.list, dev)
+	}
+
+	for i, p := range vm.PCI {
+		dev := &types.VirtualPCIPassthrough{}
+		dev.Key = db.list.NewKey()
+		if p.VGPU != "" {
+			dev.Backing = &types.VirtualPCIPassthroughVmiopBackingInfo{Vgpu: p.VGPU}
+		} else {
+			vendor, err := strconv.ParseUint(strings.TrimPrefix(orDefault(p.VendorID, "10de"), "0x"), 16, 16)
+			if err != nil {
+				return spec, nil, fmt.Errorf("pci %d: bad vendor_id %q", i, p.VendorID)
+			}
+			dev.Backing = &types.VirtualPCIPassthroughDeviceBackingInfo{
+				VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: orDefault(p.DeviceName, "NVIDIA Corporation GV100GL [Tesla V100 PCIe 32GB]")},
+				Id:                             orDefault(p.ID, fmt.Sprintf("0000:%02x:00.0", 0x3b+i)),
+				DeviceId:                       strings.TrimPrefix(orDefault(p.DeviceID, "1db6"), "0x"),
+				SystemId:                       orDefault(p.SystemID, "5f0f1c1e-0000-0000-0000-000000000000"),
+				VendorId:                       int16(vendor),
+			}
+		}
+		db.list = append(db.list, dev)
+	}
+
+	switch strings.ToLower(vm.USB) {
+	case "":
+	case "usb2", "ehci", "true":
+		dev := &types.VirtualUSBController{AutoConnectDevices: types.NewBool(true), EhciEnabled: types.NewBool(true)}
+		dev.Key = db.list.NewKey()
+		db.list = append(db.list, dev)
+	case "usb3", "xhci":
+		dev := &types.VirtualUSBXHCIController{AutoConnectDevices: types.NewBool(true)}
+		dev.Key = db.list.NewKey()
+		db.list = append(db.list, dev)
+	default:
+		return spec, nil, fmt.Errorf("unknown usb %q", vm.USB)
+	}
+
+	if vm.VTPM {
+		dev := &types.VirtualTPM{}
+		dev.Key = db.list.NewKey()
+		db.list = append(db.list, dev)
+	}
+
+	changes, err := db.list.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return spec, nil, err
+	}
+	for _, ch := range changes {
+		cs := ch.GetVirtualDeviceConfigSpec()
+		if _, ok := cs.Device.(*types.VirtualDisk); ok {
+			cs.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+	spec.DeviceChange = changes
+	return spec, diskKeys, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (b *dcBuilder) buildVM(ctx context.Context, vm *VMSpec, host *hostInfo, pool types.ManagedObjectReference) error {
+	spec, _, err := b.configSpec(vm)
+	if err != nil {
+		return err
+	}
+	folder, err := b.folder(ctx, vm.Folder)
+	if err != nil {
+		return err
+	}
+	hostRef := host.obj
+	task, err := folder.CreateVM(ctx, spec, object.NewResourcePool(b.c, pool), hostRef)
+	if err != nil {
+		return err
+	}
+	ref, err := taskResult(ctx, task)
+	if err != nil {
+		return fmt.Errorf("CreateVM: %w", err)
+	}
+	simVM := b.app.reg.Get(ref).(*simulator.VirtualMachine)
+
+	// Disk content.
+	disks := b.app.vmDisks(simVM)
+	if len(disks) != len(vm.Disks) {
+		return fmt.Errorf("created %d disks, model has %d", len(disks), len(vm.Disks))
+	}
+	for i, d := range disks {
+		seed := DefaultSeed(vm.Name, i)
+		if err := WriteDiskContent(d.PathOnDisk, d.Capacity, vm.Disks[i].Content, seed); err != nil {
+			return fmt.Errorf("disk %d content: %w", i, err)
+		}
+	}
+
+	obj := object.NewVirtualMachine(b.c, ref)
+	state := vm.PowerState
+	if vm.Template {
+		state = "poweredOff"
+	}
+	switch state {
+	case "", "poweredOff", "off":
+	case "poweredOn", "on", "suspended":
+		t, err := obj.PowerOn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := t.Wait(ctx); err != nil {
+			return fmt.Errorf("power on: %w", err)
+		}
+		if state == "suspended" {
+			t, err := obj.Suspend(ctx)
+			if err != nil {
+				return err
+			}
+			if err := t.Wait(ctx); err != nil {
+				return fmt.Errorf("suspend: %w", err)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown power_state %q", vm.PowerState)
+	}
+
+	b.fixupVM(simVM, vm)
+
+	if vm.CBT {
+		if _, err := b.app.cbt.Checkpoint(b.app.newContext(), ref); err != nil {
+			return fmt.Errorf("cbt: %w", err)
+		}
+	}
+	for _, s := range vm.Snapshots {
+		t, err := obj.CreateSnapshot(ctx, s.Name, s.Description, s.Memory, s.Quiesce)
+		if err != nil {
+			return err
+		}
+		if err := t.Wait(ctx); err != nil {
+			return fmt.Errorf("snapshot %s: %w", s.Name, err)
+		}
+	}
+	if vm.Template {
+		if err := obj.MarkAsTemplate(ctx); err != nil {
+			return fmt.Errorf("mark as template: %w", err)
+		}
+	}
+	return nil
+}
+
+// fixupVM sets what CreateVM_Task cannot: guest full name, VMware Tools guest info and
+// opaque network backings.
+func (b *dcBuilder) fixupVM(simVM *simulator.VirtualMachine, vm *VMSpec) {
+	sctx := b.app.newContext()
+	sctx.WithLock(simVM, func() {
+		var changes []types.PropertyChange
+		on := simVM.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+		full := vm.GuestFullName
+		if full == "" {
+			full = simVM.Config.GuestId
+		}
+		simVM.Config.GuestFullName = full
+		simVM.Summary.Config.GuestFullName = full
+		changes = append(changes,
+			types.PropertyChange{Name: "config.guestFullName", Val: full},
+			types.PropertyChange{Name: "summary.config.guestFullName", Val: full})
+
+		g := simVM.Guest
+		gs := vm.Guest
+		if gs == nil {
+			gs = &GuestSpec{}
+		}
+		tools := gs.Tools
+		if tools == "" {
+			tools = "notRunning"
+			if on {
+				tools = "running"
+			}
+		}
+		g.GuestId = simVM.Config.GuestId
+		g.GuestFullName = full
+		g.ToolsVersion = orDefault(gs.ToolsVersion, "12352")
+		switch tools {
+		case "running":
+			g.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
+			g.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+			g.ToolsVersionStatus2 = string(types.VirtualMachineToolsVersionStatusGuestToolsCurrent)
+			g.GuestState = "running"
+		case "notInstalled":
+			g.ToolsStatus = types.VirtualMachineToolsStatusToolsNotInstalled
+			g.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
+			g.ToolsVersionStatus2 = string(types.VirtualMachineToolsVersionStatusGuestToolsNotInstalled)
+			g.ToolsVersion = "0"
+			g.GuestState = "notRunning"
+		default:
+			g.ToolsStatus = types.VirtualMachineToolsStatusToolsNotRunning
+			g.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
+			g.ToolsVersionStatus2 = string(types.VirtualMachineToolsVersionStatusGuestToolsCurrent)
+			g.GuestState = "notRunning"
+		}
+		g.HostName = gs.HostName
+		if len(gs.IPAddresses) > 0 {
+			g.IpAddress = gs.IPAddresses[0]
+		}
+		// guest.net: one entry per NIC, in device order.
+		var nets []types.GuestNicInfo
+		nicIdx := 0
+		for _, d := range simVM.Config.Hardware.Device {
+			card, ok := d.(types.BaseVirtualEthernetCard)
+			if !ok {
+				continue
+			}
+			c := card.GetVirtualEthernetCard()
+			var ns NICSpec
+			if nicIdx < len(vm.NICs) {
+				ns = vm.NICs[nicIdx]
+			}
+			ips := ns.IPAddresses
+			if len(ips) == 0 && nicIdx == 0 {
+				ips = gs.IPAddresses
+			}
+			connected := c.Connectable != nil && c.Connectable.Connected
+			info := types.GuestNicInfo{
+				Network:        ns.Network,
+				MacAddress:     c.MacAddress,
+				Connected:      connected,
+				DeviceConfigId: c.Key,
+			}
+			if tools == "running" {
+				info.IpAddress = ips
+				if len(ips) > 0 {
+					cfg := &types.NetIpConfigInfo{}
+					for _, ip := range ips {
+						plen := int32(24)
+						if strings.Contains(ip, ":") {
+							plen = 64
+						}
+						cfg.IpAddress = append(cfg.IpAddress, types.NetIpConfigInfoIpAddress{IpAddress: ip, PrefixLength: plen, State: "preferred"})
+					}
+					info.IpConfig = cfg
+				}
+			}
+			nets = append(nets, info)
+			nicIdx++
+		}
+		g.Net = nets
+		if tools != "running" {
+			g.IpAddress = ""
+		}
+		simVM.Summary.Guest = &types.VirtualMachineGuestSummary{
+			GuestId:             g.GuestId,
+			GuestFullName:       g.GuestFullName,
+			ToolsStatus:         g.ToolsStatus,
+			ToolsVersionStatus2: g.ToolsVersionStatus2,
+			ToolsRunningStatus:  g.ToolsRunningStatus,
+			HostName:            g.HostName,
+			IpAddress:           g.IpAddress,
+		}
+		changes = append(changes,
+			types.PropertyChange{Name: "guest", Val: g},
+			types.PropertyChange{Name: "summary.guest", Val: simVM.Summary.Guest})
+
+		if b.fixOpaqueNICs(simVM, vm) {
+			changes = append(changes,
+				types.PropertyChange{Name: "config.hardware.device", Val: simVM.Config.Hardware.Device},
+				types.PropertyChange{Name: "network", Val: simVM.Network})
+		}
+		sctx.Update(simVM, changes)
+	})
+}
+
+// fixOpaqueNICs rebacks NICs of opaque networks (see configSpec). Caller holds the VM lock.
+func (b *dcBuilder) fixOpaqueNICs(simVM *simulator.VirtualMachine, vm *VMSpec) bool {
+	changed := false
+	nicIdx := 0
+	var nets []types.ManagedObjectReference
+	for _, d := range simVM.Config.Hardware.Device {
+		card, ok := d.(types.BaseVirtualEthernetCard)
+		if !ok {
+			continue
+		}
+		if nicIdx < len(vm.NICs) {
+			ni := b.nets[vm.NICs[nicIdx].Network]
+			if ni != nil {
+				if ni.kind == "opaque" {
+					c := card.GetVirtualEthernetCard()
+					c.Backing = &types.VirtualEthernetCardOpaqueNetworkBackingInfo{
+						OpaqueNetworkId:   ni.opaque.OpaqueNetworkId,
+						OpaqueNetworkType: ni.opaque.OpaqueNetworkType,
+					}
+					if c.DeviceInfo != nil {
+						c.DeviceInfo.GetDescription().Summary = "nsx.LogicalSwitch: " + ni.opaque.OpaqueNetworkId
+					}
+					changed = true
+				}
+				nets = append(nets, ni.ref)
+			}
+		}
+		nicIdx++
+	}
+	if changed {
+		seen := map[types.ManagedObjectReference]bool{}
+		var uniq []types.ManagedObjectReference
+		for _, r := range nets {
+			if !seen[r] {
+				seen[r] = true
+				uniq = append(uniq, r)
+			}
+		}
+		simVM.Network = uniq
+	}
+	return changed
+}
