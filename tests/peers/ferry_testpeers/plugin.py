@@ -89,3 +89,20 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
     await ensure_topology(js)
     yield Bus(nc=nc, js=js, publisher=Publisher(js))
     await nc.drain()
+
+
+PEER_MARKERS = {
+    "nats_server": "nats",
+    "bus": "nats",
+    "vcsim_factory": "vsphere",
+    "kube": "kube",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the peers its fixtures start, so ``-m kube`` etc. select
+    exactly the tests that need that peer."""
+    for item in items:
+        for fixture, marker in PEER_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)

@@ -1,0 +1,1 @@
+"""One module per ``ferry`` sub-command."""

@@ -1,0 +1,86 @@
+"""A whole Ferry stack on one machine: NATS, the simulated vCenter and the four services.
+
+Used by ``ferry demo`` and the end-to-end tests; every process logs to a file in the
+stack's work folder and is stopped with SIGTERM (then SIGKILL) on the way out.
+"""
+
+import contextlib
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ferry_cli.local.nats_server import NatsServer, start_nats_server
+from ferry_cli.local.ports import free_port
+from ferry_cli.local.processes import ManagedProcess
+from ferry_cli.local.vcsim import Vcsim, start_vcsim
+
+SERVICE_MODULES = {
+    "inventory": "ferry_inventory",
+    "planner": "ferry_planner",
+    "transfer": "ferry_transfer",
+    "kubevirt-writer": "ferry_kubevirt_writer",
+}
+
+
+@dataclass
+class ServiceProcess:
+    """One running Ferry service and its HTTP address."""
+
+    name: str
+    process: ManagedProcess
+    http_url: str
+
+
+@dataclass
+class LocalStack:
+    """Everything ``start_local_stack`` started."""
+
+    work_dir: Path
+    nats: NatsServer
+    vcsim: Vcsim
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.process.stop()
+        self.vcsim.stop()
+        self.nats.stop()
+
+
+def _ready(url: str) -> bool | None:
+    try:
+        return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def start_service(name: str, nats_url: str, work_dir: Path, *, timeout: float = 60.0) -> ServiceProcess:
+    """Start one service as ``python -m <package>`` and wait until it is ready."""
+    port = free_port()
+    env = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
+    argv = [sys.executable, "-m", SERVICE_MODULES[name]]
+    process = ManagedProcess(name, argv, work_dir / "logs" / f"{name}.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+    process.wait_until(lambda: _ready(url), timeout=timeout, what="ready")
+    return ServiceProcess(name=name, process=process, http_url=url)
+
+
+@contextlib.contextmanager
+def local_stack(work_dir: Path) -> Iterator[LocalStack]:
+    """Start NATS, the simulator and every service; stop them all on exit."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as cleanup:
+        nats = start_nats_server(work_dir / "nats")
+        cleanup.callback(nats.stop)
+        vcsim = start_vcsim(work_dir / "vcsim", password=secrets.token_urlsafe(16))
+        cleanup.callback(vcsim.stop)
+        stack = LocalStack(work_dir=work_dir, nats=nats, vcsim=vcsim)
+        for name in SERVICE_MODULES:
+            service = start_service(name, nats.url, work_dir)
+            cleanup.callback(service.process.stop)
+            stack.services[name] = service
+        yield stack

@@ -1,0 +1,62 @@
+"""The Helm chart installs into the real apiserver, and its RBAC is least-privilege."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from ferry_cli.local.binaries import peer_binary
+from ferry_testpeers.kube import KubeControlPlane
+from kubernetes import client
+
+pytestmark = pytest.mark.kube
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "ferry"
+RELEASE, NAMESPACE, OTHER = "ferry", "ferry-system", "not-a-target"
+
+
+def helm(kube: KubeControlPlane, *args: str) -> str:
+    result = subprocess.run(
+        [str(peer_binary("helm")), "--kubeconfig", str(kube.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def allowed(api: client.ApiClient, service_account: str, namespace: str, group: str, resource: str) -> bool:
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{NAMESPACE}:{service_account}",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}"],
+            resource_attributes=client.V1ResourceAttributes(
+                namespace=namespace, verb="create", group=group, resource=resource
+            ),
+        )
+    )
+    answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
+    return bool(answer.status.allowed)
+
+
+def test_chart_installs_and_grants_kubevirt_writer_only_its_objects(kube: KubeControlPlane) -> None:
+    helm(kube, "lint", str(CHART))
+    helm(kube, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace")
+    with kube.api_client() as api:
+        deployments = client.AppsV1Api(api).list_namespaced_deployment(NAMESPACE).items
+        names = sorted(d.metadata.name for d in deployments)
+        assert names == [
+            f"{RELEASE}-ferry-{s}" for s in ("inventory", "kubevirt-writer", "planner", "transfer")
+        ]
+        for deployment in deployments:
+            container = deployment.spec.template.spec.containers[0]
+            assert container.readiness_probe.http_get.path == "/readyz"
+            assert container.resources.limits["memory"]
+
+        writer = f"{RELEASE}-ferry-kubevirt-writer"
+        assert allowed(api, writer, NAMESPACE, "kubevirt.io", "virtualmachines")
+        assert allowed(api, writer, NAMESPACE, "", "persistentvolumeclaims")
+        assert not allowed(api, writer, OTHER, "kubevirt.io", "virtualmachines")
+        assert not allowed(api, writer, NAMESPACE, "", "secrets")
+        assert not allowed(api, f"{RELEASE}-ferry-transfer", NAMESPACE, "kubevirt.io", "virtualmachines")
