@@ -6,10 +6,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -18,15 +17,10 @@ import (
 
 const defaultHWVersion = "vmx-19"
 
-type vmJob struct {
-	spec *VMSpec
-	gen  bool // generated (bulk) VM
-}
-
 func (b *dcBuilder) buildVMs(ctx context.Context) error {
-	var jobs []vmJob
+	var jobs []*VMSpec
 	for i := range b.spec.VMs {
-		jobs = append(jobs, vmJob{spec: &b.spec.VMs[i]})
+		jobs = append(jobs, &b.spec.VMs[i])
 	}
 	for _, g := range b.spec.Generate {
 		for i := 0; i < g.Count; i++ {
@@ -35,61 +29,22 @@ func (b *dcBuilder) buildVMs(ctx context.Context) error {
 			// Copies of the slices, so that per-VM edits never touch the template.
 			s.Disks = append([]DiskSpec(nil), g.Template.Disks...)
 			s.NICs = append([]NICSpec(nil), g.Template.NICs...)
-			jobs = append(jobs, vmJob{spec: &s, gen: true})
+			jobs = append(jobs, &s)
 		}
 	}
-	// Placement is decided up front (deterministic round-robin), creation runs in parallel.
-	type placed struct {
-		job  vmJob
-		host *hostInfo
-		pool types.ManagedObjectReference
-	}
-	var list []placed
-	for _, j := range jobs {
-		h, pool, err := b.place(j.spec)
+	// Serially: morefs and placement come out the same on every run, and the simulator
+	// is not free of data races under concurrent CreateVM_Task (it was not faster either:
+	// the time goes into file creation and the simulator's locks).
+	for _, vm := range jobs {
+		h, pool, err := b.place(vm)
 		if err != nil {
-			return fmt.Errorf("vm %s: %w", j.spec.Name, err)
+			return fmt.Errorf("vm %s: %w", vm.Name, err)
 		}
-		list = append(list, placed{j, h, pool})
-	}
-	// Folders are created serially before the parallel part.
-	for _, p := range list {
-		if _, err := b.folder(ctx, p.job.spec.Folder); err != nil {
-			return err
+		if err := b.buildVM(ctx, vm, h, pool); err != nil {
+			return fmt.Errorf("vm %s: %w", vm.Name, err)
 		}
 	}
-	workers := max(2, runtime.GOMAXPROCS(0)*2)
-	work := make(chan placed)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				if err := b.buildVM(ctx, p.job.spec, p.host, p.pool); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("vm %s: %w", p.job.spec.Name, err)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, p := range list {
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed {
-			break
-		}
-		work <- p
-	}
-	close(work)
-	wg.Wait()
-	return firstErr
+	return nil
 }
 
 // vmDatastores lists the datastores a VM needs (home first).
@@ -326,6 +281,9 @@ func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []in
 			disk.Backing = rdm
 		} else {
 			back := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			// CreateDisk appends ".vmdk" to the name; an empty path lets the simulator
+			// choose "<vm>/<vm>.vmdk", "<vm>/<vm>_1.vmdk", ... like vSphere.
+			back.FileName = "[" + dsName + "]"
 			back.DiskMode = mode
 			switch strings.ToLower(ds.Provisioning) {
 			case "", "thin":
@@ -416,7 +374,7 @@ func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []in
 					Id:                             pf,
 					DeviceId:                       "1572",
 					SystemId:                       "5f0f1c1e-0000-0000-0000-000000000000",
-					VendorId:                       0x8086,
+					VendorId:                       vendorID16(0x8086),
 				},
 			}
 		}
@@ -438,7 +396,7 @@ func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []in
 				Id:                             orDefault(p.ID, fmt.Sprintf("0000:%02x:00.0", 0x3b+i)),
 				DeviceId:                       strings.TrimPrefix(orDefault(p.DeviceID, "1db6"), "0x"),
 				SystemId:                       orDefault(p.SystemID, "5f0f1c1e-0000-0000-0000-000000000000"),
-				VendorId:                       int16(vendor),
+				VendorId:                       vendorID16(uint16(vendor)),
 			}
 		}
 		db.list = append(db.list, dev)
@@ -464,6 +422,7 @@ func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []in
 		db.list = append(db.list, dev)
 	}
 
+	setLabels(db.list)
 	changes, err := db.list.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
 	if err != nil {
 		return spec, nil, err
@@ -476,6 +435,53 @@ func (b *dcBuilder) configSpec(vm *VMSpec) (types.VirtualMachineConfigSpec, []in
 	}
 	spec.DeviceChange = changes
 	return spec, diskKeys, nil
+}
+
+// vendorID16 stores a PCI vendor ID the way vSphere does (a signed 16-bit short).
+func vendorID16(v uint16) int16 { return int16(v) }
+
+// setLabels gives devices vSphere's labels ("Hard disk 1", "Network adapter 1", ...).
+func setLabels(list object.VirtualDeviceList) {
+	count := map[string]int{}
+	for _, dev := range list {
+		var kind string
+		switch dev.(type) {
+		case *types.VirtualDisk:
+			kind = "Hard disk"
+		case types.BaseVirtualEthernetCard:
+			kind = "Network adapter"
+		case types.BaseVirtualSCSIController:
+			kind = "SCSI controller"
+		case *types.VirtualAHCIController:
+			kind = "SATA controller"
+		case *types.VirtualNVMEController:
+			kind = "NVME controller"
+		case *types.VirtualCdrom:
+			kind = "CD/DVD drive"
+		case *types.VirtualPCIPassthrough:
+			kind = "PCI device"
+		case *types.VirtualUSBController:
+			kind = "USB controller"
+		case *types.VirtualUSBXHCIController:
+			kind = "USB xHCI controller"
+		case *types.VirtualTPM:
+			kind = "Virtual TPM"
+		default:
+			continue
+		}
+		label := kind
+		switch kind {
+		case "SCSI controller", "SATA controller", "NVME controller":
+			label = fmt.Sprintf("%s %d", kind, dev.(types.BaseVirtualController).GetVirtualController().BusNumber)
+		case "PCI device":
+			label = fmt.Sprintf("%s %d", kind, count[kind])
+		case "Hard disk", "Network adapter", "CD/DVD drive":
+			label = fmt.Sprintf("%s %d", kind, count[kind]+1)
+		}
+		count[kind]++
+		d := dev.GetVirtualDevice()
+		d.DeviceInfo = &types.Description{Label: label}
+	}
 }
 
 func orDefault(s, d string) string {
@@ -499,14 +505,14 @@ func (b *dcBuilder) buildVM(ctx context.Context, vm *VMSpec, host *hostInfo, poo
 	if err != nil {
 		return err
 	}
-	ref, err := taskResult(ctx, task)
+	ref, err := b.app.taskResult(ctx, task)
 	if err != nil {
 		return fmt.Errorf("CreateVM: %w", err)
 	}
 	simVM := b.app.reg.Get(ref).(*simulator.VirtualMachine)
 
 	// Disk content.
-	disks := b.app.vmDisks(simVM)
+	disks := b.app.vmDisks(b.app.newContext(), simVM)
 	if len(disks) != len(vm.Disks) {
 		return fmt.Errorf("created %d disks, model has %d", len(disks), len(vm.Disks))
 	}
@@ -529,7 +535,7 @@ func (b *dcBuilder) buildVM(ctx context.Context, vm *VMSpec, host *hostInfo, poo
 		if err != nil {
 			return err
 		}
-		if err := t.Wait(ctx); err != nil {
+		if _, err := b.app.waitTask(ctx, t); err != nil {
 			return fmt.Errorf("power on: %w", err)
 		}
 		if state == "suspended" {
@@ -537,7 +543,7 @@ func (b *dcBuilder) buildVM(ctx context.Context, vm *VMSpec, host *hostInfo, poo
 			if err != nil {
 				return err
 			}
-			if err := t.Wait(ctx); err != nil {
+			if _, err := b.app.waitTask(ctx, t); err != nil {
 				return fmt.Errorf("suspend: %w", err)
 			}
 		}
@@ -557,7 +563,7 @@ func (b *dcBuilder) buildVM(ctx context.Context, vm *VMSpec, host *hostInfo, poo
 		if err != nil {
 			return err
 		}
-		if err := t.Wait(ctx); err != nil {
+		if _, err := b.app.waitTask(ctx, t); err != nil {
 			return fmt.Errorf("snapshot %s: %w", s.Name, err)
 		}
 	}
@@ -576,6 +582,11 @@ func (b *dcBuilder) fixupVM(simVM *simulator.VirtualMachine, vm *VMSpec) {
 	sctx.WithLock(simVM, func() {
 		var changes []types.PropertyChange
 		on := simVM.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+		// Enum properties the simulator leaves empty, which pyvmomi cannot parse.
+		fillEnums(reflect.ValueOf(simVM), 0)
+		changes = append(changes,
+			types.PropertyChange{Name: "runtime", Val: simVM.Runtime},
+			types.PropertyChange{Name: "summary.runtime", Val: simVM.Summary.Runtime})
 		full := vm.GuestFullName
 		if full == "" {
 			full = simVM.Config.GuestId

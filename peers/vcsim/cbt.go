@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"log"
 	"os"
 	"sync"
 	"syscall"
@@ -31,7 +30,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -432,7 +430,7 @@ func (c *cbtVM) snapshotCheckpoint(ctx *simulator.Context) {
 		return
 	}
 	if _, err := c.app.cbt.checkpointLocked(ctx, c.vm); err != nil {
-		log.Printf("cbt: checkpoint of %s at snapshot: %v", c.vm.Name, err)
+		warnf("cbt: checkpoint of %s at snapshot: %v", c.vm.Name, err)
 	}
 }
 
@@ -444,15 +442,4 @@ func (c *cbtVM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnap
 func (c *cbtVM) CreateSnapshotExTask(ctx *simulator.Context, req *types.CreateSnapshotEx_Task) soap.HasFault {
 	c.snapshotCheckpoint(ctx)
 	return c.vm.CreateSnapshotExTask(ctx, req)
-}
-
-// registryHandler is installed as simulator.Registry.Handler.
-func (a *App) registryHandler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-	switch m.Name {
-	case "QueryChangedDiskAreas", "CreateSnapshot_Task", "CreateSnapshotEx_Task":
-		if vm, ok := a.reg.Get(m.This).(*simulator.VirtualMachine); ok {
-			return &cbtVM{Self: m.This, vm: vm, app: a}, nil
-		}
-	}
-	return nil, nil
 }

@@ -81,16 +81,16 @@ type ModelSpec struct {
 }
 
 type DatacenterSpec struct {
-	Name           string            `json:"name"`
-	Datastores     []DatastoreSpec   `json:"datastores,omitempty"`
-	Networks       []PortgroupSpec   `json:"networks,omitempty"`
-	OpaqueNetworks []OpaqueSpec      `json:"opaque_networks,omitempty"`
-	DVSwitches     []DVSSpec         `json:"dvswitches,omitempty"`
-	Clusters       []ClusterSpec     `json:"clusters,omitempty"`
-	Hosts          []HostSpec        `json:"hosts,omitempty"` // standalone hosts
-	Folders        []string          `json:"folders,omitempty"`
-	VMs            []VMSpec          `json:"vms,omitempty"`
-	Generate       []GenerateSpec    `json:"generate,omitempty"`
+	Name           string          `json:"name"`
+	Datastores     []DatastoreSpec `json:"datastores,omitempty"`
+	Networks       []PortgroupSpec `json:"networks,omitempty"`
+	OpaqueNetworks []OpaqueSpec    `json:"opaque_networks,omitempty"`
+	DVSwitches     []DVSSpec       `json:"dvswitches,omitempty"`
+	Clusters       []ClusterSpec   `json:"clusters,omitempty"`
+	Hosts          []HostSpec      `json:"hosts,omitempty"` // standalone hosts
+	Folders        []string        `json:"folders,omitempty"`
+	VMs            []VMSpec        `json:"vms,omitempty"`
+	Generate       []GenerateSpec  `json:"generate,omitempty"`
 }
 
 type DatastoreSpec struct {

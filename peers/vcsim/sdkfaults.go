@@ -7,13 +7,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -110,7 +110,7 @@ func fillFault(v reflect.Value, ref types.ManagedObjectReference, msg string) {
 		}
 		switch {
 		case sf.Type == morType:
-			f.Set(reflect.ValueOf(ref))
+			f.Set(reflect.ValueOf(refFor(sf.Name, ref)))
 		case sf.Type == reflect.PointerTo(morType) && sf.Name == "Object":
 			r := ref
 			f.Set(reflect.ValueOf(&r))
@@ -131,6 +131,25 @@ func fillFault(v reflect.Value, ref types.ManagedObjectReference, msg string) {
 			}
 		}
 	}
+}
+
+// refFor picks a reference of the type clients expect for a fault's field (pyvmomi
+// checks it): TaskInProgress.task must be a Task, and so on; generic fields get _this.
+func refFor(field string, this types.ManagedObjectReference) types.ManagedObjectReference {
+	switch field {
+	case "Task":
+		return types.ManagedObjectReference{Type: "Task", Value: "task-0"}
+	case "Host":
+		return types.ManagedObjectReference{Type: "HostSystem", Value: "host-0"}
+	case "Datastore":
+		return types.ManagedObjectReference{Type: "Datastore", Value: "datastore-0"}
+	case "Vm":
+		if this.Type == "VirtualMachine" {
+			return this
+		}
+		return types.ManagedObjectReference{Type: "VirtualMachine", Value: "vm-0"}
+	}
+	return this
 }
 
 // soapFaultXML renders a SOAP fault envelope in the shape the simulator (and vSphere) use.
@@ -234,7 +253,7 @@ func (a *App) sdkInterceptor(next http.Handler) http.Handler {
 			return
 		}
 		if rule.InTask {
-			if ref, ok := a.failingTask(call, fault); ok {
+			if ref, ok := a.failingTask(call, fault, msg); ok {
 				w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 				w.WriteHeader(http.StatusOK)
 				_, _ = w.Write(taskResponseXML(call.method, ref))
@@ -258,17 +277,24 @@ func (a *App) objectName(ref types.ManagedObjectReference) string {
 	return name
 }
 
-// failingTask starts a simulator task for call.this that ends in error with fault.
-func (a *App) failingTask(call soapCall, fault types.BaseMethodFault) (types.ManagedObjectReference, bool) {
+// failingTask registers a task for call.this that has already failed with fault (its
+// info.error.localizedMessage is msg).
+func (a *App) failingTask(call soapCall, fault types.BaseMethodFault, msg string) (types.ManagedObjectReference, bool) {
 	obj := a.reg.Get(call.this)
 	if obj == nil {
 		return types.ManagedObjectReference{}, false
 	}
-	task := simulator.CreateTask(obj, strings.TrimSuffix(call.method, "_Task"), func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-		return nil, fault
-	})
+	task := simulator.CreateTask(obj, strings.TrimSuffix(call.method, "_Task"), nil)
+	now := time.Now()
 	task.Info.Name = call.method
-	return task.Run(a.newContext()), true
+	task.Info.State = types.TaskInfoStateError
+	task.Info.StartTime = &now
+	task.Info.CompleteTime = &now
+	task.Info.Error = &types.LocalizedMethodFault{Fault: fault, LocalizedMessage: msg}
+	a.reg.Put(task)
+	task.Info.Key = task.Self.Value
+	task.Info.Task = task.Self
+	return task.Self, true
 }
 
 // dropConnection closes the client connection without an answer.
@@ -281,5 +307,3 @@ func dropConnection(w http.ResponseWriter) {
 	}
 	panic(http.ErrAbortHandler)
 }
-
-var _ = context.Background

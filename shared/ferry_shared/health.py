@@ -9,6 +9,8 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ferry_shared.api_errors import install_error_handlers
+
 ReadinessCheck = Callable[[], str | None]
 """Returns None when ready, else a short reason why not."""
 
@@ -16,6 +18,7 @@ ReadinessCheck = Callable[[], str | None]
 def health_app(service: str, checks: dict[str, ReadinessCheck]) -> FastAPI:
     """A FastAPI app answering liveness, readiness (running ``checks``) and metrics."""
     app = FastAPI(title=f"Ferry {service}", version="0.1.0")
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -64,9 +64,7 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
 
     app = health_app(service, {"nats": lambda: None if nc.is_connected else "NATS disconnected"})
     parts.app_setup(app)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None))
     tasks = [asyncio.create_task(server.serve(), name="http")]
     if parts.handlers:
         spec = ConsumerSpec(

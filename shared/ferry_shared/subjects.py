@@ -49,6 +49,7 @@ MESSAGE_FAILED: Final = event_subject(BUS, "message_failed")
 INVENTORY_BUCKET: Final = "ferry_inventory"
 PLANNER_BUCKET: Final = "ferry_planner"
 TRANSFER_CHECKPOINTS_BUCKET: Final = "ferry_transfer_checkpoints"
+CREDENTIALS_BUCKET: Final = "ferry_credentials"
 
 # Message headers.
 MSG_ID_HEADER: Final = "Nats-Msg-Id"

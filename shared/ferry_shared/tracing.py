@@ -17,9 +17,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 TRACER_NAME = "ferry"
 
 
-def configure_tracing(
-    service_name: str, *, extra_processors: tuple[SpanProcessor, ...] = ()
-) -> TracerProvider:
+def configure_tracing(service_name: str, *, extra_processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
     """Install a tracer provider for this process.
 
     Spans are exported over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the

@@ -4,9 +4,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kubernetes import client
+
 from ferry_cli.local.binaries import peer_binary
 from ferry_testpeers.kube import KubeControlPlane
-from kubernetes import client
 
 pytestmark = pytest.mark.kube
 
@@ -46,9 +47,7 @@ def test_chart_installs_and_grants_kubevirt_writer_only_its_objects(kube: KubeCo
     with kube.api_client() as api:
         deployments = client.AppsV1Api(api).list_namespaced_deployment(NAMESPACE).items
         names = sorted(d.metadata.name for d in deployments)
-        assert names == [
-            f"{RELEASE}-ferry-{s}" for s in ("inventory", "kubevirt-writer", "planner", "transfer")
-        ]
+        assert names == [f"{RELEASE}-ferry-{s}" for s in ("inventory", "kubevirt-writer", "planner", "transfer")]
         for deployment in deployments:
             container = deployment.spec.template.spec.containers[0]
             assert container.readiness_probe.http_get.path == "/readyz"

@@ -67,9 +67,7 @@ def create_vm(objects: client.CustomObjectsApi, body: dict[str, Any]) -> dict[st
 
 def test_apiserver_accepts_a_valid_virtual_machine(objects: client.CustomObjectsApi) -> None:
     create_vm(objects, virtual_machine("valid-vm"))
-    stored: Any = objects.get_namespaced_custom_object(
-        "kubevirt.io", "v1", NAMESPACE, "virtualmachines", "valid-vm"
-    )
+    stored: Any = objects.get_namespaced_custom_object("kubevirt.io", "v1", NAMESPACE, "virtualmachines", "valid-vm")
     domain = stored["spec"]["template"]["spec"]["domain"]
     assert domain["cpu"] == {"sockets": 2, "cores": 2, "threads": 1}
     assert domain["firmware"]["bootloader"]["efi"]["secureBoot"] is True
@@ -115,7 +113,5 @@ def test_rbac_denies_a_user_without_a_role(kube: KubeControlPlane) -> None:
         new_client(kubeconfig) as api,
         pytest.raises(ApiException) as raised,
     ):
-        client.CustomObjectsApi(api).list_namespaced_custom_object(
-            "kubevirt.io", "v1", NAMESPACE, "virtualmachines"
-        )
+        client.CustomObjectsApi(api).list_namespaced_custom_object("kubevirt.io", "v1", NAMESPACE, "virtualmachines")
     assert raised.value.status == 403

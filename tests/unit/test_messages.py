@@ -30,18 +30,13 @@ def test_decoder_picks_the_type_from_the_tag() -> None:
     decoder = decoder_for([ResizeThing, ThingResized])
     event = ThingResized(message_id="e1", size=5)
     assert decoder.decode(encode(event)) == event
-    assert decoder.decode(encode(ResizeThing(message_id="c1", size=1))) == ResizeThing(
-        message_id="c1", size=1
-    )
+    assert decoder.decode(encode(ResizeThing(message_id="c1", size=1))) == ResizeThing(message_id="c1", size=1)
 
 
 def test_older_readers_ignore_fields_added_later_and_newer_readers_default_them() -> None:
     newer = b'{"type":"ferry.test.resize_thing.v1","message_id":"c2","size":2,"priority":"high"}'
     assert decode_as(newer, ResizeThing) == ResizeThing(message_id="c2", size=2)
-    older = (
-        b'{"type":"ferry.test.thing_resized.v1","message_id":"e2","size":2,'
-        b'"occurred_at":"2026-11-27T00:00:00Z"}'
-    )
+    older = b'{"type":"ferry.test.thing_resized.v1","message_id":"e2","size":2,"occurred_at":"2026-11-27T00:00:00Z"}'
     assert decode_as(older, ThingResized).note == ""
 
 

@@ -1,20 +1,21 @@
 """``ferry demo``: start a local Ferry stack on embedded defaults and report its health."""
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
-from ferry_shared import subjects
-from ferry_shared.bus.connection import connect
 from rich.console import Console
 from rich.table import Table
 
 from ferry_cli.local.binaries import PeerNotBuiltError
 from ferry_cli.local.processes import ProcessFailedError
 from ferry_cli.local.stack import LocalStack, local_stack
+from ferry_shared import subjects
+from ferry_shared.bus.connection import connect
 
 DEFAULT_WORK_DIR = Path("var/demo")
 
@@ -57,10 +58,8 @@ def demo(
             _report(stack, console, started)
             if keep_running:
                 console.print("press Ctrl-C to stop")
-                try:
+                with contextlib.suppress(KeyboardInterrupt):
                     stack.services["planner"].process.process.wait()
-                except KeyboardInterrupt:
-                    pass
     except (PeerNotBuiltError, ProcessFailedError) as error:
         console.print(f"[red]ferry demo could not start the stack:[/red] {error}")
         raise typer.Exit(1) from error

@@ -1,15 +1,64 @@
 """Composition root of the inventory service: wires adapters into handlers."""
 
-from ferry_inventory.handlers import HANDLERS
+import asyncio
+
+from fastapi import FastAPI
+
+from ferry_inventory.adapters.connections import ConnectionStore
+from ferry_inventory.adapters.index_loader import load_index
+from ferry_inventory.adapters.kubernetes import KubernetesWatcher
+from ferry_inventory.adapters.kv_store import ProviderInventoryStore
+from ferry_inventory.adapters.local_target import LocalTargetWatcher
+from ferry_inventory.adapters.supervisor import WatcherSupervisor
+from ferry_inventory.adapters.vsphere import VsphereWatcher
+from ferry_inventory.domain.index import InventoryIndex
+from ferry_inventory.domain.ports import Watcher
+from ferry_inventory.entrypoints.http_api import install
+from ferry_inventory.handlers import handler_table
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
+from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.INVENTORY
 
 
+def make_watcher(spec: ProviderSpec, secret: Secret | None) -> Watcher:
+    """The watcher for a provider's type."""
+    if spec.type == "vsphere":
+        return VsphereWatcher(spec, secret.reveal() if secret else "")
+    if spec.type == "kubernetes":
+        return KubernetesWatcher(spec, secret.reveal() if secret else None)
+    return LocalTargetWatcher(spec)
+
+
 async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
-    """Create what the service owns on the bus and return its handlers and routes."""
-    await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=settings.jetstream_replicas)
-    return ServiceParts(handlers=HANDLERS)
+    """Create the buckets, load the stored inventory, reconnect stored providers."""
+    replicas = settings.jetstream_replicas
+    kv = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
+    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
+    index = InventoryIndex()
+    await load_index(kv, index)
+    supervisor = WatcherSupervisor(
+        make_watcher,
+        lambda name, generation: ProviderInventoryStore(name, kv, bus.publisher, index, generation=generation),
+    )
+    connections = ConnectionStore(kv)
+
+    async def keep_providers_connected(stop: asyncio.Event) -> None:
+        for connection in await connections.all():
+            secret = await credentials.get(connection.provider.name)
+            await supervisor.start(connection.provider, secret, connection.generation)
+        await stop.wait()
+        await supervisor.stop_all()
+
+    def routes(app: FastAPI) -> None:
+        install(app, index)
+
+    return ServiceParts(
+        handlers=handler_table(supervisor, connections, credentials),
+        app_setup=routes,
+        background=[keep_providers_connected],
+    )

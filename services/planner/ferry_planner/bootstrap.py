@@ -1,8 +1,17 @@
-"""Composition root of the planner service: wires adapters into handlers."""
+"""Composition root of the planner service: wires adapters into its use cases."""
 
-from ferry_planner.handlers import HANDLERS
+import asyncio
+
+from fastapi import FastAPI
+
+from ferry_planner.adapters.broadcast import Broadcaster
+from ferry_planner.adapters.inventory_mirror import InventoryMirror
+from ferry_planner.adapters.repository import PlannerRepository
+from ferry_planner.entrypoints.http_api import install
+from ferry_planner.handlers import Planner
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
+from ferry_shared.credentials import CredentialStore
 from ferry_shared.service import Bus, ServiceParts
 from ferry_shared.settings import ServiceSettings
 
@@ -10,6 +19,19 @@ SERVICE = subjects.PLANNER
 
 
 async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
-    """Create what the service owns on the bus and return its handlers and routes."""
-    await ensure_kv(bus.js, subjects.PLANNER_BUCKET, replicas=settings.jetstream_replicas)
-    return ServiceParts(handlers=HANDLERS)
+    """Create the buckets and the planner; follow the inventory; serve the API."""
+    replicas = settings.jetstream_replicas
+    own = await ensure_kv(bus.js, subjects.PLANNER_BUCKET, replicas=replicas)
+    inventory = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
+    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
+    mirror = InventoryMirror(inventory)
+    planner = Planner(PlannerRepository(own), mirror, credentials, bus.publisher, Broadcaster())
+
+    def routes(app: FastAPI) -> None:
+        install(app, planner)
+
+    async def revalidate(stop: asyncio.Event) -> None:
+        await mirror.loaded.wait()
+        await planner.revalidate_forever(stop)
+
+    return ServiceParts(handlers={}, app_setup=routes, background=[mirror.run, revalidate])

@@ -146,9 +146,7 @@ class DurableConsumer:
                 await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message)
             except TemporaryError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._retry(
-                    msg, attempt, type_tag, code=error.code, reason=error.message, delay=error.delay
-                )
+                await self._retry(msg, attempt, type_tag, code=error.code, reason=error.message, delay=error.delay)
             except Exception as error:
                 log.exception("unexpected error handling %s (attempt %d)", type_tag, attempt)
                 span.record_exception(error)
@@ -159,17 +157,11 @@ class DurableConsumer:
             else:
                 await msg.ack()
 
-    async def _retry(
-        self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str, delay: float
-    ) -> None:
+    async def _retry(self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str, delay: float) -> None:
         if attempt >= self._spec.max_deliver:
-            await self._fail(
-                msg, attempt, type_tag, code=code, reason=f"{reason} (gave up after {attempt} attempts)"
-            )
+            await self._fail(msg, attempt, type_tag, code=code, reason=f"{reason} (gave up after {attempt} attempts)")
             return
-        log.warning(
-            "%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay
-        )
+        log.warning("%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay)
         await msg.nak(delay=delay)
 
     async def _fail(self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str) -> None:

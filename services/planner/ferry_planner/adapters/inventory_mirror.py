@@ -1,0 +1,95 @@
+"""A live, read-only mirror of the inventory bucket (owned by the inventory service),
+followed through its KV watch feed: the planner validates against it."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import msgspec
+from nats.js.kv import KeyValue
+
+from ferry_planner.domain.inventory_view import SourceView, TargetView
+from ferry_shared.bus.kv_watch import follow
+from ferry_shared.inventory import (
+    RECORD_TYPES,
+    STATUS_PREFIX,
+    DatastoreRecord,
+    HostRecord,
+    NadRecord,
+    NamespaceRecord,
+    NetworkRecord,
+    Record,
+    StorageClassRecord,
+    TargetVmRecord,
+    VmRecord,
+    parse_inventory_key,
+)
+from ferry_shared.providers import ProviderStatus
+
+log = logging.getLogger(__name__)
+
+
+class InventoryMirror:
+    """Records and statuses per provider; calls ``on_change(provider)`` after changes."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._records: dict[str, dict[str, dict[str, Record]]] = {}
+        self._statuses: dict[str, ProviderStatus] = {}
+        self.loaded = asyncio.Event()
+        self.listeners: list[Callable[[str], None]] = []
+
+    def status(self, provider: str) -> ProviderStatus | None:
+        return self._statuses.get(provider)
+
+    def _of(self, provider: str, kind: str) -> list[Record]:
+        return list(self._records.get(provider, {}).get(kind, {}).values())
+
+    def source_view(self, provider: str) -> SourceView:
+        return SourceView(
+            vms=[r for r in self._of(provider, "vm") if isinstance(r, VmRecord)],
+            networks=[r for r in self._of(provider, "network") if isinstance(r, NetworkRecord)],
+            datastores=[r for r in self._of(provider, "datastore") if isinstance(r, DatastoreRecord)],
+            hosts=[r for r in self._of(provider, "host") if isinstance(r, HostRecord)],
+        )
+
+    def target_view(self, provider: str, *, checked: bool) -> TargetView:
+        return TargetView(
+            checked=checked,
+            namespaces=[r for r in self._of(provider, "namespace") if isinstance(r, NamespaceRecord)],
+            storage_classes=[r for r in self._of(provider, "storageclass") if isinstance(r, StorageClassRecord)],
+            nads=[r for r in self._of(provider, "nad") if isinstance(r, NadRecord)],
+            vms=[r for r in self._of(provider, "targetvm") if isinstance(r, TargetVmRecord)],
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the bucket until ``stop``."""
+        await follow(self._kv, self._apply, stop, initial_done=self.loaded)
+
+    async def _apply(self, key: str, value: bytes | None) -> None:
+        provider = self._apply_entry(key, value)
+        if provider is not None and self.loaded.is_set():
+            for listener in self.listeners:
+                listener(provider)
+
+    def _apply_entry(self, key: str, value: bytes | None) -> str | None:
+        if key.startswith(f"{STATUS_PREFIX}."):
+            provider = key.split(".", 1)[1]
+            if value is None:
+                self._statuses.pop(provider, None)
+            else:
+                self._statuses[provider] = msgspec.json.decode(value, type=ProviderStatus)
+            return provider
+        parsed = parse_inventory_key(key)
+        if parsed is None:
+            return None
+        provider, kind, identifier = parsed
+        records = self._records.setdefault(provider, {}).setdefault(kind, {})
+        if value is None:
+            records.pop(identifier, None)
+        else:
+            try:
+                records[identifier] = msgspec.json.decode(value, type=RECORD_TYPES[kind])
+            except msgspec.DecodeError as error:
+                log.warning("ignoring unreadable inventory record %s: %s", key, error)
+        return provider

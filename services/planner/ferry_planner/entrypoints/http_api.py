@@ -1,0 +1,160 @@
+"""The planner's HTTP API: providers, maps, plans, and a server-sent-events stream."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
+from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_planner.entrypoints.api_models import NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
+from ferry_planner.handlers import ConflictError, NotFoundError, Planner
+from ferry_shared.credentials import Secret
+from ferry_shared.errors import PermanentError
+from ferry_shared.providers import ProviderSpec
+
+HEARTBEAT_SECONDS = 15.0
+
+
+def _json(value: object, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(msgspec.to_builtins(value), status_code=status_code)
+
+
+def _provider_spec(body: ProviderIn) -> tuple[ProviderSpec, Secret | None]:
+    secret_field = body.password if body.type == "vsphere" else body.kubeconfig
+    secret = Secret(secret_field.get_secret_value()) if secret_field else None
+    spec = ProviderSpec(
+        name=body.name,
+        type=body.type,
+        url=body.url,
+        username=body.username,
+        ca_bundle=body.ca_bundle,
+        thumbprint=body.thumbprint,
+        insecure=body.insecure,
+        context=body.context,
+        in_cluster=body.in_cluster,
+        path=body.path,
+    )
+    return spec, secret
+
+
+def planner_router(planner: Planner) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/providers", status_code=status.HTTP_201_CREATED, tags=["providers"])
+    async def add_provider(body: ProviderIn) -> JSONResponse:
+        spec, secret = _provider_spec(body)
+        return _json(await planner.add_provider(spec, secret), 201)
+
+    @router.get("/providers", tags=["providers"])
+    async def providers() -> JSONResponse:
+        return _json(await planner.providers())
+
+    @router.get("/providers/{name}", tags=["providers"])
+    async def provider(name: str) -> JSONResponse:
+        return _json(await planner.provider(name))
+
+    @router.delete("/providers/{name}", status_code=204, tags=["providers"])
+    async def delete_provider(name: str) -> None:
+        await planner.delete_provider(name)
+
+    @router.post("/networkmaps", status_code=201, tags=["maps"])
+    async def create_network_map(body: NetworkMapIn) -> JSONResponse:
+        pairs = tuple(
+            NetworkPair(source=p.source, destination=NetworkDestination(p.destination), nad=p.nad) for p in body.pairs
+        )
+        network_map = NetworkMap(
+            name=body.name,
+            source_provider=body.source_provider,
+            target_provider=body.target_provider,
+            pairs=pairs,
+        )
+        return _json(await planner.create_network_map(network_map), 201)
+
+    @router.post("/storagemaps", status_code=201, tags=["maps"])
+    async def create_storage_map(body: StorageMapIn) -> JSONResponse:
+        pairs = tuple(StoragePair(**p.model_dump()) for p in body.pairs)
+        storage_map = StorageMap(
+            name=body.name,
+            source_provider=body.source_provider,
+            target_provider=body.target_provider,
+            pairs=pairs,
+        )
+        return _json(await planner.create_storage_map(storage_map), 201)
+
+    @router.get("/networkmaps", tags=["maps"])
+    async def network_maps() -> JSONResponse:
+        return _json(await planner.network_maps())
+
+    @router.get("/storagemaps", tags=["maps"])
+    async def storage_maps() -> JSONResponse:
+        return _json(await planner.storage_maps())
+
+    @router.get("/networkmaps/{name}", tags=["maps"])
+    async def network_map(name: str) -> JSONResponse:
+        return _json(await planner.network_map(name))
+
+    @router.get("/storagemaps/{name}", tags=["maps"])
+    async def storage_map(name: str) -> JSONResponse:
+        return _json(await planner.storage_map(name))
+
+    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"])
+    async def delete_network_map(name: str) -> None:
+        await planner.delete_network_map(name)
+
+    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"])
+    async def delete_storage_map(name: str) -> None:
+        await planner.delete_storage_map(name)
+
+    @router.post("/plans", status_code=201, tags=["plans"])
+    async def create_plan(body: PlanIn) -> JSONResponse:
+        plan = Plan(
+            **body.model_dump(exclude={"vms"}),
+            vms=tuple(PlanVm(ref=vm.ref, target_name=vm.target_name) for vm in body.vms),
+        )
+        return _json(await planner.create_plan(plan), 201)
+
+    @router.get("/plans", tags=["plans"])
+    async def plans() -> JSONResponse:
+        return _json(await planner.plans())
+
+    @router.get("/plans/{name}", tags=["plans"])
+    async def plan(name: str) -> JSONResponse:
+        return _json(await planner.plan(name))
+
+    @router.delete("/plans/{name}", status_code=204, tags=["plans"])
+    async def delete_plan(name: str) -> None:
+        await planner.delete_plan(name)
+
+    @router.get("/events", tags=["events"], response_class=StreamingResponse)
+    async def events(request: Request) -> StreamingResponse:
+        """Server-sent events: one ``data:`` JSON object per change."""
+        return StreamingResponse(_event_stream(planner, request), media_type="text/event-stream")
+
+    return router
+
+
+async def _event_stream(planner: Planner, request: Request) -> AsyncIterator[str]:
+    async with planner.broadcaster.subscribe() as queue:
+        yield ": connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                change: dict[str, Any] = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                yield ": heartbeat\n\n"
+                continue
+            yield f"event: {change['kind']}\ndata: {json.dumps(change)}\n\n"
+
+
+def install(app: FastAPI, planner: Planner) -> None:
+    """Add the planner routes and map its errors to HTTP statuses."""
+    app.include_router(planner_router(planner))
+
+    @app.exception_handler(PermanentError)
+    async def planner_error(request: Request, error: PermanentError) -> JSONResponse:
+        code = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 422
+        return JSONResponse({"reason": error.code, "message": error.message}, status_code=code)

@@ -1,0 +1,1 @@
+"""Ferry's test suite."""
