@@ -1,13 +1,24 @@
 """The ``ferry`` command: one client for every Ferry service."""
 
 import typer
+from rich.console import Console
 
+from ferry_cli.client import CliError
+from ferry_cli.commands import inventory, maps, plans, providers
 from ferry_cli.commands.demo import demo
 
-app = typer.Typer(help="Ferry moves virtual machines from VMware vSphere into KubeVirt.", no_args_is_help=True)
-app.command()(demo)
+typer_app = typer.Typer(help="Ferry moves virtual machines from VMware vSphere into KubeVirt.", no_args_is_help=True)
+typer_app.command()(demo)
+typer_app.add_typer(providers.app, name="provider")
+typer_app.add_typer(inventory.app, name="inventory")
+typer_app.add_typer(maps.app, name="map")
+typer_app.add_typer(plans.app, name="plan")
 
 
-@app.callback()
-def main() -> None:
-    """Ferry moves virtual machines from VMware vSphere into KubeVirt."""
+def app() -> None:
+    """Run the CLI; Ferry's own errors print as one line and exit 1 (no traceback)."""
+    try:
+        typer_app()
+    except CliError as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        raise SystemExit(1) from None
