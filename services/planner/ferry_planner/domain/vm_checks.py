@@ -38,9 +38,13 @@ def target_name(vm: VmRecord, requested: str) -> tuple[str, list[Concern]]:
     ]
 
 
-def _network_pair(vm_nic_network_id: str, vm_nic_network_name: str, network_map: NetworkMap) -> NetworkPair | None:
+def _network_pair(
+    network_id: str, network_name: str, network_map: NetworkMap, source: SourceView
+) -> NetworkPair | None:
+    """The pair whose source names this network, by id or name (resolved through the inventory)."""
     for pair in network_map.pairs:
-        if pair.source in (vm_nic_network_id, vm_nic_network_name):
+        ids = {n.id for n in source.find_networks(pair.source)} | {pair.source}
+        if network_id in ids or (network_name and network_name == pair.source):
             return pair
     return None
 
@@ -50,7 +54,7 @@ def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[
     concerns: list[Concern] = []
     on_pod = 0
     for nic in vm.nics:
-        pair = _network_pair(nic.network_id, nic.network_name, network_map)
+        pair = _network_pair(nic.network_id, nic.network_name, network_map, source)
         if pair is None:
             concerns.append(
                 _concern(
@@ -76,9 +80,13 @@ def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[
     return concerns
 
 
-def _storage_pair(datastore_id: str, datastore_name: str, storage_map: StorageMap) -> StoragePair | None:
+def _storage_pair(
+    datastore_id: str, datastore_name: str, storage_map: StorageMap, source: SourceView
+) -> StoragePair | None:
+    """The pair whose source names this datastore, by id or name (resolved through the inventory)."""
     for pair in storage_map.pairs:
-        if pair.source in (datastore_id, datastore_name):
+        ids = {d.id for d in source.find_datastores(pair.source)} | {pair.source}
+        if datastore_id in ids or (datastore_name and datastore_name == pair.source):
             return pair
     return None
 
@@ -87,7 +95,7 @@ def storage(vm: VmRecord, storage_map: StorageMap, source: SourceView) -> list[C
     """Every disk's datastore is mapped."""
     concerns: list[Concern] = []
     for disk in vm.disks:
-        if _storage_pair(disk.datastore_id, disk.datastore_name, storage_map) is None:
+        if _storage_pair(disk.datastore_id, disk.datastore_name, storage_map, source) is None:
             concerns.append(
                 _concern(
                     "vm.storage.unmapped",
