@@ -82,6 +82,8 @@ func TestSOAPFaults(t *testing.T) {
 		t.Errorf("want TaskInProgress, got %v", err)
 	} else if err.Error() != "ServerFaultCode: another task is running" {
 		t.Errorf("message: %v", err)
+	} else if tip := vimFault(err).(*types.TaskInProgress); tip.Task.Type != "Task" {
+		t.Errorf("TaskInProgress.task is a %s (pyvmomi wants a Task)", tip.Task.Type)
 	}
 	control(t, app, "DELETE", "/faults", nil, nil)
 	if task, err := vm.PowerOn(ctx); err != nil || task.Wait(ctx) != nil {

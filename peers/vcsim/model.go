@@ -346,6 +346,34 @@ func (m *ModelSpec) Validate() error {
 				}
 			}
 		}
+		nets := map[string]bool{"VM Network": true}
+		addNet := func(name string) error {
+			if name == "" {
+				return fmt.Errorf("model: network without a name in %s", dc.Name)
+			}
+			if nets[name] && name != "VM Network" {
+				return fmt.Errorf("model: network name %q used twice in %s", name, dc.Name)
+			}
+			nets[name] = true
+			return nil
+		}
+		for _, n := range dc.Networks {
+			if err := addNet(n.Name); err != nil {
+				return err
+			}
+		}
+		for _, n := range dc.OpaqueNetworks {
+			if err := addNet(n.Name); err != nil {
+				return err
+			}
+		}
+		for _, d := range dc.DVSwitches {
+			for _, pg := range d.Portgroups {
+				if err := addNet(pg.Name); err != nil {
+					return err
+				}
+			}
+		}
 		check := func(vm *VMSpec) error {
 			if vm.Name == "" {
 				return fmt.Errorf("model: VM without a name in %s", dc.Name)
@@ -359,6 +387,11 @@ func (m *ModelSpec) Validate() error {
 			}
 			if vm.Datastore != "" && !localDS[vm.Datastore] {
 				return fmt.Errorf("model: VM %s: unknown datastore %q", vm.Name, vm.Datastore)
+			}
+			for i, n := range vm.NICs {
+				if !nets[n.Network] {
+					return fmt.Errorf("model: VM %s nic %d: unknown network %q", vm.Name, i, n.Network)
+				}
 			}
 			for i, d := range vm.Disks {
 				if d.Datastore != "" && !localDS[d.Datastore] {
@@ -383,6 +416,12 @@ func (m *ModelSpec) Validate() error {
 			if g.Count < 0 || g.Prefix == "" {
 				return fmt.Errorf("model: generate needs a prefix and a count >= 0")
 			}
+			tmpl := g.Template
+			tmpl.Name = g.name(0) + "(template)"
+			if err := check(&tmpl); err != nil {
+				return err
+			}
+			delete(vmNames, tmpl.Name)
 			for i := 0; i < g.Count; i++ {
 				name := g.name(i)
 				if vmNames[name] {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi"
@@ -57,6 +61,11 @@ func TestDefaultModelReadBack(t *testing.T) {
 	}
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		t.Errorf("power state %s", vm.Runtime.PowerState)
+	}
+	// Required enums the simulator leaves empty are filled (pyvmomi cannot parse "").
+	if vm.Runtime.FaultToleranceState != types.VirtualMachineFaultToleranceStateNotConfigured ||
+		vm.Runtime.RecordReplayState != types.VirtualMachineRecordReplayStateInactive {
+		t.Errorf("runtime enums %q %q", vm.Runtime.FaultToleranceState, vm.Runtime.RecordReplayState)
 	}
 	if vm.Guest.HostName != "vm-efi" || vm.Guest.IpAddress != "192.168.10.12" ||
 		vm.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
@@ -468,5 +477,51 @@ func TestModelFileParsing(t *testing.T) {
 	}
 	if _, err := ParseModel([]byte(`{"datacenters":[{"name":"DC0","bogus":1}]}`)); err == nil {
 		t.Errorf("unknown field accepted")
+	}
+}
+
+func TestExampleModelFile(t *testing.T) {
+	m, err := LoadModel("examples/rich-model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := startApp(t, m)
+	var vms []VMInfo
+	control(t, app, "GET", "/vms", nil, &vms)
+	if len(vms) != 23 {
+		t.Errorf("%d VMs", len(vms))
+	}
+	c := login(t, app)
+	vm := vmByName(t, c, "db-01")
+	if len(devicesOf[*types.VirtualDisk](vm)) != 6 || !*vm.Config.BootOptions.EfiSecureBootEnabled {
+		t.Errorf("db-01 from the example model")
+	}
+}
+
+// pyvmomi reads every property with PropertyCollector.Fetch; an unset property must give
+// an empty FetchResponse (the simulator alone answers RetrievePropertiesExResponse).
+func TestFetchOfUnsetProperty(t *testing.T) {
+	app := startApp(t, nil, func(o *Options) { o.TLS = false })
+	var info VMInfo
+	control(t, app, "GET", "/vms/vm-bios", nil, &info)
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	post := func(body string) string {
+		t.Helper()
+		env := `<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>` + body + `</soapenv:Body></soapenv:Envelope>`
+		res, err := hc.Post(app.SDKURL().String(), "text/xml", strings.NewReader(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	post(`<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>user</userName><password>pass</password></Login>`)
+	for prop, want := range map[string]string{"snapshot": "<FetchResponse xmlns=\"urn:vim25\"></FetchResponse>", "name": "vm-bios"} {
+		out := post(`<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">` + info.Moref + `</_this><prop>` + prop + `</prop></Fetch>`)
+		if !strings.Contains(out, want) {
+			t.Errorf("Fetch %s: %s", prop, out)
+		}
 	}
 }

@@ -287,9 +287,9 @@ func (a *App) Close() {
 type ReadyInfo struct {
 	SDKURL           string  `json:"sdk_url"`
 	ControlURL       string  `json:"control_url"`
-	ThumbprintSHA256 string  `json:"thumbprint_sha256,omitempty"`
-	ThumbprintSHA1   string  `json:"thumbprint_sha1,omitempty"`
-	CertFile         string  `json:"cert_file,omitempty"`
+	ThumbprintSHA256 string  `json:"thumbprint_sha256"`
+	ThumbprintSHA1   string  `json:"thumbprint_sha1"`
+	CertFile         string  `json:"cert_file"` // "" without TLS
 	Username         string  `json:"username"`
 	Password         string  `json:"password"`
 	PID              int     `json:"pid"`

@@ -1,6 +1,7 @@
 """Plan and map validation (pure domain, no I/O)."""
 
 import pytest
+
 from ferry_planner.domain.conditions import Category
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.map_validation import validate_network_map, validate_storage_map

@@ -1,0 +1,275 @@
+"""Stages 1 and 2 end to end: providers, live inventory, maps and plans, with the
+inventory and planner services as separate processes on real NATS, the simulator and
+the real kube-apiserver, driven through the ``ferry`` CLI and the HTTP APIs."""
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+from ferry_cli.local.nats_server import NatsServer
+from ferry_cli.local.stack import ServiceProcess, start_service
+from ferry_cli.local.vcsim import Vcsim
+from ferry_shared import subjects
+from ferry_testpeers.kube import KubeControlPlane
+from ferry_testpeers.models import TAKEN_MAC, planning_model
+from ferry_testpeers.plugin import VcsimFactory
+from ferry_testpeers.waiting import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
+
+NAMESPACE = "ferry-plans"
+
+
+@dataclass
+class Stack:
+    nats: NatsServer
+    vcsim: Vcsim
+    kube: KubeControlPlane
+    planner: ServiceProcess
+    inventory: ServiceProcess
+    work_dir: Path
+    responses: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url}
+        result = subprocess.run(
+            [sys.executable, "-c", "from ferry_cli.main import app; app()", *args],
+            input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        self.responses += [result.stdout, result.stderr]
+        return result
+
+    def get(self, service: ServiceProcess, path: str) -> Any:
+        response = httpx.get(f"{service.http_url}/api/v1{path}", timeout=10)
+        self.responses.append(response.text)
+        return response.json()
+
+    def provider(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.get(self.planner, f"/providers/{name}")
+        return found
+
+    def wait_provider(self, name: str, phase: str) -> dict[str, Any]:
+        return wait_for(
+            lambda: status if (status := self.provider(name)["status"])["phase"] == phase else None,
+            timeout=30,
+            what=f"provider {name} to be {phase}",
+        )
+
+
+def prepare_target(kube: KubeControlPlane) -> None:
+    api = kube.api_client()
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    client.StorageV1Api(api).create_storage_class(
+        client.V1StorageClass(metadata=client.V1ObjectMeta(name="standard"), provisioner="kubernetes.io/no-provisioner")
+    )
+    objects = client.CustomObjectsApi(api)
+    nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+           "metadata": {"name": "vlan-100", "namespace": NAMESPACE}, "spec": {"config": "{}"}}  # fmt: skip
+    objects.create_namespaced_custom_object("k8s.cni.cncf.io", "v1", NAMESPACE, "network-attachment-definitions", nad)
+    for name, mac in (("exists-01", "02:00:00:00:00:01"), ("occupant", TAKEN_MAC)):
+        metadata = {"name": name, "namespace": NAMESPACE}
+        vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": metadata,
+              "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {
+                  "interfaces": [{"name": "nic0", "masquerade": {}, "macAddress": mac}]}},
+                  "networks": [{"name": "nic0", "pod": {}}]}}}}  # fmt: skip
+        objects.create_namespaced_custom_object("kubevirt.io", "v1", NAMESPACE, "virtualmachines", vm)
+
+
+@pytest.fixture
+def stack(
+    nats_server: NatsServer, vcsim_factory: VcsimFactory, kube: KubeControlPlane, tmp_path: Path
+) -> Iterator[Stack]:
+    simulator = vcsim_factory(model=planning_model())
+    prepare_target(kube)
+    services = {}
+    try:
+        for name in ("inventory", "planner"):
+            services[name] = start_service(name, nats_server.url, tmp_path)
+        yield Stack(nats_server, simulator, kube, services["planner"], services["inventory"], tmp_path)
+    finally:
+        for service in services.values():
+            service.process.stop()
+
+
+def add_vcenter(stack: Stack, name: str, *, password: str, thumbprint: str) -> subprocess.CompletedProcess[str]:
+    return stack.cli(
+        "provider", "add", name, "--type", "vsphere", "--url", stack.vcsim.sdk_url,
+        "--username", stack.vcsim.username, "--thumbprint", thumbprint, "--password-stdin", stdin=password + "\n",
+    )  # fmt: skip
+
+
+def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack) -> None:
+    assert add_vcenter(stack, "badpass", password="wrong-" + stack.vcsim.password,
+                       thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
+    status = stack.wait_provider("badpass", "error")
+    assert status["reason"] == "invalid_login"
+    assert "password" in status["message"].lower()
+
+    bad_print = ":".join(["AB"] * 32)
+    assert add_vcenter(stack, "badprint", password=stack.vcsim.password, thumbprint=bad_print).returncode == 0
+    status = stack.wait_provider("badprint", "error")
+    assert status["reason"] == "thumbprint_mismatch"
+    assert stack.vcsim.thumbprint_sha256 in status["message"]
+
+
+def test_malformed_requests_get_a_reason_and_a_message(stack: Stack) -> None:
+    response = httpx.post(f"{stack.planner.http_url}/api/v1/providers", json={"name": "x", "type": "nope"})
+    assert response.status_code == 422
+    assert response.json()["reason"] == "malformed_request"
+    result = stack.cli("provider", "add", "Bad_Name", "--type", "local", "--path", "/tmp")
+    assert result.returncode == 1
+    assert "DNS-1123" in result.stderr
+    result = stack.cli("plan", "show", "missing")
+    assert result.returncode == 1
+    assert "plan 'missing' does not exist" in result.stderr
+
+
+class EventLog:
+    """Server-sent events from the planner, collected by a background thread."""
+
+    def __init__(self, url: str) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str) -> None:
+        with httpx.stream("GET", url, timeout=None) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    self.events.append(json.loads(line[6:]))
+
+
+def vsphere(stack: Stack) -> vim.ServiceInstance:
+    host, port = stack.vcsim.host.split(":")
+    context = ssl.create_default_context(cafile=str(stack.vcsim.certificate_path))
+    return SmartConnect(host=host, port=int(port), user=stack.vcsim.username, pwd=stack.vcsim.password,
+                        sslContext=context)  # fmt: skip
+
+
+def find_vm(si: vim.ServiceInstance, name: str) -> Any:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return next(vm for vm in view.view if vm.name == name)
+    finally:
+        view.Destroy()
+
+
+def test_providers_inventory_maps_and_plans(stack: Stack) -> None:
+    events = EventLog(f"{stack.planner.http_url}/api/v1/events")
+    assert add_vcenter(stack, "vcenter", password=stack.vcsim.password,
+                       thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
+    kubeconfig = stack.kube.kubeconfig
+    assert (
+        stack.cli("provider", "add", "cluster", "--type", "kubernetes", "--kubeconfig", str(kubeconfig)).returncode == 0
+    )
+    source_status = stack.wait_provider("vcenter", "ready")
+    assert source_status["counts"]["vm"] == 9
+    stack.wait_provider("cluster", "ready")
+
+    listing = stack.cli("inventory", "vms", "vcenter", "--output", "json")
+    vms = {vm["name"]: vm for vm in json.loads(listing.stdout)}
+    finance = vms["Finance DB (prod)"]
+    assert (finance["firmware"], finance["secure_boot"], finance["vtpm"]) == ("efi", True, True)
+    assert [d["datastore_name"] for d in finance["disks"]] == ["LocalDS_0", "LocalDS_1", "LocalDS_1"]
+    assert {n["network_name"] for n in finance["nics"]} == {"VM Network", "DC0_DVPG0"}
+    filtered = stack.get(stack.inventory, "/providers/vcenter/vms?datastore=LocalDS_1")
+    assert {vm["name"] for vm in filtered["items"]} == {"Finance DB (prod)", "orphan"}
+    assert "vlan-100" in stack.cli("inventory", "nads", "cluster").stdout
+
+    pairs = ["--pair", "VM Network=pod", "--pair", f"DC0_DVPG0=multus:{NAMESPACE}/vlan-100"]
+    assert (
+        stack.cli("map", "network", "create", "net", "--source", "vcenter", "--target", "cluster", *pairs).returncode
+        == 0
+    )
+    stored = ["--pair", "LocalDS_0=standard:Block:ReadWriteOnce"]
+    assert (
+        stack.cli("map", "storage", "create", "sto", "--source", "vcenter", "--target", "cluster", *stored).returncode
+        == 0
+    )
+    bad = stack.cli("map", "storage", "create", "bad", "--source", "vcenter", "--target", "cluster",
+                    "--pair", "NoSuchDS=gold")  # fmt: skip
+    assert "SourceDatastoreNotFound" in bad.stdout or "not in provider" in bad.stdout
+
+    vm_args = [arg for ref in ("web-01", "Finance DB (prod)", "multi-pod", "orphan", "mac-taken", "exists-01",
+                               "rdm-01", "twin", "ghost", "web-01") for arg in ("--vm", ref)]  # fmt: skip
+    created = stack.cli("plan", "create", "p1", "--source", "vcenter", "--target", "cluster", "--network-map", "net",
+                        "--storage-map", "sto", "--namespace", NAMESPACE, *vm_args, "--output", "json")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    plan = json.loads(created.stdout)
+    assert plan["status"]["ready"] is False
+    concerns = {vm["ref"]: {c["id"] for c in vm["concerns"]} for vm in plan["status"]["vms"]}
+    assert "vm.name.renamed" in concerns["Finance DB (prod)"]
+    assert "vm.storage.unmapped" in concerns["Finance DB (prod)"]  # LocalDS_1 is not mapped
+    assert "vm.network.multiple_pod" in concerns["multi-pod"]
+    assert {"vm.network.unmapped", "vm.storage.unmapped"} <= concerns["orphan"]
+    assert "vm.target.mac_conflict" in concerns["mac-taken"]
+    assert "vm.target.exists" in concerns["exists-01"]
+    assert "vm.disk.rdm" in concerns["rdm-01"]
+    assert "vm.ambiguous" in concerns["twin"]
+    assert "vm.not_found" in concerns["ghost"]
+    assert "DuplicateVM" in {c["type"] for c in plan["status"]["conditions"]}
+    finance_target = next(v for v in plan["status"]["vms"] if v["ref"] == "Finance DB (prod)")["target_name"]
+    assert finance_target.startswith("finance-db-prod-")
+
+    # Live changes in vSphere reach the API without a restart, and plans revalidate.
+    si = vsphere(stack)
+    try:
+        find_vm(si, "web-01").Rename_Task("web-renamed")
+        wait_for(lambda: stack.get(stack.inventory, "/providers/vcenter/vms?name=web-renamed")["total"] == 1,
+                 timeout=10, what="the rename to reach the inventory API")  # fmt: skip
+        wait_for(lambda: "vm.not_found" in {c["id"] for v in stack.get(stack.planner, "/plans/p1")["status"]["vms"]
+                                            if v["ref"] == "web-01" for c in v["concerns"]},
+                 timeout=10, what="the plan to see web-01 gone")  # fmt: skip
+        task = find_vm(si, "exists-01").Destroy_Task()
+        wait_for(lambda: task.info.state in ("success", "error") or None, timeout=10, what="VM destroy")
+        wait_for(lambda: stack.get(stack.inventory, "/providers/vcenter/vms?name=exists-01")["total"] == 0,
+                 timeout=10, what="the deleted VM to leave the inventory")  # fmt: skip
+    finally:
+        Disconnect(si)
+    wait_for(lambda: any(e.get("kind") == "plan_status" and e["name"] == "p1" for e in events.events),
+             timeout=10, what="a plan_status server-sent event")  # fmt: skip
+
+    # Secrets appear in no API response, CLI output, service log or NATS event.
+    secrets = [stack.vcsim.password, *key_material(kubeconfig)]
+    logs = [path.read_text(errors="replace") for path in (stack.work_dir / "logs").glob("*.log")]
+    streams = nats_stream_dump(stack.nats)
+    for secret in secrets:
+        for text in (*stack.responses, *logs, streams):
+            assert secret not in text
+
+
+def key_material(kubeconfig: Path) -> list[str]:
+    """Distinctive lines of the client key the kubeconfig points at."""
+    import yaml  # noqa: PLC0415
+
+    document = yaml.safe_load(kubeconfig.read_text())
+    key_path = Path(document["users"][0]["user"]["client-key"])
+    lines = [line for line in key_path.read_text().splitlines() if line and not line.startswith("-----")]
+    return lines[:2]
+
+
+def nats_stream_dump(nats: NatsServer) -> str:
+    """Every event and command JetStream stored, as text (the streams' block files).
+
+    The credentials bucket is deliberately not included: it is where secrets live."""
+    chunks = []
+    for stream in (subjects.EVENTS_STREAM, subjects.COMMANDS_STREAM):
+        found = list(nats.store_dir.rglob(f"streams/{stream}/msgs/*.blk"))
+        assert found or stream == subjects.COMMANDS_STREAM, f"no block files for {stream}"
+        chunks += [path.read_bytes().decode("latin-1") for path in found]
+    return "\n".join(chunks)
