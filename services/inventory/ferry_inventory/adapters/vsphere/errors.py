@@ -44,3 +44,7 @@ class ProviderError(Exception):
 
 class SessionLost(Exception):
     """vCenter no longer knows our session (``NotAuthenticated``): log in again and reload."""
+
+
+class Stopped(Exception):
+    """The watcher's stop was set while blocking work was under way."""

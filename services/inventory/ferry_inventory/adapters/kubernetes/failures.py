@@ -1,0 +1,105 @@
+"""Why a Kubernetes target cannot be watched, in words its owner can act on.
+
+The watcher and its helpers raise :class:`ConnectFailure`; :func:`classify` turns the
+Kubernetes client's and urllib3's exceptions into one. Messages are built only from
+safe parts (server URL without user-info, HTTP status, the API server's own ``Status``
+message); kubeconfig contents, keys and tokens never reach them.
+"""
+
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError, MaxRetryError, NameResolutionError, NewConnectionError, SSLError
+
+from ferry_shared.errors import FerryError
+from ferry_shared.providers import ProviderPhase, ProviderStatus
+
+KUBECONFIG_INVALID = "kubeconfig_invalid"
+UNREACHABLE = "unreachable"
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
+CERTIFICATE_UNTRUSTED = "certificate_untrusted"
+KUBEVIRT_MISSING = "kubevirt_missing"
+API_ERROR = "api_error"
+
+
+class ConnectFailure(FerryError):
+    """The target cannot be watched now; ``code`` is the status reason."""
+
+    def status(self) -> ProviderStatus:
+        return ProviderStatus(phase=ProviderPhase.ERROR, reason=self.code, message=self.message)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _status_message(error: ApiException) -> str:
+    """The ``message`` of the API server's ``Status`` body, else the HTTP reason."""
+    try:
+        body = json.loads(error.body or "")
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return str(error.reason or "")
+
+
+def _tls_failure(cause: SSLError, server: str) -> ConnectFailure:
+    detail = str(cause.args[0]) if cause.args else str(cause)
+    if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
+        return ConnectFailure(
+            CERTIFICATE_UNTRUSTED,
+            f"the certificate of the API server at {server} is not trusted ({detail}); put the cluster's "
+            "CA in the kubeconfig (certificate-authority-data) or check that the server name matches",
+        )
+    return ConnectFailure(UNREACHABLE, f"the TLS handshake with the API server at {server} failed ({detail})")
+
+
+def _network_failure(error: HTTPError, server: str, doing: str) -> ConnectFailure:
+    cause = error.reason if isinstance(error, MaxRetryError) else error
+    if isinstance(cause, SSLError):
+        return _tls_failure(cause, server)
+    if isinstance(cause, NameResolutionError):
+        what = "its host name does not resolve"
+    elif isinstance(cause, NewConnectionError):
+        what = "the connection was refused or timed out"
+    else:
+        what = f"{type(cause).__name__} while {doing}"
+    return ConnectFailure(
+        UNREACHABLE,
+        f"cannot reach the API server at {server}: {what}; check the server URL in the kubeconfig "
+        "and the network between Ferry and the cluster",
+    )
+
+
+def classify(error: ApiException | HTTPError | OSError, server: str, doing: str) -> ConnectFailure:
+    """The failure an exception of a call to ``server`` means; ``doing`` says what the call was
+    (``"listing virtualmachines.kubevirt.io"``) for the cases that need it."""
+    if isinstance(error, ApiException):
+        if error.status == 401:
+            return ConnectFailure(
+                UNAUTHORIZED,
+                f"the API server at {server} rejected the kubeconfig's credentials (401 Unauthorized): the "
+                "client certificate or token is unknown, expired or revoked; provide a current kubeconfig",
+            )
+        if error.status == 403:
+            return ConnectFailure(
+                FORBIDDEN,
+                f"the API server at {server} refused {doing}: {_status_message(error)}; grant the "
+                "kubeconfig's user get, list and watch on it",
+            )
+        return ConnectFailure(
+            API_ERROR,
+            f"the API server at {server} answered {error.status} while {doing}: {_status_message(error)}",
+        )
+    if isinstance(error, HTTPError):
+        return _network_failure(error, server, doing)
+    return ConnectFailure(UNREACHABLE, f"cannot reach the API server at {server}: {error.strerror or error}")

@@ -1,0 +1,60 @@
+"""Running pyvmomi's blocking calls off the event loop without making ``stop`` wait.
+
+:func:`call` runs a function in a worker thread (``asyncio.to_thread``) and returns its
+result, unless ``stop`` is set first: then it calls ``interrupt`` (e.g. to cancel a
+long-poll) and waits briefly for the thread, or leaves the thread to finish alone and
+hands a late result to ``discard`` (e.g. to log out of a session that opened after
+stop), and raises :class:`Stopped`.
+"""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from ferry_inventory.adapters.vsphere.errors import Stopped
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+INTERRUPT_GRACE = 5.0
+
+
+def _late(task: "asyncio.Future[T]", discard: Callable[[T], None] | None) -> None:
+    """Deal with the outcome of a call that was given up on."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.debug("a vSphere call finished after stop with %s", type(error).__name__)
+    elif discard is not None:
+        threading.Thread(target=discard, args=(task.result(),), name="vsphere-discard", daemon=True).start()
+
+
+async def call(
+    stop: asyncio.Event,
+    function: Callable[[], T],
+    *,
+    interrupt: Callable[[], None] | None = None,  # must not raise
+    discard: Callable[[T], None] | None = None,
+) -> T:
+    """``function()`` in a worker thread, or :class:`Stopped` as soon as ``stop`` is set."""
+    if stop.is_set():
+        raise Stopped
+    task = asyncio.ensure_future(asyncio.to_thread(function))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        return task.result()
+    if interrupt is not None:
+        await asyncio.to_thread(interrupt)
+        await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+    if task.done():
+        _late(task, discard)
+    else:
+        task.add_done_callback(lambda done: _late(done, discard))
+    raise Stopped

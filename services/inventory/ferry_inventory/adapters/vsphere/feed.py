@@ -1,0 +1,62 @@
+"""vCenter's change feed over the inventory: ``WaitForUpdatesEx`` on a filter of its own.
+
+A :class:`ChangeFeed` creates a separate PropertyCollector (``CreatePropertyCollector``,
+so its filter cannot clash with anyone's), one filter over the same container view and
+properties as the full load, and then long-polls the server's change feed: each
+:meth:`ChangeFeed.next` call waits up to ``max_wait_seconds`` for changes and returns
+them (pages of a truncated update set are collected into one batch). The first call
+returns the current state of every object, which the mirror compares with the load.
+"""
+
+import http.client
+import logging
+
+from pyVmomi import vim, vmodl
+
+from ferry_inventory.adapters.vsphere.specs import view_filter_spec, wait_options
+
+ObjectUpdate = vmodl.query.PropertyCollector.ObjectUpdate
+log = logging.getLogger(__name__)
+
+
+class ChangeFeed:
+    """One PropertyCollector and filter; call :meth:`close` when done."""
+
+    def __init__(
+        self, content: vim.ServiceInstanceContent, view: vim.view.ContainerView, max_wait_seconds: int
+    ) -> None:
+        self._collector = content.propertyCollector.CreatePropertyCollector()
+        self._collector.CreateFilter(view_filter_spec(view), partialUpdates=False)
+        self._options = wait_options(max_wait_seconds)
+        self._version = ""
+
+    def next(self) -> list[ObjectUpdate]:
+        """The changes since the last call (empty when none came within the wait, or
+        when :meth:`cancel` interrupted the wait)."""
+        updates: list[ObjectUpdate] = []
+        while True:
+            try:
+                result = self._collector.WaitForUpdatesEx(self._version, self._options)
+            except vmodl.fault.RequestCanceled:
+                return updates
+            if result is None:
+                return updates
+            self._version = result.version
+            for filter_update in result.filterSet:
+                updates.extend(filter_update.objectSet)
+            if not result.truncated:
+                return updates
+
+    def cancel(self) -> None:
+        """Interrupt a waiting :meth:`next` (from another thread); never raises."""
+        try:
+            self._collector.CancelWaitForUpdates()
+        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
+            log.debug("CancelWaitForUpdates failed: %s", type(error).__name__)
+
+    def close(self) -> None:
+        """Destroy the collector and with it the filter; never raises."""
+        try:
+            self._collector.Destroy()
+        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
+            log.debug("destroying the property collector failed: %s", type(error).__name__)
