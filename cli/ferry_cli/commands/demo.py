@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ferry_cli.local.binaries import PeerNotBuiltError
 from ferry_cli.local.processes import ProcessFailedError
-from ferry_cli.local.stack import LocalStack, local_stack
+from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
 from ferry_shared import subjects
 from ferry_shared.bus.connection import connect
 
@@ -54,7 +54,7 @@ def demo(
     console = Console()
     started = time.monotonic()
     try:
-        with local_stack(work_dir.resolve()) as stack:
+        with local_stack(work_dir.resolve(), ports=DEMO_PORTS) as stack:
             _report(stack, console, started)
             if keep_running:
                 console.print("press Ctrl-C to stop")

@@ -58,9 +58,15 @@ def _ready(url: str) -> bool | None:
         return None
 
 
-def start_service(name: str, nats_url: str, work_dir: Path, *, timeout: float = 60.0) -> ServiceProcess:
+DEMO_PORTS = {"planner": 8081, "inventory": 8082, "transfer": 8083, "kubevirt-writer": 8084}
+"""Fixed ports for ``ferry demo``, so the CLI's defaults reach it."""
+
+
+def start_service(
+    name: str, nats_url: str, work_dir: Path, *, port: int | None = None, timeout: float = 60.0
+) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready."""
-    port = free_port()
+    port = port or free_port()
     env = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
     process = ManagedProcess(name, argv, work_dir / "logs" / f"{name}.log", env=env)
@@ -70,8 +76,9 @@ def start_service(name: str, nats_url: str, work_dir: Path, *, timeout: float = 
 
 
 @contextlib.contextmanager
-def local_stack(work_dir: Path) -> Iterator[LocalStack]:
-    """Start NATS, the simulator and every service; stop them all on exit."""
+def local_stack(work_dir: Path, *, ports: dict[str, int] | None = None) -> Iterator[LocalStack]:
+    """Start NATS, the simulator and every service (on ``ports`` or free ones); stop
+    them all on exit."""
     work_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         nats = start_nats_server(work_dir / "nats")
@@ -80,7 +87,7 @@ def local_stack(work_dir: Path) -> Iterator[LocalStack]:
         cleanup.callback(vcsim.stop)
         stack = LocalStack(work_dir=work_dir, nats=nats, vcsim=vcsim)
         for name in SERVICE_MODULES:
-            service = start_service(name, nats.url, work_dir)
+            service = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
             cleanup.callback(service.process.stop)
             stack.services[name] = service
         yield stack

@@ -1,8 +1,7 @@
 """Composition root of the inventory service: wires adapters into handlers."""
 
 import asyncio
-
-from fastapi import FastAPI
+from dataclasses import dataclass
 
 from ferry_inventory.adapters.connections import ConnectionStore
 from ferry_inventory.adapters.index_loader import load_index
@@ -13,7 +12,6 @@ from ferry_inventory.adapters.supervisor import WatcherSupervisor
 from ferry_inventory.adapters.vsphere import VsphereWatcher
 from ferry_inventory.domain.index import InventoryIndex
 from ferry_inventory.domain.ports import Watcher
-from ferry_inventory.entrypoints.http_api import install
 from ferry_inventory.handlers import handler_table
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
@@ -34,7 +32,15 @@ def make_watcher(spec: ProviderSpec, secret: Secret | None) -> Watcher:
     return LocalTargetWatcher(spec)
 
 
-async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
+@dataclass
+class Inventory:
+    """The wired service: its bus parts, and the index its HTTP API reads."""
+
+    parts: ServiceParts
+    index: InventoryIndex
+
+
+async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
     """Create the buckets, load the stored inventory, reconnect stored providers."""
     replicas = settings.jetstream_replicas
     kv = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
@@ -54,11 +60,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
         await stop.wait()
         await supervisor.stop_all()
 
-    def routes(app: FastAPI) -> None:
-        install(app, index)
-
-    return ServiceParts(
-        handlers=handler_table(supervisor, connections, credentials),
-        app_setup=routes,
-        background=[keep_providers_connected],
+    parts = ServiceParts(
+        handlers=handler_table(supervisor, connections, credentials), background=[keep_providers_connected]
     )
+    return Inventory(parts=parts, index=index)

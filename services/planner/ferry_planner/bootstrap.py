@@ -1,13 +1,11 @@
 """Composition root of the planner service: wires adapters into its use cases."""
 
 import asyncio
-
-from fastapi import FastAPI
+from dataclasses import dataclass
 
 from ferry_planner.adapters.broadcast import Broadcaster
 from ferry_planner.adapters.inventory_mirror import InventoryMirror
 from ferry_planner.adapters.repository import PlannerRepository
-from ferry_planner.entrypoints.http_api import install
 from ferry_planner.handlers import Planner
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
@@ -18,7 +16,15 @@ from ferry_shared.settings import ServiceSettings
 SERVICE = subjects.PLANNER
 
 
-async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
+@dataclass
+class PlannerService:
+    """The wired service: its bus parts, and the planner its HTTP API calls."""
+
+    parts: ServiceParts
+    planner: Planner
+
+
+async def bootstrap(bus: Bus, settings: ServiceSettings) -> PlannerService:
     """Create the buckets and the planner; follow the inventory; serve the API."""
     replicas = settings.jetstream_replicas
     own = await ensure_kv(bus.js, subjects.PLANNER_BUCKET, replicas=replicas)
@@ -27,11 +33,8 @@ async def bootstrap(bus: Bus, settings: ServiceSettings) -> ServiceParts:
     mirror = InventoryMirror(inventory)
     planner = Planner(PlannerRepository(own), mirror, credentials, bus.publisher, Broadcaster())
 
-    def routes(app: FastAPI) -> None:
-        install(app, planner)
-
     async def revalidate(stop: asyncio.Event) -> None:
         await mirror.loaded.wait()
         await planner.revalidate_forever(stop)
 
-    return ServiceParts(handlers={}, app_setup=routes, background=[mirror.run, revalidate])
+    return PlannerService(parts=ServiceParts(handlers={}, background=[mirror.run, revalidate]), planner=planner)

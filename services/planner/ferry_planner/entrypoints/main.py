@@ -3,10 +3,18 @@
 import asyncio
 
 from ferry_planner.bootstrap import SERVICE, bootstrap
-from ferry_shared.service import run_service
+from ferry_planner.entrypoints.http_api import install
+from ferry_shared.service import Bus, ServiceParts, run_service
 from ferry_shared.settings import ServiceSettings
+
+
+async def compose(bus: Bus, settings: ServiceSettings) -> ServiceParts:
+    """Wire the service and put its HTTP routes on the app."""
+    wired = await bootstrap(bus, settings)
+    wired.parts.app_setup = lambda app: install(app, wired.planner)
+    return wired.parts
 
 
 def main() -> None:
     """Run the service with settings from the environment."""
-    asyncio.run(run_service(SERVICE, ServiceSettings(), bootstrap))
+    asyncio.run(run_service(SERVICE, ServiceSettings(), compose))

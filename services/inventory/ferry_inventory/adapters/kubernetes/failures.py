@@ -1,6 +1,6 @@
 """Why a Kubernetes target cannot be watched, in words its owner can act on.
 
-The watcher and its helpers raise :class:`ConnectFailure`; :func:`classify` turns the
+The watcher and its helpers raise :class:`TargetError`; :func:`classify` turns the
 Kubernetes client's and urllib3's exceptions into one. Messages are built only from
 safe parts (server URL without user-info, HTTP status, the API server's own ``Status``
 message); kubeconfig contents, keys and tokens never reach them.
@@ -24,7 +24,7 @@ KUBEVIRT_MISSING = "kubevirt_missing"
 API_ERROR = "api_error"
 
 
-class ConnectFailure(FerryError):
+class TargetError(FerryError):
     """The target cannot be watched now; ``code`` is the status reason."""
 
     def status(self) -> ProviderStatus:
@@ -52,18 +52,18 @@ def _status_message(error: ApiException) -> str:
     return str(error.reason or "")
 
 
-def _tls_failure(cause: SSLError, server: str) -> ConnectFailure:
+def _tls_failure(cause: SSLError, server: str) -> TargetError:
     detail = str(cause.args[0]) if cause.args else str(cause)
     if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
-        return ConnectFailure(
+        return TargetError(
             CERTIFICATE_UNTRUSTED,
             f"the certificate of the API server at {server} is not trusted ({detail}); put the cluster's "
             "CA in the kubeconfig (certificate-authority-data) or check that the server name matches",
         )
-    return ConnectFailure(UNREACHABLE, f"the TLS handshake with the API server at {server} failed ({detail})")
+    return TargetError(UNREACHABLE, f"the TLS handshake with the API server at {server} failed ({detail})")
 
 
-def _network_failure(error: HTTPError, server: str, doing: str) -> ConnectFailure:
+def _network_failure(error: HTTPError, server: str, doing: str) -> TargetError:
     cause = error.reason if isinstance(error, MaxRetryError) else error
     if isinstance(cause, SSLError):
         return _tls_failure(cause, server)
@@ -73,33 +73,33 @@ def _network_failure(error: HTTPError, server: str, doing: str) -> ConnectFailur
         what = "the connection was refused or timed out"
     else:
         what = f"{type(cause).__name__} while {doing}"
-    return ConnectFailure(
+    return TargetError(
         UNREACHABLE,
         f"cannot reach the API server at {server}: {what}; check the server URL in the kubeconfig "
         "and the network between Ferry and the cluster",
     )
 
 
-def classify(error: ApiException | HTTPError | OSError, server: str, doing: str) -> ConnectFailure:
+def classify(error: ApiException | HTTPError | OSError, server: str, doing: str) -> TargetError:
     """The failure an exception of a call to ``server`` means; ``doing`` says what the call was
     (``"listing virtualmachines.kubevirt.io"``) for the cases that need it."""
     if isinstance(error, ApiException):
         if error.status == 401:
-            return ConnectFailure(
+            return TargetError(
                 UNAUTHORIZED,
                 f"the API server at {server} rejected the kubeconfig's credentials (401 Unauthorized): the "
                 "client certificate or token is unknown, expired or revoked; provide a current kubeconfig",
             )
         if error.status == 403:
-            return ConnectFailure(
+            return TargetError(
                 FORBIDDEN,
                 f"the API server at {server} refused {doing}: {_status_message(error)}; grant the "
                 "kubeconfig's user get, list and watch on it",
             )
-        return ConnectFailure(
+        return TargetError(
             API_ERROR,
             f"the API server at {server} answered {error.status} while {doing}: {_status_message(error)}",
         )
     if isinstance(error, HTTPError):
         return _network_failure(error, server, doing)
-    return ConnectFailure(UNREACHABLE, f"cannot reach the API server at {server}: {error.strerror or error}")
+    return TargetError(UNREACHABLE, f"cannot reach the API server at {server}: {error.strerror or error}")

@@ -24,12 +24,12 @@ from kubernetes.config.incluster_config import (
 )
 from kubernetes.config.kube_config import KubeConfigLoader
 
-from ferry_inventory.adapters.kubernetes.failures import KUBECONFIG_INVALID, ConnectFailure
+from ferry_inventory.adapters.kubernetes.failures import KUBECONFIG_INVALID, TargetError
 from ferry_shared.credentials import Secret
 
 
-def _invalid(message: str) -> ConnectFailure:
-    return ConnectFailure(KUBECONFIG_INVALID, message)
+def _invalid(message: str) -> TargetError:
+    return TargetError(KUBECONFIG_INVALID, message)
 
 
 def _parse(kubeconfig: Secret) -> dict[str, Any]:
@@ -40,7 +40,8 @@ def _parse(kubeconfig: Secret) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         # The YAML error quotes the offending line, which may hold a key: keep it out of
         # the chain on purpose.
-        raise _invalid(f"the kubeconfig is not valid YAML{where}: {error.problem or 'syntax error'}") from None
+        problem = error.problem or "syntax error"
+        raise _invalid(f"the kubeconfig is not valid YAML{where}: {problem}") from None
     except yaml.YAMLError:
         raise _invalid("the kubeconfig is not valid YAML") from None
     if not isinstance(document, dict) or not isinstance(document.get("contexts"), list):
@@ -61,7 +62,7 @@ def _check_context(document: Mapping[str, Any], wanted: str) -> str:
     chosen = wanted or str(document.get("current-context") or "")
     listed = ", ".join(f"'{n}'" for n in names) or "none"
     if not chosen:
-        raise _invalid(f"the kubeconfig has no current-context; set the provider's context to one of: {listed}")
+        raise _invalid(f"the kubeconfig has no current-context; set the provider's context (one of {listed})")
     if chosen not in names:
         raise _invalid(f"the kubeconfig has no context named '{chosen}' (its contexts: {listed})")
     context = _named(document, "contexts", chosen)
@@ -72,8 +73,8 @@ def _check_context(document: Mapping[str, Any], wanted: str) -> str:
     for plugin in ("exec", "auth-provider"):
         if plugin in user:
             raise _invalid(
-                f"the user of context '{chosen}' gets its credentials from an '{plugin}' plug-in, which Ferry "
-                "does not run; use a client certificate or a (service account) token"
+                f"the user of context '{chosen}' gets its credentials from an '{plugin}' plug-in, "
+                "which Ferry does not run; use a client certificate or a (service account) token"
             )
     return chosen
 
@@ -86,7 +87,7 @@ def _check_tls_files(configuration: Configuration, context: str) -> None:
         if configuration.ssl_ca_cert:
             tls.load_verify_locations(cafile=configuration.ssl_ca_cert)
     except (ssl.SSLError, OSError):
-        raise _invalid(f"the certificate authority of context '{context}' is not a readable PEM certificate") from None
+        raise _invalid(f"the certificate authority of context '{context}' is not readable PEM") from None
     try:
         if configuration.cert_file and configuration.key_file:
             tls.load_cert_chain(configuration.cert_file, configuration.key_file)

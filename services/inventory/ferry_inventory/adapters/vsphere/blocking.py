@@ -2,9 +2,9 @@
 
 :func:`call` runs a function in a worker thread (``asyncio.to_thread``) and returns its
 result, unless ``stop`` is set first: then it calls ``interrupt`` (e.g. to cancel a
-long-poll) and waits briefly for the thread, or leaves the thread to finish alone and
+long-poll) and waits briefly (``INTERRUPT_GRACE`` in all) for the thread, or leaves the thread to finish alone and
 hands a late result to ``discard`` (e.g. to log out of a session that opened after
-stop), and raises :class:`Stopped`.
+stop), and raises :class:`StoppedError`.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from ferry_inventory.adapters.vsphere.errors import Stopped
+from ferry_inventory.adapters.vsphere.errors import StoppedError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ async def call(
     interrupt: Callable[[], None] | None = None,  # must not raise
     discard: Callable[[T], None] | None = None,
 ) -> T:
-    """``function()`` in a worker thread, or :class:`Stopped` as soon as ``stop`` is set."""
+    """``function()`` in a worker thread, or :class:`StoppedError` as soon as ``stop`` is set."""
     if stop.is_set():
-        raise Stopped
+        raise StoppedError
     task = asyncio.ensure_future(asyncio.to_thread(function))
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -51,10 +51,12 @@ async def call(
     if task.done():
         return task.result()
     if interrupt is not None:
-        await asyncio.to_thread(interrupt)
-        await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INTERRUPT_GRACE
+        await asyncio.wait({asyncio.ensure_future(asyncio.to_thread(interrupt))}, timeout=INTERRUPT_GRACE)
+        await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0.0))
     if task.done():
         _late(task, discard)
     else:
         task.add_done_callback(lambda done: _late(done, discard))
-    raise Stopped
+    raise StoppedError

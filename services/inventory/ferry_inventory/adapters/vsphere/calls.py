@@ -1,13 +1,14 @@
 """What a failed vSphere call during a session means for the watcher.
 
 :func:`session_errors` wraps the load and the change feed: a lost session becomes
-:class:`SessionLost` (log in again, reload everything); a broken connection, a missing
+:class:`SessionLostError` (log in again, reload everything); a broken connection, a missing
 privilege or another fault becomes a :class:`ProviderError` with a reason.
 """
 
 import http.client
 from collections.abc import Iterator
 from contextlib import contextmanager
+from xml.parsers.expat import ExpatError
 
 from pyVmomi import vim, vmodl
 
@@ -17,7 +18,8 @@ from ferry_inventory.adapters.vsphere.errors import (
     CONNECTION_LOST,
     NO_PERMISSION,
     ProviderError,
-    SessionLost,
+    SessionLostError,
+    fault_text,
 )
 
 
@@ -26,7 +28,7 @@ def session_errors(endpoint: Endpoint) -> Iterator[None]:
     try:
         yield
     except vim.fault.NotAuthenticated as error:
-        raise SessionLost(f"vCenter at {endpoint} ended the session") from error
+        raise SessionLostError(f"vCenter at {endpoint} ended the session") from error
     except vim.fault.NoPermission as error:
         raise ProviderError(
             NO_PERMISSION,
@@ -35,7 +37,11 @@ def session_errors(endpoint: Endpoint) -> Iterator[None]:
         ) from error
     except vmodl.MethodFault as error:
         raise ProviderError(
-            API_ERROR, f"vCenter at {endpoint} failed a call with {type(error).__name__}: {error.msg}"
+            API_ERROR, f"vCenter at {endpoint} failed a call with {type(error).__name__}: {fault_text(error)}"
+        ) from error
+    except ExpatError as error:
+        raise ProviderError(
+            API_ERROR, f"vCenter at {endpoint} sent an answer that is not valid SOAP ({error})"
         ) from error
     except (OSError, http.client.HTTPException) as error:
         raise ProviderError(

@@ -11,7 +11,7 @@ from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
 
 from ferry_inventory.adapters.vsphere.cache import ObjectState, state_from_content
-from ferry_inventory.adapters.vsphere.errors import NOT_VCENTER, ProviderError, Stopped
+from ferry_inventory.adapters.vsphere.errors import NOT_VCENTER, ProviderError, StoppedError
 from ferry_inventory.adapters.vsphere.properties import VIEW_TYPES
 from ferry_inventory.adapters.vsphere.specs import object_filter_spec, retrieve_options, view_filter_spec
 
@@ -40,7 +40,7 @@ def load_all(
             break
         if stopped():
             collector.CancelRetrievePropertiesEx(result.token)
-            raise Stopped
+            raise StoppedError
         result = collector.ContinueRetrievePropertiesEx(result.token)
     return states
 

@@ -61,7 +61,9 @@ def _datastore(backing: Device.VirtualDevice.FileBackingInfo, cache: ObjectCache
     return datastore_id, name
 
 
-def disk_record(disk: Device.VirtualDisk, controller: Controller | None, cache: ObjectCache, *, cbt: bool) -> DiskRecord:
+def disk_record(
+    disk: Device.VirtualDisk, controller: Controller | None, cache: ObjectCache, *, cbt: bool
+) -> DiskRecord:
     """One disk; ``cbt`` says whether the VM has change tracking enabled."""
     backing = disk.backing
     file_name, datastore_id, datastore_name = "", "", ""

@@ -42,9 +42,14 @@ class ProviderError(Exception):
         return ProviderStatus(phase=ProviderPhase.ERROR, reason=self.reason, message=self.message)
 
 
-class SessionLost(Exception):
+class SessionLostError(Exception):
     """vCenter no longer knows our session (``NotAuthenticated``): log in again and reload."""
 
 
-class Stopped(Exception):
+class StoppedError(Exception):
     """The watcher's stop was set while blocking work was under way."""
+
+
+def fault_text(fault: BaseException) -> str:
+    """A vSphere fault's own message (``msg``), or its type name."""
+    return str(getattr(fault, "msg", "") or type(fault).__name__)

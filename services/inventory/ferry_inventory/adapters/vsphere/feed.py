@@ -10,6 +10,7 @@ returns the current state of every object, which the mirror compares with the lo
 
 import http.client
 import logging
+from collections.abc import Callable
 
 from pyVmomi import vim, vmodl
 
@@ -30,11 +31,12 @@ class ChangeFeed:
         self._options = wait_options(max_wait_seconds)
         self._version = ""
 
-    def next(self) -> list[ObjectUpdate]:
+    def next(self, stopped: Callable[[], bool]) -> list[ObjectUpdate]:
         """The changes since the last call (empty when none came within the wait, or
-        when :meth:`cancel` interrupted the wait)."""
+        when :meth:`cancel` interrupted the wait). Between the pages of a truncated
+        update set it checks ``stopped`` and gives up (the updates are then dropped)."""
         updates: list[ObjectUpdate] = []
-        while True:
+        while not stopped():
             try:
                 result = self._collector.WaitForUpdatesEx(self._version, self._options)
             except vmodl.fault.RequestCanceled:
@@ -46,6 +48,7 @@ class ChangeFeed:
                 updates.extend(filter_update.objectSet)
             if not result.truncated:
                 return updates
+        return []
 
     def cancel(self) -> None:
         """Interrupt a waiting :meth:`next` (from another thread); never raises."""

@@ -63,7 +63,9 @@ def adapter_model(card: Card) -> str:
     return type(card).__name__.removeprefix("vim.vm.device.").lower()
 
 
-def nic_records(devices: Sequence[Device.VirtualDevice], networks: NetworkLookup, *, powered_on: bool) -> tuple[NicRecord, ...]:
+def nic_records(
+    devices: Sequence[Device.VirtualDevice], networks: NetworkLookup, *, powered_on: bool
+) -> tuple[NicRecord, ...]:
     """The VM's NICs. ``connected`` is the live state of a running VM and the
     connect-at-power-on setting of one that is off (vSphere reports every NIC of a
     stopped VM as disconnected)."""

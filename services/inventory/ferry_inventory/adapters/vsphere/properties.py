@@ -47,7 +47,7 @@ PATHS: dict[type, tuple[str, ...]] = {
 }
 """Managed object type → the property paths collected for it (and for its subtypes)."""
 
-VIEW_TYPES = [vim.VirtualMachine, vim.HostSystem, vim.ComputeResource, vim.Datacenter, vim.Folder]
+VIEW_TYPES: list[type] = [vim.VirtualMachine, vim.HostSystem, vim.ComputeResource, vim.Datacenter, vim.Folder]
 VIEW_TYPES += [vim.Datastore, vim.Network, vim.DistributedVirtualSwitch]
 """The types the container view lists (subtypes included)."""
 

@@ -1,17 +1,21 @@
 """Logging in to vCenter with pyvmomi, and out again.
 
-:func:`open_session` probes TLS first (see :mod:`.trust`), then logs in through
-``SmartConnect`` (which picks the newest API version both sides speak) and checks that
-the endpoint is a vCenter. Each expected failure becomes a :class:`ProviderError`; the
-password is passed to pyvmomi only and appears in no message.
+:func:`open_session` runs after the TLS probe (see :mod:`.trust`): it makes a SOAP stub
+with ``SmartStubAdapter`` (which picks the newest API version both sides speak), checks
+that the endpoint is a vCenter before sending any credentials, and logs in. Each expected
+failure becomes a :class:`ProviderError`; the password is passed to pyvmomi only and
+appears in no message.
 """
 
 import http.client
 import logging
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
 
-from pyVim.connect import SmartConnect
+from pyVim.connect import SmartStubAdapter
 from pyVmomi import vim, vmodl
 from pyVmomi.Security import ThumbprintMismatchException
 
@@ -24,6 +28,7 @@ from ferry_inventory.adapters.vsphere.errors import (
     THUMBPRINT_MISMATCH,
     UNREACHABLE,
     ProviderError,
+    fault_text,
 )
 from ferry_shared.credentials import Secret
 
@@ -41,48 +46,62 @@ class Session:
     """A logged-in connection to one vCenter."""
 
     endpoint: Endpoint
+    service: vim.ServiceInstance
     content: vim.ServiceInstanceContent
 
     def close(self) -> None:
-        """Log out; a failure here only matters to the log."""
+        """Log out and close the pooled connections; failures only matter to the log."""
+        manager = self.content.sessionManager
         try:
-            self.content.sessionManager.Logout()
+            if manager is not None:
+                manager.Logout()
         except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
             log.debug("logout from %s failed: %s", self.endpoint, type(error).__name__)
+        finally:
+            self.service._stub.DropConnections()
 
 
 def open_session(
     endpoint: Endpoint, context: ssl.SSLContext, pinned: str, credentials: Credentials, timeout: float
 ) -> Session:
     """Log in to vCenter at ``endpoint`` (TLS already probed with ``context``/``pinned``)."""
-    si = _login(endpoint, context, pinned, credentials, timeout)
-    content = si.RetrieveContent()
-    about = content.about
+    with _login_errors(endpoint, credentials):
+        stub = SmartStubAdapter(  # type: ignore[no-untyped-call]
+            host=endpoint.host,
+            port=endpoint.port,
+            path=endpoint.path,
+            sslContext=context,
+            thumbprint=pinned.replace(":", "") or None,
+            httpConnectionTimeout=timeout,
+        )
+    service: vim.ServiceInstance = vim.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
+    try:
+        with _login_errors(endpoint, credentials):
+            content = service.RetrieveContent()
+            _require_vcenter(endpoint, content.about)
+            if content.sessionManager is None:
+                raise ProviderError(NOT_VCENTER, f"{endpoint} offers no session manager, so it is not a vCenter")
+            content.sessionManager.Login(credentials.username, credentials.password.reveal(), None)
+    except BaseException:
+        service._stub.DropConnections()
+        raise
+    return Session(endpoint, service, content)
+
+
+def _require_vcenter(endpoint: Endpoint, about: vim.AboutInfo) -> None:
     if about.apiType != "VirtualCenter":
-        Session(endpoint, content).close()
         raise ProviderError(
             NOT_VCENTER,
             f"{endpoint} is {about.fullName} (API type {about.apiType}), not vCenter; "
             "give the address of the vCenter that manages it",
         )
-    return Session(endpoint, content)
 
 
-def _login(
-    endpoint: Endpoint, context: ssl.SSLContext, pinned: str, credentials: Credentials, timeout: float
-) -> vim.ServiceInstance:
+@contextmanager
+def _login_errors(endpoint: Endpoint, credentials: Credentials) -> Iterator[None]:
+    """Expected failures of version discovery and login, as :class:`ProviderError` s."""
     try:
-        si: vim.ServiceInstance = SmartConnect(  # type: ignore[no-untyped-call]
-            protocol="https",
-            host=endpoint.host,
-            port=endpoint.port,
-            path=endpoint.path,
-            user=credentials.username,
-            pwd=credentials.password.reveal(),
-            sslContext=context,
-            thumbprint=pinned.replace(":", "") or None,
-            httpConnectionTimeout=timeout,
-        )
+        yield
     except vim.fault.InvalidLogin as error:
         raise ProviderError(
             INVALID_LOGIN,
@@ -98,13 +117,16 @@ def _login(
             CERTIFICATE_UNTRUSTED, f"the certificate of {endpoint} is not trusted: {error.verify_message}"
         ) from error
     except vmodl.MethodFault as error:
-        raise ProviderError(API_ERROR, f"vCenter at {endpoint} refused the login: {error.msg}") from error
+        raise ProviderError(API_ERROR, f"vCenter at {endpoint} refused the login: {fault_text(error)}") from error
+    except ExpatError as error:
+        raise ProviderError(NOT_VCENTER, f"{endpoint} answered with something that is not SOAP ({error})") from error
     except (OSError, http.client.HTTPException) as error:
         raise ProviderError(UNREACHABLE, f"lost the connection to {endpoint} while logging in: {error}") from error
-    except Exception as error:  # noqa: BLE001 - pyVim raises a plain Exception for non-vSphere servers
+    except ProviderError:
+        raise
+    except Exception as error:
         raise ProviderError(
             NOT_VCENTER,
             f"{endpoint} does not answer like a vSphere SDK endpoint ({type(error).__name__}); "
             "check that the url points at vCenter (https://<vcenter>/sdk)",
         ) from error
-    return si

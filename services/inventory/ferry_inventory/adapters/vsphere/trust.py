@@ -99,8 +99,7 @@ def _handshake(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> b
         except ssl.SSLError as error:
             raise ProviderError(
                 TLS_FAILED,
-                f"the TLS handshake with {endpoint} failed ({error.reason or error}); "
-                "is this vCenter's HTTPS address?",
+                f"the TLS handshake with {endpoint} failed ({error.reason or error}); is this vCenter's HTTPS address?",
             ) from error
         except OSError as error:
             raise ProviderError(

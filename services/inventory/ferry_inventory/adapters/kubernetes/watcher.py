@@ -1,0 +1,71 @@
+"""The :class:`~ferry_inventory.domain.ports.Watcher` of a Kubernetes (KubeVirt) target,
+made by the inventory service's bootstrap for providers of type ``kubernetes``.
+
+It builds a client configuration from the provider's kubeconfig (or the pod's service
+account), runs a :class:`Session` until stop is set, and after any failure reports the
+failure as an ``error`` status and tries again with capped exponential back-off.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+from kubernetes.client import Configuration
+
+from ferry_inventory.adapters.kubernetes.failures import TargetError, safe_url
+from ferry_inventory.adapters.kubernetes.kubeconfig import from_kubeconfig, in_cluster
+from ferry_inventory.adapters.kubernetes.session import Session
+from ferry_inventory.domain.ports import InventorySink, StatusReporter
+from ferry_shared.credentials import Secret
+from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = 1.0
+MAX_RETRY = 60.0
+
+
+class KubernetesWatcher:
+    """Keeps one Kubernetes target's namespaces, storage classes, NADs and VMs live."""
+
+    def __init__(self, spec: ProviderSpec, kubeconfig: str | None) -> None:
+        """``kubeconfig``: the provider's kubeconfig text, or None for the pod's service
+        account (as is ``spec.in_cluster``)."""
+        self._spec = spec
+        self._kubeconfig = None if kubeconfig is None or spec.in_cluster else Secret(kubeconfig)
+
+    def __repr__(self) -> str:
+        return f"KubernetesWatcher({self._spec.name!r})"
+
+    async def run(self, sink: InventorySink, status: StatusReporter, stop: asyncio.Event) -> None:
+        delay = FIRST_RETRY
+        await status.report(ProviderStatus(phase=ProviderPhase.CONNECTING))
+        last_failure: ProviderStatus | None = None
+        while not stop.is_set():
+            session: Session | None = None
+            try:
+                configuration = await asyncio.to_thread(self._configuration)
+                session = Session(configuration, safe_url(str(configuration.host)), sink, status)
+                await session.run(stop)
+            except TargetError as failure:
+                if stop.is_set():
+                    return
+                if session is not None and session.reached_ready:
+                    delay, last_failure = FIRST_RETRY, None
+                log.warning("Kubernetes target %s: %s; retrying in %.0fs", self._spec.name, failure, delay)
+                if failure.status() != last_failure:  # the same failure again is no news
+                    last_failure = failure.status()
+                    await status.report(last_failure)
+                await _pause(stop, delay)
+                delay = min(delay * 2, MAX_RETRY)
+
+    def _configuration(self) -> Configuration:
+        if self._kubeconfig is None:
+            return in_cluster(explicit=self._spec.in_cluster)
+        return from_kubeconfig(self._kubeconfig, self._spec.context)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` or until stop is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,12 @@
+"""The vSphere adapter of the inventory service: a :class:`VsphereWatcher` per vCenter.
+
+Modules, outside in: :mod:`.watcher` (the run loop), :mod:`.live` (one session's load
+and change feed), :mod:`.session` and :mod:`.trust` (login and TLS), :mod:`.collector`
+and :mod:`.feed` (PropertyCollector calls), :mod:`.mirror` and :mod:`.cache` (the copy
+of vCenter's objects), :mod:`.records`, :mod:`.vm_record`, :mod:`.disks`, :mod:`.nics`
+(objects to inventory records).
+"""
+
+from ferry_inventory.adapters.vsphere.watcher import VsphereWatcher, WatchSettings
+
+__all__ = ["VsphereWatcher", "WatchSettings"]

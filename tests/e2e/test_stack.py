@@ -1,0 +1,34 @@
+"""The four services as separate processes: ready, observable, and stopping cleanly."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ferry_cli.local.nats_server import NatsServer
+from ferry_cli.local.stack import SERVICE_MODULES, start_service
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nats]
+
+
+def test_every_service_starts_serves_health_and_drains_on_sigterm(nats_server: NatsServer, tmp_path: Path) -> None:
+    services = {}
+    try:
+        for name in SERVICE_MODULES:
+            services[name] = start_service(name, nats_server.url, tmp_path)
+        for name, service in services.items():
+            ready = httpx.get(f"{service.http_url}/readyz", timeout=5)
+            assert ready.status_code == 200
+            assert ready.json() == {"status": "ready", "service": name, "failing": {}}
+            metrics = httpx.get(f"{service.http_url}/metrics", timeout=5)
+            assert "process_cpu_seconds_total" in metrics.text
+            assert httpx.get(f"{service.http_url}/openapi.json", timeout=5).status_code == 200
+    finally:
+        exit_codes = {name: service.process.stop(timeout=20) for name, service in services.items()}
+    assert exit_codes == dict.fromkeys(SERVICE_MODULES, 0), "SIGTERM drains and exits 0"
+    for name in SERVICE_MODULES:
+        lines = (tmp_path / "logs" / f"{name}.log").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        assert {"time", "level", "service", "logger", "message"} <= records[0].keys()
+        assert records[-1]["message"] == f"{name} stopped"
