@@ -378,10 +378,12 @@ func (m *ModelSpec) Validate() error {
 			if vm.Name == "" {
 				return fmt.Errorf("model: VM without a name in %s", dc.Name)
 			}
-			if vmNames[vm.Name] {
-				return fmt.Errorf("model: VM name %q used twice", vm.Name)
+			// vSphere allows one name per folder; the same name in two folders is legal
+			// (and plans must then name such a VM by its id).
+			if vmNames[vm.Folder+"/"+vm.Name] {
+				return fmt.Errorf("model: VM name %q used twice in folder %q", vm.Name, vm.Folder)
 			}
-			vmNames[vm.Name] = true
+			vmNames[vm.Folder+"/"+vm.Name] = true
 			if vm.Host != "" && !hosts[vm.Host] {
 				return fmt.Errorf("model: VM %s: unknown host %q", vm.Name, vm.Host)
 			}
@@ -421,13 +423,13 @@ func (m *ModelSpec) Validate() error {
 			if err := check(&tmpl); err != nil {
 				return err
 			}
-			delete(vmNames, tmpl.Name)
+			delete(vmNames, tmpl.Folder+"/"+tmpl.Name)
 			for i := 0; i < g.Count; i++ {
 				name := g.name(i)
-				if vmNames[name] {
+				if vmNames[tmpl.Folder+"/"+name] {
 					return fmt.Errorf("model: generated VM name %q used twice", name)
 				}
-				vmNames[name] = true
+				vmNames[tmpl.Folder+"/"+name] = true
 			}
 		}
 	}

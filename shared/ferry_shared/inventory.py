@@ -2,7 +2,7 @@
 
 One record per object, keyed ``<provider>.<kind>.<id>`` in the ``ferry_inventory``
 bucket (see :func:`inventory_key`). Ids are vSphere managed-object ids (``vm-42``) or
-Kubernetes ``namespace/name`` with ``/`` turned into ``~``. Records are tolerant
+Kubernetes ``namespace/name``; characters a KV key may not hold are escaped. Records are tolerant
 readers like every message: fields are added with defaults.
 """
 
@@ -175,9 +175,28 @@ def connection_key(provider: str) -> str:
     return f"{CONNECTION_PREFIX}.{provider}"
 
 
+_KEY_SAFE = frozenset("-/_.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
 def kv_safe(identifier: str) -> str:
-    """An id made safe for a KV key (``/`` → ``~``)."""
-    return identifier.replace("/", "~")
+    """An id made safe for a KV key: characters NATS keys don't allow (and ``=``)
+    become ``=XX`` (UTF-8 bytes in hex); :func:`kv_unsafe` reverses it."""
+    return "".join(c if c in _KEY_SAFE else "".join(f"={b:02x}" for b in c.encode()) for c in identifier)
+
+
+def kv_unsafe(key_part: str) -> str:
+    """The id that :func:`kv_safe` encoded."""
+    if "=" not in key_part:
+        return key_part
+    out, i = bytearray(), 0
+    while i < len(key_part):
+        if key_part[i] == "=":
+            out.append(int(key_part[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out += key_part[i].encode()
+            i += 1
+    return out.decode()
 
 
 def inventory_key(provider: str, kind: str, identifier: str) -> str:
@@ -190,4 +209,4 @@ def parse_inventory_key(key: str) -> tuple[str, str, str] | None:
     parts = key.split(".", 2)
     if len(parts) != 3 or parts[0].startswith("_") or parts[1] not in RECORD_TYPES:
         return None
-    return parts[0], parts[1], parts[2].replace("~", "/")
+    return parts[0], parts[1], kv_unsafe(parts[2])

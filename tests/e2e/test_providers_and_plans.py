@@ -69,7 +69,9 @@ class Stack:
         )
 
 
-def prepare_target(kube: KubeControlPlane) -> None:
+@pytest.fixture(scope="module")
+def target(kube: KubeControlPlane) -> KubeControlPlane:
+    """The target cluster with a namespace, a StorageClass, a NAD and two VMs in the way."""
     api = kube.api_client()
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
@@ -87,19 +89,19 @@ def prepare_target(kube: KubeControlPlane) -> None:
                   "interfaces": [{"name": "nic0", "masquerade": {}, "macAddress": mac}]}},
                   "networks": [{"name": "nic0", "pod": {}}]}}}}  # fmt: skip
         objects.create_namespaced_custom_object("kubevirt.io", "v1", NAMESPACE, "virtualmachines", vm)
+    return kube
 
 
 @pytest.fixture
 def stack(
-    nats_server: NatsServer, vcsim_factory: VcsimFactory, kube: KubeControlPlane, tmp_path: Path
+    nats_server: NatsServer, vcsim_factory: VcsimFactory, target: KubeControlPlane, tmp_path: Path
 ) -> Iterator[Stack]:
     simulator = vcsim_factory(model=planning_model())
-    prepare_target(kube)
     services = {}
     try:
         for name in ("inventory", "planner"):
             services[name] = start_service(name, nats_server.url, tmp_path)
-        yield Stack(nats_server, simulator, kube, services["planner"], services["inventory"], tmp_path)
+        yield Stack(nats_server, simulator, target, services["planner"], services["inventory"], tmp_path)
     finally:
         for service in services.values():
             service.process.stop()
@@ -147,10 +149,13 @@ class EventLog:
         self._thread.start()
 
     def _read(self, url: str) -> None:
-        with httpx.stream("GET", url, timeout=None) as response:
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    self.events.append(json.loads(line[6:]))
+        try:
+            with httpx.stream("GET", url, timeout=None) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append(json.loads(line[6:]))
+        except httpx.HTTPError:
+            return  # the planner stopped at the end of the test
 
 
 def vsphere(stack: Stack) -> vim.ServiceInstance:

@@ -1,11 +1,13 @@
 """Message contracts: tags, encoding, tolerant decoding."""
 
+import re
 from typing import ClassVar
 
 import msgspec
 import pytest
 
 from ferry_shared import subjects
+from ferry_shared.inventory import inventory_key, parse_inventory_key
 from ferry_shared.messages import Command, Event, MessageFailed, decode_as, decoder_for, encode
 
 
@@ -57,3 +59,10 @@ def test_messages_are_frozen() -> None:
 def test_failed_event_travels_on_the_bus_failure_subject() -> None:
     assert MessageFailed.subject == "ferry.evt.bus.message_failed"
     assert subjects.MESSAGE_FAILED.startswith(subjects.EVENTS_PREFIX)
+
+
+@pytest.mark.parametrize("identifier", ["vm-42", "ns/name", "a.b", "weird name=1~ü", "x=2f"])
+def test_inventory_keys_round_trip_any_id(identifier: str) -> None:
+    key = inventory_key("vc", "vm", identifier)
+    assert re.fullmatch(r"[-/_=.a-zA-Z0-9]+", key)
+    assert parse_inventory_key(key) == ("vc", "vm", identifier)

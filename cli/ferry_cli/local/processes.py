@@ -61,11 +61,13 @@ class ManagedProcess:
             if result is not None:
                 return result
             if self.process.poll() is not None:
+                self.stop()
                 raise ProcessFailedError(
                     f"{self.name} exited with code {self.process.returncode} before {what}; "
                     f"its log ({self.log_path}) ends with:\n{self.log_tail()}"
                 )
             if time.monotonic() > deadline:
+                self.stop()
                 raise ProcessFailedError(
                     f"{self.name} did not reach '{what}' within {timeout:.0f}s; "
                     f"its log ({self.log_path}) ends with:\n{self.log_tail()}"

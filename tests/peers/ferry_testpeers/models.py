@@ -30,6 +30,7 @@ def planning_model() -> dict[str, Any]:
                 "name": "DC0",
                 "datastores": [{"name": "LocalDS_0"}, {"name": "LocalDS_1", "type": "NFS"}],
                 "networks": [{"name": "VM Network"}, {"name": "Isolated", "vlan": 99}],
+                "folders": ["Other"],
                 "dvswitches": [{"name": "DVS0", "portgroups": [{"name": "DC0_DVPG0", "vlan": 100}]}],
                 "clusters": [
                     {"name": "C0", "hosts": [{"name": "DC0_C0_H0"}, {"name": "DC0_C0_H1", "maintenance": True}]}
@@ -67,7 +68,7 @@ def planning_model() -> dict[str, Any]:
                         disks=[{"capacity": "4MiB", "datastore": "LocalDS_0", "rdm": {"compatibility": "physicalMode"}}],
                     ),
                     _vm("twin"),
-                    _vm("twin", host="DC0_C0_H1", cluster=""),
+                    _vm("twin", folder="Other"),
                 ],
             }
         ]

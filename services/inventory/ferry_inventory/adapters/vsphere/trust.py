@@ -95,7 +95,7 @@ def _handshake(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> b
             with context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
                 der = tls.getpeercert(binary_form=True)
         except ssl.SSLCertVerificationError:
-            raise
+            raise  # an SSLError too, but probe() reports it, with the thumbprint to pin
         except ssl.SSLError as error:
             raise ProviderError(
                 TLS_FAILED,
