@@ -8,7 +8,7 @@ the inventory mirror changes.
 import asyncio
 import logging
 import uuid
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
@@ -16,6 +16,7 @@ from ferry_planner.adapters.broadcast import Broadcaster
 from ferry_planner.adapters.inventory_mirror import InventoryMirror
 from ferry_planner.adapters.repository import PlannerRepository
 from ferry_planner.domain.events import PlanValidated
+from ferry_planner.domain.inventory_view import TargetView
 from ferry_planner.domain.map_validation import validate_network_map, validate_storage_map
 from ferry_planner.domain.maps import MapStatus, NetworkMap, StorageMap
 from ferry_planner.domain.names import is_dns1123_label
@@ -162,7 +163,7 @@ class Planner:
         target = await self._target_view(storage_map.target_provider)
         return validate_storage_map(storage_map, self._mirror.source_view(storage_map.source_provider), target)
 
-    async def _target_view(self, provider: str) -> Any:
+    async def _target_view(self, provider: str) -> TargetView:
         record = await self._repo.get(ProviderRecord, provider)
         checked = record is None or record.spec.type != "local"
         return self._mirror.target_view(provider, checked=checked)

@@ -1,10 +1,13 @@
 """NetworkMap and StorageMap: where each source network and datastore goes."""
 
+from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import TypeVar
 
 import msgspec
 
 from ferry_planner.domain.conditions import Condition
+from ferry_shared.inventory import Record
 
 
 class NetworkDestination(StrEnum):
@@ -30,11 +33,31 @@ class StoragePair(msgspec.Struct, frozen=True, kw_only=True):
     access_mode: str = ""  # ReadWriteOnce | ReadWriteMany | ReadWriteOncePod | ""
 
 
+Finder = Callable[[str], Sequence[Record]]
+"""Finds inventory records by name or id (``SourceView.find_networks`` …)."""
+
+P = TypeVar("P", NetworkPair, StoragePair)
+
+
+def _pair_for(pairs: Sequence[P], item_id: str, item_name: str, find: Finder) -> P | None:
+    """The first pair whose source names the item, by id or by name; a pair written
+    with a name is resolved through the inventory to the ids it stands for."""
+    for pair in pairs:
+        ids = {record.id for record in find(pair.source)} | {pair.source}
+        if item_id in ids or (item_name and item_name == pair.source):
+            return pair
+    return None
+
+
 class NetworkMap(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     source_provider: str
     target_provider: str
     pairs: tuple[NetworkPair, ...]
+
+    def pair_for(self, network_id: str, network_name: str, find: Finder) -> NetworkPair | None:
+        """Where a NIC on this network goes (None when unmapped)."""
+        return _pair_for(self.pairs, network_id, network_name, find)
 
 
 class StorageMap(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +65,10 @@ class StorageMap(msgspec.Struct, frozen=True, kw_only=True):
     source_provider: str
     target_provider: str
     pairs: tuple[StoragePair, ...]
+
+    def pair_for(self, datastore_id: str, datastore_name: str, find: Finder) -> StoragePair | None:
+        """Where a disk on this datastore goes (None when unmapped)."""
+        return _pair_for(self.pairs, datastore_id, datastore_name, find)
 
 
 class MapStatus(msgspec.Struct, frozen=True, kw_only=True):

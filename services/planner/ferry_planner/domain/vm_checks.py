@@ -2,7 +2,7 @@
 
 from ferry_planner.domain.conditions import Category, Concern
 from ferry_planner.domain.inventory_view import SourceView, TargetView
-from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
+from ferry_planner.domain.maps import NetworkDestination, NetworkMap, StorageMap
 from ferry_planner.domain.names import is_dns1123_label, to_dns1123_label
 from ferry_shared.inventory import PowerState, VmRecord
 
@@ -38,23 +38,12 @@ def target_name(vm: VmRecord, requested: str) -> tuple[str, list[Concern]]:
     ]
 
 
-def _network_pair(
-    network_id: str, network_name: str, network_map: NetworkMap, source: SourceView
-) -> NetworkPair | None:
-    """The pair whose source names this network, by id or name (resolved through the inventory)."""
-    for pair in network_map.pairs:
-        ids = {n.id for n in source.find_networks(pair.source)} | {pair.source}
-        if network_id in ids or (network_name and network_name == pair.source):
-            return pair
-    return None
-
-
 def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[Concern]:
     """Every NIC's network is mapped, and at most one NIC lands on the pod network."""
     concerns: list[Concern] = []
     on_pod = 0
     for nic in vm.nics:
-        pair = _network_pair(nic.network_id, nic.network_name, network_map, source)
+        pair = network_map.pair_for(nic.network_id, nic.network_name, source.find_networks)
         if pair is None:
             concerns.append(
                 _concern(
@@ -80,22 +69,11 @@ def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[
     return concerns
 
 
-def _storage_pair(
-    datastore_id: str, datastore_name: str, storage_map: StorageMap, source: SourceView
-) -> StoragePair | None:
-    """The pair whose source names this datastore, by id or name (resolved through the inventory)."""
-    for pair in storage_map.pairs:
-        ids = {d.id for d in source.find_datastores(pair.source)} | {pair.source}
-        if datastore_id in ids or (datastore_name and datastore_name == pair.source):
-            return pair
-    return None
-
-
 def storage(vm: VmRecord, storage_map: StorageMap, source: SourceView) -> list[Concern]:
     """Every disk's datastore is mapped."""
     concerns: list[Concern] = []
     for disk in vm.disks:
-        if _storage_pair(disk.datastore_id, disk.datastore_name, storage_map, source) is None:
+        if storage_map.pair_for(disk.datastore_id, disk.datastore_name, source.find_datastores) is None:
             concerns.append(
                 _concern(
                     "vm.storage.unmapped",
