@@ -234,6 +234,13 @@ def test_providers_inventory_maps_and_plans(stack: Stack) -> None:
     # Live changes in vSphere reach the API without a restart, and plans revalidate.
     si = vsphere(stack)
     try:
+        datacenter = si.RetrieveContent().rootFolder.childEntity[0]
+        pool = find_vm(si, "orphan").resourcePool
+        config = vim.vm.ConfigSpec(name="late-arrival", guestId="otherGuest64", numCPUs=1, memoryMB=256,
+                                   files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"))  # fmt: skip
+        datacenter.vmFolder.CreateVM_Task(config=config, pool=pool)
+        wait_for(lambda: stack.get(stack.inventory, "/providers/vcenter/vms?name=late-arrival")["total"] == 1,
+                 timeout=10, what="the new VM to reach the inventory API")  # fmt: skip
         find_vm(si, "web-01").Rename_Task("web-renamed")
         wait_for(lambda: stack.get(stack.inventory, "/providers/vcenter/vms?name=web-renamed")["total"] == 1,
                  timeout=10, what="the rename to reach the inventory API")  # fmt: skip

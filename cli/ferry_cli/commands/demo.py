@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ferry_cli.client import CliError
+from ferry_cli.commands.demo_plan import plan_everything
 from ferry_cli.local.binaries import PeerNotBuiltError
 from ferry_cli.local.processes import ProcessFailedError
 from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
@@ -50,16 +53,19 @@ def demo(
     work_dir: Annotated[Path, typer.Option(help="Folder for the stack's state and logs.")] = DEFAULT_WORK_DIR,
     keep_running: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
-    """Start NATS, the simulated vCenter and Ferry's four services locally, and report health."""
+    """Start NATS, the simulated vCenter and Ferry's four services locally, report their
+    health, then connect the vCenter and a local target and plan every VM."""
     console = Console()
     started = time.monotonic()
+    shutil.rmtree(work_dir, ignore_errors=True)  # every demo starts from empty state
     try:
         with local_stack(work_dir.resolve(), ports=DEMO_PORTS) as stack:
             _report(stack, console, started)
+            plan_everything(stack, work_dir.resolve() / "target", console)
             if keep_running:
                 console.print("press Ctrl-C to stop")
                 with contextlib.suppress(KeyboardInterrupt):
                     stack.services["planner"].process.process.wait()
-    except (PeerNotBuiltError, ProcessFailedError) as error:
+    except (PeerNotBuiltError, ProcessFailedError, CliError) as error:
         console.print(f"[red]ferry demo could not start the stack:[/red] {error}")
         raise typer.Exit(1) from error

@@ -37,6 +37,8 @@ def start_nats_server(work_dir: Path, *, port: int | None = None, timeout: float
     ports_dir = work_dir / "ports"
     store.mkdir(parents=True, exist_ok=True)
     ports_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ports_dir.glob("*.ports"):  # an earlier run's file would be read as ours
+        stale.unlink()
     argv = [
         str(peer_binary("nats-server")),
         "-a", "127.0.0.1",

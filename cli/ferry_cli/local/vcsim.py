@@ -54,6 +54,7 @@ def start_vcsim(
     work_dir.mkdir(parents=True, exist_ok=True)
     state_dir = work_dir / "state"
     ready_file = work_dir / "ready.json"
+    ready_file.unlink(missing_ok=True)  # a stale file from an earlier run would be read as ours
     argv = [
         str(peer_binary("ferry-vcsim")),
         "--state-dir", str(state_dir),

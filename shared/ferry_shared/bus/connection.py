@@ -15,7 +15,7 @@ async def connect(url: str, *, name: str, connect_timeout: float = 5.0) -> Clien
     """
 
     async def on_disconnected() -> None:
-        log.warning("disconnected from NATS")
+        log.info("disconnected from NATS")
 
     async def on_reconnected() -> None:
         log.info("reconnected to NATS")
