@@ -29,7 +29,7 @@ MiB = 1024 * 1024
 EXPORT_SIZE = 64 * MiB
 
 if not (shutil.which("qemu-nbd") and shutil.which("nbdkit")):
-    pytest.skip("qemu-nbd and nbdkit are needed (scripts/install-debs.sh)", allow_module_level=True)
+    pytest.fail("qemu-nbd and nbdkit are missing: run scripts/install-debs.sh (make peers does)", pytrace=False)
 
 
 @dataclass
