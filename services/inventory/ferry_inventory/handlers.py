@@ -25,6 +25,17 @@ async def connect_provider(
     credentials: CredentialStore,
 ) -> None:
     """Start (or restart with new settings) the watcher of one provider."""
+    async with supervisor.lock(command.provider.name):
+        await _connect(command, supervisor=supervisor, connections=connections, credentials=credentials)
+
+
+async def _connect(
+    command: ConnectProvider,
+    *,
+    supervisor: WatcherSupervisor,
+    connections: ConnectionStore,
+    credentials: CredentialStore,
+) -> None:
     spec = command.provider
     current = supervisor.generation(spec.name)
     if current is not None and current >= command.generation:
@@ -47,8 +58,9 @@ async def disconnect_provider(
     connections: ConnectionStore,
 ) -> None:
     """Stop watching a provider and delete its inventory."""
-    await connections.delete(command.provider_name)
-    await supervisor.forget(command.provider_name)
+    async with supervisor.lock(command.provider_name):
+        await connections.delete(command.provider_name)
+        await supervisor.forget(command.provider_name)
 
 
 def handler_table(

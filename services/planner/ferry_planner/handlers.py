@@ -73,7 +73,8 @@ class Planner:
         self.broadcaster = broadcaster
         self._plan_statuses: dict[str, PlanStatus] = {}
         self._dirty = asyncio.Event()
-        mirror.listeners.append(lambda provider: self.changed("inventory", provider))
+        self._inventory_changed: set[str] = set()
+        mirror.listeners.append(self._inventory_change)
 
     # --- providers -------------------------------------------------------------------
     async def add_provider(self, spec: ProviderSpec, secret: Secret | None) -> ProviderView:
@@ -208,6 +209,12 @@ class Planner:
         return effective_status(record, self._mirror.status(record.spec.name)).phase is ProviderPhase.READY
 
     # --- change propagation ----------------------------------------------------------
+    def _inventory_change(self, provider: str) -> None:
+        """Inventory records change in bursts (a load writes thousands): note the provider
+        and let the debounced revalidation announce it once."""
+        self._inventory_changed.add(provider)
+        self._dirty.set()
+
     def changed(self, kind: str, name: str) -> None:
         """Announce a change and schedule revalidation of every plan."""
         self.broadcaster.publish({"kind": kind, "name": name})
@@ -225,6 +232,9 @@ class Planner:
                     break
                 await asyncio.sleep(DEBOUNCE_SECONDS)
                 self._dirty.clear()
+                for provider in sorted(self._inventory_changed):
+                    self.broadcaster.publish({"kind": "inventory", "name": provider})
+                self._inventory_changed.clear()
                 await self._revalidate_all()
         finally:
             stopping.cancel()

@@ -31,6 +31,11 @@ class WatcherSupervisor:
         self._make_watcher = make_watcher
         self._make_store = make_store
         self._running: dict[str, _Running] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, provider: str) -> asyncio.Lock:
+        """Serializes commands about one provider (a delete then a re-add must not interleave)."""
+        return self._locks.setdefault(provider, asyncio.Lock())
 
     def generation(self, provider: str) -> int | None:
         running = self._running.get(provider)
