@@ -35,9 +35,8 @@ def test_replace_all_then_apply_tracks_puts_and_deletes() -> None:
 
 def test_vm_filters_match_name_power_host_datastore_and_network_by_name_or_id() -> None:
     index = InventoryIndex()
-    index.replace_all("vc", [
-        ("vm", vm("vm-1", "web-01")), ("vm", vm("vm-2", "db-01", datastore="ds-2", network="net-2", power="poweredOff")),
-    ])  # fmt: skip
+    db = vm("vm-2", "db-01", datastore="ds-2", network="net-2", power="poweredOff")
+    index.replace_all("vc", [("vm", vm("vm-1", "web-01")), ("vm", db)])
 
     def names(query: VmFilter) -> list[str]:
         return [v.name for v in index.vms("vc", query)]
