@@ -88,12 +88,15 @@ def open_session(
     return Session(endpoint, service, content)
 
 
+SUPPORTED_API_TYPES = ("VirtualCenter", "HostAgent")  # a vCenter, or a standalone ESXi host
+
+
 def _require_vcenter(endpoint: Endpoint, about: vim.AboutInfo) -> None:
-    if about.apiType != "VirtualCenter":
+    if about.apiType not in SUPPORTED_API_TYPES:
         raise ProviderError(
             NOT_VCENTER,
-            f"{endpoint} is {about.fullName} (API type {about.apiType}), not vCenter; "
-            "give the address of the vCenter that manages it",
+            f"{endpoint} is {about.fullName} (API type {about.apiType}), neither vCenter nor ESXi; "
+            "give the address of a vCenter or an ESXi host",
         )
 
 
