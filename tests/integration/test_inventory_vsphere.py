@@ -27,7 +27,7 @@ from ferry_shared.inventory import (
 )
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 from ferry_testpeers.plugin import VcsimFactory
-from ferry_testpeers.waiting import eventually
+from ferry_testpeers.waiting import eventually, wait_for
 
 pytestmark = pytest.mark.vsphere
 
@@ -191,10 +191,7 @@ def connect(simulator: Vcsim) -> vim.ServiceInstance:
 
 def finish(task: vim.Task, timeout: float = 30.0) -> None:
     """Wait for a vSphere task to end (on a deadline), failing on its error."""
-    deadline = time.monotonic() + timeout
-    while task.info.state not in ("success", "error"):
-        assert time.monotonic() < deadline, f"task {task.info.descriptionId} did not finish"
-        time.sleep(0.02)
+    wait_for(lambda: task.info.state in ("success", "error"), timeout=timeout, what=f"task {task.info.descriptionId}")
     if task.info.state == "error":
         raise AssertionError(f"task {task.info.descriptionId} failed: {task.info.error}")
 

@@ -251,14 +251,15 @@ async def test_writes_wait_for_a_free_slot(nbdkit: ServerFactory) -> None:
     async with server.connect(max_in_flight=4) as nbd:
         writes = [asyncio.create_task(nbd.pwrite(n * 4096, b"x" * 4096)) for n in range(12)]
         await eventually(lambda: nbd.in_flight == 4, timeout=5, what="four writes in flight")
-        highest = 0
-        deadline = time.monotonic() + 20
-        while not all(write.done() for write in writes):
-            highest = max(highest, nbd.in_flight)
-            assert time.monotonic() < deadline, "writes did not finish"
-            await asyncio.sleep(0.01)
+        samples: list[int] = []
+
+        def all_done_sampling_in_flight() -> bool:
+            samples.append(nbd.in_flight)
+            return all(write.done() for write in writes)
+
+        await eventually(all_done_sampling_in_flight, timeout=20, what="all writes to finish", interval=0.01)
         await asyncio.gather(*writes)
-        assert highest == 4
+        assert max(samples) == 4
 
 
 # Zeroes, trim, flush
