@@ -32,6 +32,11 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     subject: ClassVar[str]
     message_id: str
 
+    def correlation(self) -> dict[str, str]:
+        """Names that tie this message to a resource (a migration, a VM), copied into
+        ``MessageFailed`` so the owner of that resource learns of the failure."""
+        return {}
+
     @classmethod
     def type_tag(cls) -> str:
         """The versioned tag written in the ``type`` field."""
@@ -62,6 +67,7 @@ class MessageFailed(Event, frozen=True, kw_only=True, tag="ferry.bus.message_fai
     service: str
     error_code: str
     reason: str
+    about: dict[str, str] = msgspec.field(default_factory=dict)  # the failed message's correlation()
 
 
 M = TypeVar("M", bound=Message)

@@ -41,9 +41,12 @@ class Bus:
 
 @dataclass
 class ServiceParts:
-    """What a service contributes: its command handlers and its HTTP routes."""
+    """What a service contributes: its command handlers, the events it reacts to
+    (read through its own durable consumer on the events stream), its HTTP routes and
+    its background jobs."""
 
     handlers: HandlerTable
+    event_handlers: HandlerTable = field(default_factory=dict)
     app_setup: Callable[[FastAPI], None] = lambda app: None
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
@@ -76,6 +79,11 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
         )
         consumer = DurableConsumer(js, bus.publisher, spec, parts.handlers)
         tasks.append(asyncio.create_task(consumer.run(stop), name="consumer"))
+    if parts.event_handlers:
+        events = DurableConsumer(
+            js, bus.publisher, event_consumer_spec(service, parts.event_handlers, settings), parts.event_handlers
+        )
+        tasks.append(asyncio.create_task(events.run(stop), name="event consumer"))
     tasks += [asyncio.create_task(job(stop)) for job in parts.background]
     log.info("%s started", service)
     await stop.wait()
@@ -84,3 +92,16 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     await asyncio.gather(*tasks)
     await nc.drain()
     log.info("%s stopped", service)
+
+
+def event_consumer_spec(service: str, handlers: HandlerTable, settings: ServiceSettings) -> ConsumerSpec:
+    """The durable consumer through which ``service`` reads exactly the events it handles."""
+    return ConsumerSpec(
+        service=service,
+        stream=subjects.EVENTS_STREAM,
+        durable=subjects.events_durable_name(service),
+        filter_subjects=tuple(sorted({event_type.subject for event_type in handlers})),
+        ignore_unknown=True,
+        new_only=True,
+        max_in_flight=settings.max_in_flight,
+    )

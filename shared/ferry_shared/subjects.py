@@ -42,6 +42,11 @@ def durable_name(service: str) -> str:
     return f"{service}-commands"
 
 
+def events_durable_name(service: str) -> str:
+    """Durable consumer name through which ``service`` reads the events it reacts to."""
+    return f"{service}-events"
+
+
 BUS: Final = "bus"
 MESSAGE_FAILED: Final = event_subject(BUS, "message_failed")
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from ferry_kubevirt_writer.domain.target_vm import TargetDisk, TargetNic, TargetVm
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
 from ferry_testpeers.kube import KubeControlPlane

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ferry_kubevirt_writer.domain.target_vm import TargetDisk, TargetNic, TargetVm
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import (
     MIB,

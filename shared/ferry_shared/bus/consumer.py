@@ -8,6 +8,9 @@ handler inside a CONSUMER span that continues the publisher's trace. Then:
   until the last allowed attempt, which is treated as permanent;
 * it raises :class:`PermanentError`, or the message cannot be decoded → a
   ``MessageFailed`` event is published and the message is **terminated**.
+
+An event consumer reads a shared stream in which most types are someone else's
+business: with ``ignore_unknown`` a message whose type has no handler is acked unread.
 """
 
 import asyncio
@@ -43,7 +46,10 @@ class ConsumerSpec:
     service: str
     stream: str
     durable: str
-    filter_subject: str
+    filter_subject: str = ""
+    filter_subjects: tuple[str, ...] = ()
+    ignore_unknown: bool = False
+    new_only: bool = False  # a newly created durable starts at the next message (see ensure_consumer)
     ack_wait: float = 30.0
     max_deliver: int = 5
     max_in_flight: int = 16
@@ -67,6 +73,7 @@ class DurableConsumer:
         self._spec = spec
         self._handlers = dict(handlers)
         self._decoder = decoder_for(list(self._handlers))
+        self._known_tags = {message_type.type_tag() for message_type in self._handlers}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,10 +84,12 @@ class DurableConsumer:
             stream=spec.stream,
             durable=spec.durable,
             filter_subject=spec.filter_subject,
+            filter_subjects=spec.filter_subjects,
             ack_wait=spec.ack_wait,
             # The server's limit sits above ours so the last attempt is ours to end.
             max_deliver=spec.max_deliver + 1,
             max_ack_pending=max(spec.max_in_flight * 4, 64),
+            new_only=spec.new_only,
         )
         subscription = await self._js.pull_subscribe_bind(spec.durable, stream=spec.stream)
         try:
@@ -126,6 +135,9 @@ class DurableConsumer:
                 "messaging.message.delivery_attempt": attempt,
             },
         ) as span:
+            if self._spec.ignore_unknown and _type_tag(msg.data) not in self._known_tags:
+                await msg.ack()
+                return
             try:
                 message = self._decoder.decode(msg.data)
             except msgspec.DecodeError as error:
@@ -136,6 +148,7 @@ class DurableConsumer:
             span.set_attribute("ferry.message.type", type_tag)
             handler = self._handlers[type(message)]
             delivery = Delivery(msg, attempt=attempt, ack_wait=self._spec.ack_wait)
+            correlation = message.correlation()
             try:
                 await handler(message, delivery)
             except asyncio.CancelledError:
@@ -143,28 +156,58 @@ class DurableConsumer:
                 raise
             except PermanentError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message)
+                await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message, correlation=correlation)
             except TemporaryError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._retry(msg, attempt, type_tag, code=error.code, reason=error.message, delay=error.delay)
+                await self._retry(
+                    msg,
+                    attempt,
+                    type_tag,
+                    code=error.code,
+                    reason=error.message,
+                    delay=error.delay,
+                    correlation=correlation,
+                )
             except Exception as error:
                 log.exception("unexpected error handling %s (attempt %d)", type_tag, attempt)
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, "unexpected_error"))
                 reason = f"{type(error).__name__}: {error}"
                 delay = self._spec.unexpected_error_delay
-                await self._retry(msg, attempt, type_tag, code="unexpected_error", reason=reason, delay=delay)
+                await self._retry(
+                    msg, attempt, type_tag, code="unexpected_error", reason=reason, delay=delay, correlation=correlation
+                )
             else:
                 await msg.ack()
 
-    async def _retry(self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str, delay: float) -> None:
+    async def _retry(
+        self,
+        msg: Msg,
+        attempt: int,
+        type_tag: str,
+        *,
+        code: str,
+        reason: str,
+        delay: float,
+        correlation: dict[str, str],
+    ) -> None:
         if attempt >= self._spec.max_deliver:
-            await self._fail(msg, attempt, type_tag, code=code, reason=f"{reason} (gave up after {attempt} attempts)")
+            reason = f"{reason} (gave up after {attempt} attempts)"
+            await self._fail(msg, attempt, type_tag, code=code, reason=reason, correlation=correlation)
             return
         log.warning("%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay)
         await msg.nak(delay=delay)
 
-    async def _fail(self, msg: Msg, attempt: int, type_tag: str, *, code: str, reason: str) -> None:
+    async def _fail(
+        self,
+        msg: Msg,
+        attempt: int,
+        type_tag: str,
+        *,
+        code: str,
+        reason: str,
+        correlation: dict[str, str] | None = None,
+    ) -> None:
         """Publish MessageFailed, then terminate (a crash in between only re-publishes the
         same deduplicated event)."""
         sequence = msg.metadata.sequence.stream
@@ -179,6 +222,22 @@ class DurableConsumer:
                 service=self._spec.service,
                 error_code=code,
                 reason=reason,
+                about=correlation or {},
             )
         )
         await msg.term()
+
+
+class _TypeOnly(msgspec.Struct):
+    type: str = ""
+
+
+_type_decoder = msgspec.json.Decoder(_TypeOnly)
+
+
+def _type_tag(data: bytes) -> str:
+    """The ``type`` field of an encoded message, or "" when there is none."""
+    try:
+        return _type_decoder.decode(data).type
+    except msgspec.DecodeError:
+        return ""

@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    DeliverPolicy,
     KeyValueConfig,
     RetentionPolicy,
     StorageType,
@@ -70,18 +71,34 @@ async def ensure_consumer(
     *,
     stream: str,
     durable: str,
-    filter_subject: str,
+    filter_subject: str = "",
+    filter_subjects: tuple[str, ...] = (),
     ack_wait: float,
     max_deliver: int,
     max_ack_pending: int,
+    new_only: bool = False,
 ) -> None:
-    """Create or update a durable pull consumer with explicit acknowledgement."""
+    """Create or update a durable pull consumer with explicit acknowledgement.
+
+    It reads ``filter_subject``, or every subject in ``filter_subjects``. With
+    ``new_only`` a consumer created now starts at the next message instead of replaying
+    the stream (an existing durable always resumes where it was).
+    """
     config = ConsumerConfig(
         durable_name=durable,
-        filter_subject=filter_subject,
+        filter_subject=filter_subject or None,
+        filter_subjects=list(filter_subjects) or None,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait,
         max_deliver=max_deliver,
         max_ack_pending=max_ack_pending,
+        deliver_policy=DeliverPolicy.NEW if new_only else DeliverPolicy.ALL,
     )
-    await js.add_consumer(stream, config)
+    try:
+        await js.add_consumer(stream, config)
+    except BadRequestError:
+        # The deliver policy of an existing durable cannot change; keep its position.
+        info = await js.consumer_info(stream, durable)
+        config.deliver_policy = info.config.deliver_policy
+        config.opt_start_seq = info.config.opt_start_seq
+        await js.add_consumer(stream, config)

@@ -6,7 +6,7 @@ names). Pure: validates the input and returns a plain JSON-able dict, no I/O.
 
 from typing import Any
 
-from ferry_kubevirt_writer.domain.target_vm import TargetDisk, TargetNic, TargetVm
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, is_dns1123_label, label_value, volume_name
 
 DISK_BUSES = ("virtio", "sata", "scsi")

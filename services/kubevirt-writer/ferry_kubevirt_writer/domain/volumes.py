@@ -10,7 +10,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from ferry_kubevirt_writer.domain.target_vm import TargetDisk, TargetVm
+from ferry_shared.target_vm import TargetDisk, TargetVm
 
 MIB = 1024 * 1024
 MAX_NAME = 63

@@ -1,8 +1,8 @@
-"""What kubevirt-writer creates on the target: one VirtualMachine with its disks and NICs.
+"""The blueprint of one migrated VM: the VirtualMachine to create, with its disks and NICs.
 
-Built from a source ``VmRecord`` and the plan's maps by the handlers; read by
-:mod:`volumes` and :mod:`vm_manifest`, which turn it into Kubernetes object bodies.
-Plain frozen values, no I/O.
+The planner builds it from the source ``VmRecord`` and the plan's maps and sends it in
+migration commands; kubevirt-writer turns it into Kubernetes object bodies (or local
+manifests). Plain frozen values, no I/O.
 """
 
 from typing import Literal
