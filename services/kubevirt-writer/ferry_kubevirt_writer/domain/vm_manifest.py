@@ -6,8 +6,8 @@ names). Pure: validates the input and returns a plain JSON-able dict, no I/O.
 
 from typing import Any
 
-from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, is_dns1123_label, label_value, volume_name
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 
 DISK_BUSES = ("virtio", "sata", "scsi")
 NIC_MODELS = ("virtio", "e1000e")

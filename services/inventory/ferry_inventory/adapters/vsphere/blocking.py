@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from ferry_inventory.adapters.vsphere.errors import StoppedError
+from ferry_shared.vsphere.errors import StoppedError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

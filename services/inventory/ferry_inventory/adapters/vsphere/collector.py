@@ -11,9 +11,9 @@ from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
 
 from ferry_inventory.adapters.vsphere.cache import ObjectState, state_from_content
-from ferry_inventory.adapters.vsphere.errors import NOT_VCENTER, ProviderError, StoppedError
 from ferry_inventory.adapters.vsphere.properties import VIEW_TYPES
 from ferry_inventory.adapters.vsphere.specs import object_filter_spec, retrieve_options, view_filter_spec
+from ferry_shared.vsphere.errors import NOT_VCENTER, ProviderError, StoppedError
 
 
 def create_view(content: vim.ServiceInstanceContent) -> vim.view.ContainerView:

@@ -14,12 +14,12 @@ from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
 
 from ferry_inventory.adapters.vsphere.cache import ObjectState
-from ferry_inventory.adapters.vsphere.calls import session_errors
 from ferry_inventory.adapters.vsphere.collector import create_view, load_all, load_one
 from ferry_inventory.adapters.vsphere.feed import ChangeFeed
 from ferry_inventory.adapters.vsphere.mirror import Changes, InventoryMirror
-from ferry_inventory.adapters.vsphere.session import Session
 from ferry_inventory.domain.ports import KindAndRecord
+from ferry_shared.vsphere.calls import session_errors
+from ferry_shared.vsphere.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -14,20 +14,20 @@ import logging
 from dataclasses import dataclass
 
 from ferry_inventory.adapters.vsphere import blocking
-from ferry_inventory.adapters.vsphere.endpoint import parse_endpoint
-from ferry_inventory.adapters.vsphere.errors import (
+from ferry_inventory.adapters.vsphere.live import LiveInventory
+from ferry_inventory.domain.ports import InventorySink, StatusReporter
+from ferry_shared.credentials import Secret
+from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_shared.vsphere.endpoint import parse_endpoint
+from ferry_shared.vsphere.errors import (
     INVALID_LOGIN,
     INVALID_SETTINGS,
     ProviderError,
     SessionLostError,
     StoppedError,
 )
-from ferry_inventory.adapters.vsphere.live import LiveInventory
-from ferry_inventory.adapters.vsphere.session import Credentials, Session, open_session
-from ferry_inventory.adapters.vsphere.trust import client_context, normalize_thumbprint, probe
-from ferry_inventory.domain.ports import InventorySink, StatusReporter
-from ferry_shared.credentials import Secret
-from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_shared.vsphere.session import Credentials, Session, open_session
+from ferry_shared.vsphere.trust import client_context, normalize_thumbprint, probe
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from xml.parsers.expat import ExpatError
 
 from pyVmomi import vim, vmodl
 
-from ferry_inventory.adapters.vsphere.endpoint import Endpoint
-from ferry_inventory.adapters.vsphere.errors import (
+from ferry_shared.vsphere.endpoint import Endpoint
+from ferry_shared.vsphere.errors import (
     API_ERROR,
     CONNECTION_LOST,
     NO_PERMISSION,

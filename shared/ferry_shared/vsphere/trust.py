@@ -12,8 +12,9 @@ import re
 import socket
 import ssl
 
-from ferry_inventory.adapters.vsphere.endpoint import Endpoint
-from ferry_inventory.adapters.vsphere.errors import (
+from ferry_shared.providers import ProviderSpec
+from ferry_shared.vsphere.endpoint import Endpoint
+from ferry_shared.vsphere.errors import (
     CERTIFICATE_UNTRUSTED,
     INVALID_SETTINGS,
     THUMBPRINT_MISMATCH,
@@ -21,7 +22,6 @@ from ferry_inventory.adapters.vsphere.errors import (
     UNREACHABLE,
     ProviderError,
 )
-from ferry_shared.providers import ProviderSpec
 
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -7,7 +7,7 @@ and IP addresses; used by the TLS probe and the session opener.
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ferry_inventory.adapters.vsphere.errors import INVALID_SETTINGS, ProviderError
+from ferry_shared.vsphere.errors import INVALID_SETTINGS, ProviderError
 
 DEFAULT_PORT = 443
 DEFAULT_PATH = "/sdk"

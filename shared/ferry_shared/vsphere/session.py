@@ -19,8 +19,9 @@ from pyVim.connect import SmartStubAdapter
 from pyVmomi import vim, vmodl
 from pyVmomi.Security import ThumbprintMismatchException
 
-from ferry_inventory.adapters.vsphere.endpoint import Endpoint
-from ferry_inventory.adapters.vsphere.errors import (
+from ferry_shared.credentials import Secret
+from ferry_shared.vsphere.endpoint import Endpoint
+from ferry_shared.vsphere.errors import (
     API_ERROR,
     CERTIFICATE_UNTRUSTED,
     INVALID_LOGIN,
@@ -30,7 +31,6 @@ from ferry_inventory.adapters.vsphere.errors import (
     ProviderError,
     fault_text,
 )
-from ferry_shared.credentials import Secret
 
 log = logging.getLogger(__name__)
 
