@@ -3,13 +3,8 @@ inventory and planner services as separate processes on real NATS, the simulator
 the real kube-apiserver, driven through the ``ferry`` CLI and the HTTP APIs."""
 
 import json
-import os
 import ssl
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,53 +15,17 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from ferry_cli.local.nats_server import NatsServer
-from ferry_cli.local.stack import ServiceProcess, start_service
-from ferry_cli.local.vcsim import Vcsim
-from ferry_shared import subjects
+from ferry_cli.local.stack import start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import TAKEN_MAC, planning_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import wait_for
 
+from .harness import EventLog, Stack, key_material, nats_stream_dump
+
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
 NAMESPACE = "ferry-plans"
-
-
-@dataclass
-class Stack:
-    nats: NatsServer
-    vcsim: Vcsim
-    kube: KubeControlPlane
-    planner: ServiceProcess
-    inventory: ServiceProcess
-    work_dir: Path
-    responses: list[str] = field(default_factory=list)
-
-    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url}
-        result = subprocess.run(
-            [sys.executable, "-c", "from ferry_cli.main import app; app()", *args],
-            input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False,
-        )  # fmt: skip
-        self.responses += [result.stdout, result.stderr]
-        return result
-
-    def get(self, service: ServiceProcess, path: str) -> Any:
-        response = httpx.get(f"{service.http_url}/api/v1{path}", timeout=10)
-        self.responses.append(response.text)
-        return response.json()
-
-    def provider(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.get(self.planner, f"/providers/{name}")
-        return found
-
-    def wait_provider(self, name: str, phase: str) -> dict[str, Any]:
-        return wait_for(
-            lambda: status if (status := self.provider(name)["status"])["phase"] == phase else None,
-            timeout=30,
-            what=f"provider {name} to be {phase}",
-        )
 
 
 @pytest.fixture(scope="module")
@@ -101,28 +60,21 @@ def stack(
     try:
         for name in ("inventory", "planner"):
             services[name] = start_service(name, nats_server.url, tmp_path)
-        yield Stack(nats_server, simulator, target, services["planner"], services["inventory"], tmp_path)
+        yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         for service in services.values():
             service.process.stop()
 
 
-def add_vcenter(stack: Stack, name: str, *, password: str, thumbprint: str) -> subprocess.CompletedProcess[str]:
-    return stack.cli(
-        "provider", "add", name, "--type", "vsphere", "--url", stack.vcsim.sdk_url,
-        "--username", stack.vcsim.username, "--thumbprint", thumbprint, "--password-stdin", stdin=password + "\n",
-    )  # fmt: skip
-
-
 def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack) -> None:
-    assert add_vcenter(stack, "badpass", password="wrong-" + stack.vcsim.password,
+    assert stack.add_vcenter("badpass", password="wrong-" + stack.vcsim.password,
                        thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
     status = stack.wait_provider("badpass", "error")
     assert status["reason"] == "invalid_login"
     assert "password" in status["message"].lower()
 
     bad_print = ":".join(["AB"] * 32)
-    assert add_vcenter(stack, "badprint", password=stack.vcsim.password, thumbprint=bad_print).returncode == 0
+    assert stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print).returncode == 0
     status = stack.wait_provider("badprint", "error")
     assert status["reason"] == "thumbprint_mismatch"
     assert stack.vcsim.thumbprint_sha256 in status["message"]
@@ -138,24 +90,6 @@ def test_malformed_requests_get_a_reason_and_a_message(stack: Stack) -> None:
     result = stack.cli("plan", "show", "missing")
     assert result.returncode == 1
     assert "plan 'missing' does not exist" in result.stderr
-
-
-class EventLog:
-    """Server-sent events from the planner, collected by a background thread."""
-
-    def __init__(self, url: str) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
-        self._thread.start()
-
-    def _read(self, url: str) -> None:
-        try:
-            with httpx.stream("GET", url, timeout=None) as response:
-                for line in response.iter_lines():
-                    if line.startswith("data: "):
-                        self.events.append(json.loads(line[6:]))
-        except httpx.HTTPError:
-            return  # the planner stopped at the end of the test
 
 
 def vsphere(stack: Stack) -> vim.ServiceInstance:
@@ -174,11 +108,11 @@ def find_vm(si: vim.ServiceInstance, name: str) -> Any:
         view.Destroy()
 
 
-def test_providers_inventory_maps_and_plans(stack: Stack) -> None:
+def test_providers_inventory_maps_and_plans(stack: Stack, target: KubeControlPlane) -> None:
     events = EventLog(f"{stack.planner.http_url}/api/v1/events")
-    assert add_vcenter(stack, "vcenter", password=stack.vcsim.password,
+    assert stack.add_vcenter("vcenter", password=stack.vcsim.password,
                        thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
-    kubeconfig = stack.kube.kubeconfig
+    kubeconfig = target.kubeconfig
     assert (
         stack.cli("provider", "add", "cluster", "--type", "kubernetes", "--kubeconfig", str(kubeconfig)).returncode == 0
     )
@@ -258,30 +192,8 @@ def test_providers_inventory_maps_and_plans(stack: Stack) -> None:
 
     # Secrets appear in no API response, CLI output, service log or NATS event.
     secrets = [stack.vcsim.password, *key_material(kubeconfig)]
-    logs = [path.read_text(errors="replace") for path in (stack.work_dir / "logs").glob("*.log")]
+    logs = stack.logs()
     streams = nats_stream_dump(stack.nats)
     for secret in secrets:
         for text in (*stack.responses, *logs, streams):
             assert secret not in text
-
-
-def key_material(kubeconfig: Path) -> list[str]:
-    """Distinctive lines of the client key the kubeconfig points at."""
-    import yaml  # noqa: PLC0415
-
-    document = yaml.safe_load(kubeconfig.read_text())
-    key_path = Path(document["users"][0]["user"]["client-key"])
-    lines = [line for line in key_path.read_text().splitlines() if line and not line.startswith("-----")]
-    return lines[:2]
-
-
-def nats_stream_dump(nats: NatsServer) -> str:
-    """Every event and command JetStream stored, as text (the streams' block files).
-
-    The credentials bucket is deliberately not included: it is where secrets live."""
-    chunks = []
-    for stream in (subjects.EVENTS_STREAM, subjects.COMMANDS_STREAM):
-        found = list(nats.store_dir.rglob(f"streams/{stream}/msgs/*.blk"))
-        assert found or stream == subjects.COMMANDS_STREAM, f"no block files for {stream}"
-        chunks += [path.read_bytes().decode("latin-1") for path in found]
-    return "\n".join(chunks)

@@ -1,0 +1,144 @@
+"""What the end-to-end tests share: driving the ``ferry`` CLI and HTTP APIs of a stack of
+service processes, following the planner's server-sent events, and searching every
+place a secret could leak to."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from ferry_cli.local.nats_server import NatsServer
+from ferry_cli.local.stack import ServiceProcess
+from ferry_cli.local.vcsim import Vcsim
+from ferry_shared import subjects
+from ferry_testpeers.waiting import wait_for
+
+
+@dataclass
+class Stack:
+    """NATS, the simulator and some Ferry services as processes, driven like a user would."""
+
+    nats: NatsServer
+    vcsim: Vcsim
+    services: dict[str, ServiceProcess]
+    work_dir: Path
+    responses: list[str] = field(default_factory=list)
+
+    @property
+    def planner(self) -> ServiceProcess:
+        return self.services["planner"]
+
+    @property
+    def inventory(self) -> ServiceProcess:
+        return self.services["inventory"]
+
+    def cli(self, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url}
+        result = subprocess.run(
+            [sys.executable, "-c", "from ferry_cli.main import app; app()", *args],
+            input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False,
+        )  # fmt: skip
+        self.responses += [result.stdout, result.stderr]
+        return result
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        """Run the CLI and return its output; fail the test with its error otherwise."""
+        result = self.cli(*args, stdin=stdin)
+        assert result.returncode == 0, f"ferry {' '.join(args)} failed: {result.stderr or result.stdout}"
+        return result.stdout
+
+    def get(self, service: ServiceProcess, path: str) -> Any:
+        response = httpx.get(f"{service.http_url}/api/v1{path}", timeout=10)
+        self.responses.append(response.text)
+        return response.json()
+
+    def provider(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.get(self.planner, f"/providers/{name}")
+        return found
+
+    def wait_provider(self, name: str, phase: str) -> dict[str, Any]:
+        return wait_for(
+            lambda: status if (status := self.provider(name)["status"])["phase"] == phase else None,
+            timeout=30,
+            what=f"provider {name} to be {phase}",
+        )
+
+    def add_vcenter(self, name: str, *, password: str, thumbprint: str) -> subprocess.CompletedProcess[str]:
+        return self.cli(
+            "provider", "add", name, "--type", "vsphere", "--url", self.vcsim.sdk_url,
+            "--username", self.vcsim.username, "--thumbprint", thumbprint, "--password-stdin", stdin=password + "\n",
+        )  # fmt: skip
+
+    def logs(self) -> list[str]:
+        return [path.read_text(errors="replace") for path in (self.work_dir / "logs").glob("*.log")]
+
+
+class EventLog:
+    """Server-sent events from the planner, collected by a background thread."""
+
+    def __init__(self, url: str) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=None) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append(json.loads(line[6:]))
+        except httpx.HTTPError:
+            return  # the planner stopped at the end of the test
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in list(self.events) if event.get("kind") == kind]
+
+
+def key_material(kubeconfig: Path) -> list[str]:
+    """Distinctive lines of the client key the kubeconfig points at."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    key_path = Path(document["users"][0]["user"]["client-key"])
+    lines = [line for line in key_path.read_text().splitlines() if line and not line.startswith("-----")]
+    return lines[:2]
+
+
+def nats_stream_dump(nats: NatsServer) -> str:
+    """Every event and command JetStream stored, as text (the streams' block files).
+
+    The credentials bucket is deliberately not included: it is where secrets live."""
+    chunks = []
+    for stream in (subjects.EVENTS_STREAM, subjects.COMMANDS_STREAM):
+        found = list(nats.store_dir.rglob(f"streams/{stream}/msgs/*.blk"))
+        assert found or stream == subjects.COMMANDS_STREAM, f"no block files for {stream}"
+        chunks += [path.read_bytes().decode("latin-1") for path in found]
+    return "\n".join(chunks)
+
+
+def stored_events(nats: NatsServer) -> list[dict[str, Any]]:
+    """Every event in the events stream, decoded (read from the server, in order)."""
+    import asyncio  # noqa: PLC0415
+
+    import nats as nats_client  # noqa: PLC0415
+
+    async def read() -> list[dict[str, Any]]:
+        connection = await nats_client.connect(nats.url)
+        try:
+            js = connection.jetstream()
+            info = await js.stream_info(subjects.EVENTS_STREAM)
+            found = []
+            for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+                message = await js.get_msg(subjects.EVENTS_STREAM, sequence)
+                if message.data:
+                    found.append(json.loads(message.data))
+            return found
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
