@@ -10,9 +10,9 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_testpeers.kube import KubeControlPlane
 
 pytestmark = pytest.mark.kube

@@ -9,7 +9,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import (
     MIB,
@@ -20,6 +19,7 @@ from ferry_kubevirt_writer.domain.volumes import (
     volume_bodies,
     volume_name,
 )
+from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 
 GIB = 1024 * MIB
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from ferry_cli.local.binaries import peer_binary
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 
+from ferry_cli.local.binaries import peer_binary
+from ferry_cli.local.ports import free_port
+from ferry_cli.local.processes import ManagedProcess
 from ferry_testpeers.pki import CertificateAuthority, KeyPair
 
 
@@ -59,9 +59,7 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, user: KeyPair) -> P
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "ferry-test", "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
-        "users": [
-            {"name": "user", "user": {"client-certificate": str(user.cert), "client-key": str(user.key)}}
-        ],
+        "users": [{"name": "user", "user": {"client-certificate": str(user.cert), "client-key": str(user.key)}}],
         "contexts": [{"name": "ferry-test", "context": {"cluster": "ferry-test", "user": "user"}}],
         "current-context": "ferry-test",
     }

@@ -57,16 +57,12 @@ class CertificateAuthority:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + _VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-            )
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
             .sign(self._key, hashes.SHA256())
         )
         self.cert_path = _write(directory / "ca.crt", self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(
-        self, name: str, *, common_name: str, organization: str | None = None, server: bool = False
-    ) -> KeyPair:
+    def issue(self, name: str, *, common_name: str, organization: str | None = None, server: bool = False) -> KeyPair:
         """A certificate for a server (localhost/127.0.0.1) or a client identity."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
@@ -92,9 +88,7 @@ class CertificateAuthority:
                 critical=False,
             ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         else:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
         return KeyPair(
             cert=_write(self.directory / f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM)),

@@ -21,7 +21,11 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, interv
 
 
 async def async_wait_for(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str, interval: float = 0.05
+    probe: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float,  # noqa: ASYNC109 - a deadline that fails the test saying what it waited for
+    what: str,
+    interval: float = 0.05,
 ) -> T:
     """Async :func:`wait_for`."""
     deadline = time.monotonic() + timeout
@@ -34,7 +38,13 @@ async def async_wait_for(
         await asyncio.sleep(interval)
 
 
-async def eventually(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05) -> None:
+async def eventually(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,  # noqa: ASYNC109 - a deadline that fails the test saying what it waited for
+    what: str,
+    interval: float = 0.05,
+) -> None:
     """Wait in an async test until ``predicate()`` is true, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
