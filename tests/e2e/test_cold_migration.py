@@ -8,6 +8,7 @@ the other three succeed with byte-identical disks.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -223,8 +224,8 @@ def run_migration(stack: Stack, target: Target, cluster: KubeControlPlane) -> No
     migrate = subprocess.Popen(
         [sys.executable, "-c", "from ferry_cli.main import app; app()", "migrate", "p1", "--output", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={"FERRY_PLANNER_URL": stack.planner.http_url, "FERRY_INVENTORY_URL": stack.inventory.http_url,
-             "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "FERRY_PLANNER_URL": stack.planner.http_url,
+             "FERRY_INVENTORY_URL": stack.inventory.http_url},
     )  # fmt: skip
     try:
         wait_for(lambda: copying(events, CANCELED_VM), timeout=120, what=f"{CANCELED_VM} to be copying")
