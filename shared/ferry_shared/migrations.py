@@ -46,6 +46,9 @@ class StepEvent(Event, frozen=True, kw_only=True):
     migration: str
     vm_id: str
 
+    def correlation(self) -> dict[str, str]:
+        return {"migration": self.migration, "vm_id": self.vm_id}
+
 
 def step_id(migration: str, vm_id: str, step: str, *parts: object) -> str:
     """Deterministic ``message_id`` of one step of one VM of one migration."""

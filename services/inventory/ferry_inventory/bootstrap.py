@@ -10,6 +10,7 @@ from ferry_inventory.adapters.kv_store import ProviderInventoryStore
 from ferry_inventory.adapters.local_target import LocalTargetWatcher
 from ferry_inventory.adapters.supervisor import WatcherSupervisor
 from ferry_inventory.adapters.vsphere import VsphereWatcher
+from ferry_inventory.adapters.vsphere.power import VspherePower
 from ferry_inventory.domain.index import InventoryIndex
 from ferry_inventory.domain.ports import Watcher
 from ferry_inventory.handlers import handler_table
@@ -41,7 +42,8 @@ class Inventory:
 
 
 async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
-    """Create the buckets, load the stored inventory, reconnect stored providers."""
+    """Create the buckets, load the stored inventory, reconnect stored providers, and
+    power source VMs off and on when asked."""
     replicas = settings.jetstream_replicas
     kv = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
     credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
@@ -60,7 +62,14 @@ async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
         await stop.wait()
         await supervisor.stop_all()
 
+    power = VspherePower()
+
+    async def stop_power_operations(stop: asyncio.Event) -> None:
+        await stop.wait()
+        power.close()  # waits end at once; their commands are nak'd and redelivered
+
     parts = ServiceParts(
-        handlers=handler_table(supervisor, connections, credentials), background=[keep_providers_connected]
+        handlers=handler_table(supervisor, connections, credentials, power, bus.publisher),
+        background=[keep_providers_connected, stop_power_operations],
     )
     return Inventory(parts=parts, index=index)

@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     KeyValueConfig,
     RetentionPolicy,
@@ -95,10 +96,13 @@ async def ensure_consumer(
         deliver_policy=DeliverPolicy.NEW if new_only else DeliverPolicy.ALL,
     )
     try:
-        await js.add_consumer(stream, config)
-    except BadRequestError:
-        # The deliver policy of an existing durable cannot change; keep its position.
-        info = await js.consumer_info(stream, durable)
-        config.deliver_policy = info.config.deliver_policy
-        config.opt_start_seq = info.config.opt_start_seq
-        await js.add_consumer(stream, config)
+        existing: ConsumerInfo | None = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        # The server refuses to change a durable's start position (``deliver policy can not be
+        # updated``, a 500); keep it, so the durable resumes where it was.
+        config.deliver_policy = existing.config.deliver_policy
+        config.opt_start_seq = existing.config.opt_start_seq
+        config.opt_start_time = existing.config.opt_start_time
+    await js.add_consumer(stream, config)

@@ -1,7 +1,9 @@
-"""The vSphere adapter of the inventory service: a :class:`VsphereWatcher` per vCenter.
+"""The vSphere adapter of the inventory service: a :class:`VsphereWatcher` per vCenter,
+and :class:`~.power.VspherePower`, which powers source VMs off and on for migrations.
 
 Modules, outside in: :mod:`.watcher` (the run loop), :mod:`.live` (one session's load
-and change feed), :mod:`.session` and :mod:`.trust` (login and TLS), :mod:`.collector`
+and change feed), :mod:`.login` (TLS probe and login), :mod:`.power` and :mod:`.waits`
+(power operations, waiting on one property), :mod:`.collector`
 and :mod:`.feed` (PropertyCollector calls), :mod:`.mirror` and :mod:`.cache` (the copy
 of vCenter's objects), :mod:`.records`, :mod:`.vm_record`, :mod:`.disks`, :mod:`.nics`
 (objects to inventory records).

@@ -4,14 +4,19 @@
 result, unless ``stop`` is set first: then it calls ``interrupt`` (e.g. to cancel a
 long-poll) and waits briefly (``INTERRUPT_GRACE`` in all) for the thread, or leaves the thread to finish alone and
 hands a late result to ``discard`` (e.g. to log out of a session that opened after
-stop), and raises :class:`StoppedError`.
+stop), and raises :class:`StoppedError`. Calls that may block for minutes (waiting for a
+VM to power off) pass an ``executor`` of their own, so they cannot starve the shared
+default pool that the watchers use.
 """
 
 import asyncio
+import contextvars
+import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 from ferry_shared.vsphere.errors import StoppedError
 
@@ -38,12 +43,15 @@ async def call(
     *,
     interrupt: Callable[[], None] | None = None,  # must not raise
     discard: Callable[[T], None] | None = None,
+    executor: Executor | None = None,
 ) -> T:
-    """``function()`` in a worker thread, or :class:`StoppedError` as soon as ``stop`` is set."""
+    """``function()`` in a worker thread (of ``executor``, else the loop's default pool), or
+    :class:`StoppedError` as soon as ``stop`` is set."""
     if stop.is_set():
         raise StoppedError
-    task = asyncio.ensure_future(asyncio.to_thread(function))
-    stopping = asyncio.ensure_future(stop.wait())
+    in_context = functools.partial(contextvars.copy_context().run, function)  # as asyncio.to_thread does
+    task: asyncio.Future[T] = asyncio.get_running_loop().run_in_executor(executor, in_context)
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:

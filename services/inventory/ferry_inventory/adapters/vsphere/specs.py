@@ -36,6 +36,12 @@ def object_filter_spec(obj: ManagedObject) -> Collector.FilterSpec:
     return Collector.FilterSpec(objectSet=[start], propSet=property_specs(kinds))  # type: ignore[no-untyped-call]
 
 
+def paths_filter_spec(obj: ManagedObject, paths: tuple[str, ...]) -> Collector.FilterSpec:
+    """One object with just ``paths``."""
+    start = Collector.ObjectSpec(obj=obj, skip=False)  # type: ignore[no-untyped-call]
+    return Collector.FilterSpec(objectSet=[start], propSet=property_specs({type(obj): paths}))  # type: ignore[no-untyped-call]
+
+
 def retrieve_options(max_objects: int) -> Collector.RetrieveOptions:
     return Collector.RetrieveOptions(maxObjects=max_objects)  # type: ignore[no-untyped-call]
 

@@ -15,19 +15,12 @@ from dataclasses import dataclass
 
 from ferry_inventory.adapters.vsphere import blocking
 from ferry_inventory.adapters.vsphere.live import LiveInventory
+from ferry_inventory.adapters.vsphere.login import log_in
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
 from ferry_shared.credentials import Secret
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
-from ferry_shared.vsphere.endpoint import parse_endpoint
-from ferry_shared.vsphere.errors import (
-    INVALID_LOGIN,
-    INVALID_SETTINGS,
-    ProviderError,
-    SessionLostError,
-    StoppedError,
-)
-from ferry_shared.vsphere.session import Credentials, Session, open_session
-from ferry_shared.vsphere.trust import client_context, normalize_thumbprint, probe
+from ferry_shared.vsphere.errors import INVALID_LOGIN, ProviderError, SessionLostError, StoppedError
+from ferry_shared.vsphere.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +113,7 @@ class VsphereWatcher:
 
     def _open(self) -> Session:
         """Probe TLS and log in (blocking)."""
-        spec, settings = self._spec, self._settings
-        endpoint = parse_endpoint(spec.url)
-        pinned = normalize_thumbprint(spec.thumbprint) if spec.thumbprint.strip() else ""
-        if not spec.username:
-            raise ProviderError(INVALID_SETTINGS, "the provider has no username; set the vCenter user to log in as")
-        context = client_context(spec)
-        probe(endpoint, context, pinned, settings.connect_timeout)
-        credentials = Credentials(spec.username, self._password)
-        return open_session(endpoint, context, pinned, credentials, settings.call_timeout)
+        settings = self._settings
+        return log_in(
+            self._spec, self._password, connect_timeout=settings.connect_timeout, call_timeout=settings.call_timeout
+        )
