@@ -16,6 +16,10 @@ class CliError(Exception):
     """A failure shown to the user as one ``error: …`` line (exit 1), without a traceback."""
 
 
+class UnreachableError(CliError):
+    """The service did not answer at all (refused, reset, timed out); trying again may help."""
+
+
 @dataclass(frozen=True)
 class Endpoints:
     planner: str
@@ -37,19 +41,29 @@ class ApiClient:
         self._service = service
         self._env_var = env_var
 
+    def url(self, path: str) -> str:
+        """The full URL of API path ``path`` (``/migrations``)."""
+        return f"{self._base}/api/v1{path}"
+
+    def _unreachable(self, error: Exception) -> UnreachableError:
+        """The one-line error for a service that did not answer."""
+        return UnreachableError(
+            f"cannot reach the {self._service} at {self._base} ({type(error).__name__}); "
+            f"is it running? Point ${self._env_var} at it"
+        )
+
     def request(self, method: str, path: str, body: object | None = None, **params: Any) -> Any:
-        url = f"{self._base}/api/v1{path}"
         query = {k: v for k, v in params.items() if v is not None}
         try:
-            response = httpx.request(method, url, json=body, params=query, timeout=30.0)
+            response = httpx.request(method, self.url(path), json=body, params=query, timeout=30.0)
         except httpx.HTTPError as error:
-            raise CliError(
-                f"cannot reach the {self._service} at {self._base} ({type(error).__name__}); "
-                f"is it running? Point ${self._env_var} at it"
-            ) from error
+            raise self._unreachable(error) from error
         if response.status_code >= 400:
-            raise CliError(_error_text(response))
-        return response.json() if response.content else None
+            raise CliError(error_text(response))
+        try:
+            return response.json() if response.content else None
+        except ValueError as error:
+            raise CliError(f"the {self._service} at {self._base} answered {path} with something not JSON") from error
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, **params)
@@ -61,7 +75,8 @@ class ApiClient:
         self.request("DELETE", path)
 
 
-def _error_text(response: httpx.Response) -> str:
+def error_text(response: httpx.Response) -> str:
+    """One line from an API error answer: its message and reason, or the status and body."""
     try:
         body = response.json()
     except ValueError:

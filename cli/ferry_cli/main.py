@@ -4,15 +4,17 @@ import typer
 from rich.console import Console
 
 from ferry_cli.client import CliError
-from ferry_cli.commands import inventory, maps, plans, providers
+from ferry_cli.commands import inventory, maps, migrations, plans, providers
 from ferry_cli.commands.demo import demo
 
 typer_app = typer.Typer(help="Ferry moves virtual machines from VMware vSphere into KubeVirt.", no_args_is_help=True)
 typer_app.command()(demo)
+typer_app.command()(migrations.migrate)
 typer_app.add_typer(providers.app, name="provider")
 typer_app.add_typer(inventory.app, name="inventory")
 typer_app.add_typer(maps.app, name="map")
 typer_app.add_typer(plans.app, name="plan")
+typer_app.add_typer(migrations.app, name="migration")
 
 
 def app() -> None:

@@ -1,8 +1,10 @@
-"""``ferry demo``: start a local Ferry stack on embedded defaults and report its health."""
+"""``ferry demo``: start a local Ferry stack on embedded defaults, report its health, and
+migrate the simulated vCenter's VMs into a local target directory."""
 
 import asyncio
 import contextlib
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +13,14 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ferry_cli.client import CliError
-from ferry_cli.commands.demo_plan import plan_everything
+from ferry_cli.commands.demo_migrate import migrate_plan
+from ferry_cli.commands.demo_plan import PLAN, plan_everything
+from ferry_cli.follow.state import EXIT_FAILED, EXIT_INTERRUPTED, exit_code
 from ferry_cli.local.binaries import PeerNotBuiltError
+from ferry_cli.local.demo_model import demo_model
 from ferry_cli.local.processes import ProcessFailedError
 from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
 from ferry_shared import subjects
@@ -49,23 +55,56 @@ def _report(stack: LocalStack, console: Console, started: float) -> None:
     console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {stack.work_dir / 'logs'}")
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind the stack's context (every child is stopped), also when
+    the demo was started in the background, where SIGINT comes ignored."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _run(stack: LocalStack, console: Console) -> tuple[int, str]:
+    """Plan and migrate; the exit code and the migration's name ("" when none started)."""
+    plan = plan_everything(stack, console)
+    if not plan["status"]["ready"]:
+        console.print(f"[red]plan {PLAN} is not Ready, so nothing is migrated; see its concerns above[/red]")
+        return EXIT_FAILED, ""
+    view = migrate_plan(stack, PLAN, console)
+    return exit_code(view), str(view["name"])
+
+
 def demo(
-    work_dir: Annotated[Path, typer.Option(help="Folder for the stack's state and logs.")] = DEFAULT_WORK_DIR,
+    work_dir: Annotated[Path, typer.Option(help="Folder for the stack's state, logs and target.")] = DEFAULT_WORK_DIR,
     keep_running: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
-    """Start NATS, the simulated vCenter and Ferry's four services locally, report their
-    health, then connect the vCenter and a local target and plan every VM."""
+    """Start NATS, the simulated vCenter and Ferry's four services locally, connect the
+    vCenter and a local target, plan every VM and migrate them with progress bars."""
     console = Console()
     started = time.monotonic()
+    _stop_on_signals()
     shutil.rmtree(work_dir, ignore_errors=True)  # every demo starts from empty state
     try:
-        with local_stack(work_dir.resolve(), ports=DEMO_PORTS) as stack:
+        with local_stack(work_dir.resolve(), ports=DEMO_PORTS, model=demo_model()) as stack:
             _report(stack, console, started)
-            plan_everything(stack, work_dir.resolve() / "target", console)
+            code, migration = _run(stack, console)
             if keep_running:
-                console.print("press Ctrl-C to stop")
+                if migration:
+                    console.print(f"inspect it: ferry migration show {migration}  (also: ferry migration list)")
+                console.print("the stack stays up; press Ctrl-C to stop it")
                 with contextlib.suppress(KeyboardInterrupt):
                     stack.services["planner"].process.process.wait()
+            elif migration:
+                console.print(
+                    f"the stack stops now; `ferry demo --keep-running` keeps it up for "
+                    f"`ferry migration show {migration}`"
+                )
+    except KeyboardInterrupt:
+        console.print("demo interrupted; the stack was stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (PeerNotBuiltError, ProcessFailedError, CliError) as error:
-        console.print(f"[red]ferry demo could not start the stack:[/red] {error}")
+        console.print(Text.assemble(("ferry demo failed: ", "red"), str(error)))
         raise typer.Exit(1) from error
+    raise typer.Exit(code)

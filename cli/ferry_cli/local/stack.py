@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,6 +45,11 @@ class LocalStack:
     vcsim: Vcsim
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
+    @property
+    def target_dir(self) -> Path:
+        """The folder for a local target provider (created by :func:`local_stack`)."""
+        return self.work_dir / "target"
+
     def stop(self) -> None:
         for service in self.services.values():
             service.process.stop()
@@ -76,16 +82,21 @@ def start_service(
 
 
 @contextlib.contextmanager
-def local_stack(work_dir: Path, *, ports: dict[str, int] | None = None) -> Iterator[LocalStack]:
-    """Start NATS, the simulator and every service (on ``ports`` or free ones); stop
-    them all on exit."""
+def local_stack(
+    work_dir: Path, *, ports: dict[str, int] | None = None, model: dict[str, Any] | None = None
+) -> Iterator[LocalStack]:
+    """Start NATS, the simulator (with ``model``, or its default one) and every service
+    (on ``ports`` or free ones); stop them all on exit. ``work_dir`` is made absolute, as
+    the services get paths in it; ``stack.target_dir`` is created for a local target."""
+    work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         nats = start_nats_server(work_dir / "nats")
         cleanup.callback(nats.stop)
-        vcsim = start_vcsim(work_dir / "vcsim", password=secrets.token_urlsafe(16))
+        vcsim = start_vcsim(work_dir / "vcsim", password=secrets.token_urlsafe(16), model=model)
         cleanup.callback(vcsim.stop)
         stack = LocalStack(work_dir=work_dir, nats=nats, vcsim=vcsim)
+        stack.target_dir.mkdir(exist_ok=True)
         for name in SERVICE_MODULES:
             service = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
             cleanup.callback(service.process.stop)

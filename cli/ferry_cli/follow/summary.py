@@ -1,0 +1,86 @@
+"""A migration as tables: every VM's phase, duration, disks and result (for ``ferry
+migration show`` and the end of ``ferry migrate``), and the closing line."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ferry_cli.follow import formats
+from ferry_cli.follow.ports import View
+from ferry_cli.follow.state import CANCELED, FAILED, SUCCEEDED, disk_bytes, seconds_between
+
+
+def vm_result(vm: dict[str, Any]) -> Text:
+    """Where the VM went, or why it did not (with the machine-readable code of a failure)."""
+    if vm["phase"] == "Completed":
+        return Text(vm["location"] or "")
+    reason = vm["reason"] or ""
+    if vm["phase"] == "Failed":
+        code = f" ({vm['error_code']})" if vm.get("error_code") else ""
+        return Text(f"{reason}{code}", style="red")
+    return Text(reason, style="dim" if vm["phase"] in ("Skipped", "Queued") else "")
+
+
+def _disks(vm: dict[str, Any]) -> str:
+    total = sum(d["bytes_total"] for d in vm["disks"])
+    if not vm["disks"]:
+        return ""
+    done = sum(d["bytes_done"] for d in vm["disks"])
+    if done >= total or vm["phase"] in ("Completed", "Skipped"):
+        count = len(vm["disks"])
+        return f"{formats.size(total)} in {count} disks" if count > 1 else formats.size(total)
+    return f"{formats.size_pair(done, total)} ({100 * done // max(total, 1)}%)"
+
+
+def vm_table(view: View, now: datetime | None = None) -> Table:
+    """One row per VM, in plan order; a running VM's duration is up to ``now``."""
+    now_text = (now or datetime.now(UTC)).isoformat()
+    table = Table(title=f"migration {view['name']} (plan {view['plan']})", title_justify="left")
+    for header in ("VM", "TARGET", "PHASE", "DURATION", "DISKS", "LOCATION / REASON"):
+        table.add_column(header, overflow="fold")
+    for vm in view["vms"]:
+        seconds = seconds_between(vm.get("started_at"), vm.get("completed_at") or now_text)
+        table.add_row(
+            vm["vm_name"], vm["target_name"], Text(vm["phase"], style=formats.phase_style(vm["phase"])),
+            formats.duration(seconds), _disks(vm), vm_result(vm),
+        )  # fmt: skip
+    return table
+
+
+def summary_line(view: View) -> Text:
+    """``migration p1-1 Succeeded in 12.3s: 2 succeeded, 1 skipped (1.3 GiB of disks, 104.0 MiB/s)``."""
+    counts: dict[str, int] = view.get("counts", {})
+    parts = [f"{n} {k}" for k, n in counts.items() if k != "total" and n]
+    seconds = seconds_between(view.get("started_at"), view.get("completed_at"))
+    text = Text(f"migration {view['name']} ")
+    text.append(view["phase"], style=formats.phase_style(view["phase"]))
+    if seconds is not None:
+        text.append(f" in {formats.duration(seconds)}")
+    text.append(f": {', '.join(parts) or 'no VMs'}")
+    copied = disk_bytes(view)
+    if view["phase"] == SUCCEEDED and copied and seconds:
+        text.append(f" ({formats.size(copied)} of disks, {formats.rate(copied / seconds)})")
+    return text
+
+
+def hint(view: View) -> str:
+    """What to do next after a migration that did not succeed."""
+    if view["phase"] == FAILED:
+        return (
+            f"fix what the reasons say, then run `ferry migrate {view['plan']}` again "
+            "(VMs migrated already are skipped)"
+        )
+    if view["phase"] == CANCELED:
+        return f"run `ferry migrate {view['plan']}` to migrate the canceled VMs later"
+    return ""
+
+
+def summary(view: View) -> RenderableType:
+    """The table, the closing line and (when it did not succeed) what to do next."""
+    parts: list[RenderableType] = [vm_table(view), summary_line(view)]
+    if next_step := hint(view):
+        parts.append(Text(next_step, style="dim"))
+    return Group(*parts)
