@@ -27,13 +27,15 @@ def helm(kube: KubeControlPlane, *args: str) -> str:
     return result.stdout
 
 
-def allowed(api: client.ApiClient, service_account: str, namespace: str, group: str, resource: str) -> bool:
+def allowed(
+    api: client.ApiClient, service_account: str, namespace: str, group: str, resource: str, verb: str = "create"
+) -> bool:
     review = client.V1SubjectAccessReview(
         spec=client.V1SubjectAccessReviewSpec(
             user=f"system:serviceaccount:{NAMESPACE}:{service_account}",
             groups=["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}"],
             resource_attributes=client.V1ResourceAttributes(
-                namespace=namespace, verb="create", group=group, resource=resource
+                namespace=namespace, verb=verb, group=group, resource=resource
             ),
         )
     )
@@ -54,8 +56,19 @@ def test_chart_installs_and_grants_kubevirt_writer_only_its_objects(kube: KubeCo
             assert container.resources.limits["memory"]
 
         writer = f"{RELEASE}-ferry-kubevirt-writer"
-        assert allowed(api, writer, NAMESPACE, "kubevirt.io", "virtualmachines")
-        assert allowed(api, writer, NAMESPACE, "", "persistentvolumeclaims")
+        for verb in ("create", "get", "list", "watch", "delete"):  # disk-sink pods
+            assert allowed(api, writer, NAMESPACE, "", "pods", verb), verb
+        for group, resource in [("", "persistentvolumeclaims"), ("cdi.kubevirt.io", "datavolumes"),
+                                ("kubevirt.io", "virtualmachines")]:  # fmt: skip
+            for verb in ("create", "get", "list", "delete"):
+                assert allowed(api, writer, NAMESPACE, group, resource, verb), f"{verb} {resource}"
+            assert not allowed(api, writer, NAMESPACE, group, resource, "patch"), f"patch {resource}"
         assert not allowed(api, writer, OTHER, "kubevirt.io", "virtualmachines")
         assert not allowed(api, writer, NAMESPACE, "", "secrets")
+        assert not allowed(api, writer, NAMESPACE, "", "services")
+        assert not allowed(api, writer, NAMESPACE, "", "pods", "patch")
+        writer_deployment = next(d for d in deployments if d.metadata.name == writer)
+        env = {e.name: e.value for e in writer_deployment.spec.template.spec.containers[0].env}
+        assert env["FERRY_WRITER_SINK_IMAGE"] == "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
+        assert env["FERRY_WRITER_SINK_READY_TIMEOUT"] == "600"
         assert not allowed(api, f"{RELEASE}-ferry-transfer", NAMESPACE, "kubevirt.io", "virtualmachines")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
 from ferry_cli.local.binaries import PeerNotBuiltError
 from ferry_cli.local.nats_server import NatsServer, start_nats_server
 from ferry_cli.local.processes import ProcessFailedError
@@ -20,8 +21,8 @@ from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.service import Bus
-
 from ferry_testpeers.kube import KubeControlPlane, start_control_plane
+from ferry_testpeers.sink_node import SinkNode
 
 PEER_ERRORS = (PeerNotBuiltError, ProcessFailedError, OSError)
 
@@ -81,6 +82,14 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeControlPlane]
     plane.stop()
 
 
+@pytest.fixture
+def sink_node(kube: KubeControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkNode]:
+    """Plays the node for kubevirt-writer's disk-sink pods (qemu-nbd on loopback
+    addresses, pod status written back), for one test; see :mod:`ferry_testpeers.sink_node`."""
+    with kube.api_client() as api, SinkNode(api, tmp_path_factory.mktemp("sink-node")) as node:
+        yield node
+
+
 @pytest_asyncio.fixture
 async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
     """A connection to a fresh nats-server with Ferry's streams created."""
@@ -96,6 +105,7 @@ PEER_MARKERS = {
     "bus": "nats",
     "vcsim_factory": "vsphere",
     "kube": "kube",
+    "sink_node": "kube",
 }
 
 

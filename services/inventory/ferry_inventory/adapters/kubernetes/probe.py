@@ -22,8 +22,8 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException, NotFoundException
 from urllib3.exceptions import HTTPError
 
-from ferry_inventory.adapters.kubernetes.failures import FORBIDDEN, KUBEVIRT_MISSING, TargetError, classify
 from ferry_inventory.adapters.kubernetes.resources import ALL, Resource
+from ferry_shared.kubernetes.failures import FORBIDDEN, KUBEVIRT_MISSING, TargetError, classify
 
 TIMEOUT = (10, 30)
 VERBS = ("list", "watch")

@@ -18,13 +18,13 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from ferry_inventory.adapters.kubernetes.failures import API_ERROR, TargetError, classify
 from ferry_inventory.adapters.kubernetes.feed import Failed, Feed, FeedItem, Listed, Observed
 from ferry_inventory.adapters.kubernetes.probe import Cluster, probe
 from ferry_inventory.adapters.kubernetes.resources import NADS, STORAGE_PROFILES
 from ferry_inventory.adapters.kubernetes.state import Changes, TargetState
 from ferry_inventory.adapters.kubernetes.threads import unless_stopped
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
+from ferry_shared.kubernetes.failures import API_ERROR, TargetError, classify
 from ferry_shared.providers import ProviderPhase, ProviderStatus
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import logging
 
 from kubernetes.client import Configuration
 
-from ferry_inventory.adapters.kubernetes.failures import TargetError, safe_url
-from ferry_inventory.adapters.kubernetes.kubeconfig import from_kubeconfig, in_cluster
 from ferry_inventory.adapters.kubernetes.session import Session
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
 from ferry_shared.credentials import Secret
+from ferry_shared.kubernetes.failures import TargetError, safe_url
+from ferry_shared.kubernetes.kubeconfig import configuration_for
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,7 @@ class KubernetesWatcher:
                 delay = min(delay * 2, MAX_RETRY)
 
     def _configuration(self) -> Configuration:
-        if self._kubeconfig is None:
-            return in_cluster(explicit=self._spec.in_cluster)
-        return from_kubeconfig(self._kubeconfig, self._spec.context)
+        return configuration_for(self._spec, self._kubeconfig)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

@@ -1,6 +1,7 @@
-"""Why a Kubernetes target cannot be watched, in words its owner can act on.
+"""Why a Kubernetes target cannot be used, in words its owner can act on.
 
-The watcher and its helpers raise :class:`TargetError`; :func:`classify` turns the
+Used by every service that talks to a target cluster (the inventory's watcher, the
+kubevirt-writer): they raise :class:`TargetError`, and :func:`classify` turns the
 Kubernetes client's and urllib3's exceptions into one. Messages are built only from
 safe parts (server URL without user-info, HTTP status, the API server's own ``Status``
 message); kubeconfig contents, keys and tokens never reach them.
@@ -25,7 +26,7 @@ API_ERROR = "api_error"
 
 
 class TargetError(FerryError):
-    """The target cannot be watched now; ``code`` is the status reason."""
+    """The target cannot be used now; ``code`` is the status reason."""
 
     def status(self) -> ProviderStatus:
         return ProviderStatus(phase=ProviderPhase.ERROR, reason=self.code, message=self.message)
@@ -41,7 +42,7 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _status_message(error: ApiException) -> str:
+def status_message(error: ApiException) -> str:
     """The ``message`` of the API server's ``Status`` body, else the HTTP reason."""
     try:
         body = json.loads(error.body or "")
@@ -80,9 +81,12 @@ def _network_failure(error: HTTPError, server: str, doing: str) -> TargetError:
     )
 
 
-def classify(error: ApiException | HTTPError | OSError, server: str, doing: str) -> TargetError:
+def classify(
+    error: ApiException | HTTPError | OSError, server: str, doing: str, *, grant: str = "get, list and watch"
+) -> TargetError:
     """The failure an exception of a call to ``server`` means; ``doing`` says what the call was
-    (``"listing virtualmachines.kubevirt.io"``) for the cases that need it."""
+    (``"listing virtualmachines.kubevirt.io"``) for the cases that need it, ``grant`` which
+    verbs a refused user needs."""
     if isinstance(error, ApiException):
         if error.status == 401:
             return TargetError(
@@ -93,12 +97,12 @@ def classify(error: ApiException | HTTPError | OSError, server: str, doing: str)
         if error.status == 403:
             return TargetError(
                 FORBIDDEN,
-                f"the API server at {server} refused {doing}: {_status_message(error)}; grant the "
-                "kubeconfig's user get, list and watch on it",
+                f"the API server at {server} refused {doing}: {status_message(error)}; grant the "
+                f"kubeconfig's user {grant} on it",
             )
         return TargetError(
             API_ERROR,
-            f"the API server at {server} answered {error.status} while {doing}: {_status_message(error)}",
+            f"the API server at {server} answered {error.status} while {doing}: {status_message(error)}",
         )
     if isinstance(error, HTTPError):
         return _network_failure(error, server, doing)

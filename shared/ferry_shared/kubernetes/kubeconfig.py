@@ -1,11 +1,12 @@
 """A Kubernetes client configuration from a provider's kubeconfig text or from the pod's
-service account; called by the watcher on every (re)connect.
+service account; called by the inventory's watcher on every (re)connect and by the
+kubevirt-writer for each target it writes to.
 
 Everything a user can get wrong in a kubeconfig is a ``kubeconfig_invalid`` failure that
 names the part at fault, never its contents: YAML errors say only where they are, and
-credential plug-ins (``exec``, ``auth-provider``) are refused because the inventory
-service will not run commands from a stored secret. Inline certificates and keys go to
-0600 temporary files, as the Kubernetes client needs files for TLS.
+credential plug-ins (``exec``, ``auth-provider``) are refused because Ferry will not run
+commands from a stored secret. Inline certificates and keys go to 0600 temporary files,
+as the Kubernetes client needs files for TLS.
 """
 
 import os
@@ -24,8 +25,9 @@ from kubernetes.config.incluster_config import (
 )
 from kubernetes.config.kube_config import KubeConfigLoader
 
-from ferry_inventory.adapters.kubernetes.failures import KUBECONFIG_INVALID, TargetError
 from ferry_shared.credentials import Secret
+from ferry_shared.kubernetes.failures import KUBECONFIG_INVALID, TargetError
+from ferry_shared.providers import ProviderSpec
 
 
 def _invalid(message: str) -> TargetError:
@@ -131,3 +133,12 @@ def in_cluster(explicit: bool) -> Configuration:
     except ConfigException as error:
         raise _invalid(f"the in-cluster service account cannot be used: {error}") from error
     return configuration
+
+
+def configuration_for(spec: ProviderSpec, kubeconfig: Secret | None) -> Configuration:
+    """The configuration of a ``kubernetes`` provider: its stored ``kubeconfig`` at
+    ``spec.context``, or the pod's service account when ``spec.in_cluster`` is set or no
+    kubeconfig is stored. Blocks (reads files); raises :class:`TargetError`."""
+    if kubeconfig is None or spec.in_cluster:
+        return in_cluster(explicit=spec.in_cluster)
+    return from_kubeconfig(kubeconfig, spec.context)

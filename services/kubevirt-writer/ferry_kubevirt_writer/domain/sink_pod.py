@@ -1,0 +1,251 @@
+"""The disk-sink pod of a target VM: one pod that serves every disk's volume over NBD
+while the transfer writes it, and the reading of its status.
+
+Called by the Kubernetes adapter to create the pod, to judge each state a watch shows
+it in, and to describe the sinks once it serves. Pure: plain dicts in and out.
+
+Each disk ``i`` gets a container ``disk-<i>`` running ``qemu-nbd`` on port
+``10809 + i`` with export name ``disk``. A Filesystem volume is mounted at
+``/disks/<i>`` and served as ``/disks/<i>/disk.img`` (the file KubeVirt boots from),
+sized first with ``truncate``; a Block volume is served as the device
+``/dev/ferry-disk-<i>``. A disk whose volume mode is left to the StorageClass is
+treated as Filesystem, the Kubernetes default.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, MAX_NAME, label_value, volume_name
+from ferry_shared.migrations import DiskSink
+from ferry_shared.target_vm import TargetDisk, TargetVm
+
+ROLE_LABEL = "ferry.io/role"
+MIGRATION_LABEL = "ferry.io/migration"
+VM_LABEL = "ferry.io/vm"
+SINK_ROLE = "disk-sink"
+FIRST_PORT = 10809  # NBD's registered port
+EXPORT_NAME = "disk"
+SIZE_ENV = "FERRY_DISK_SIZE"
+CLAIM_ENV = "FERRY_DISK_CLAIM"
+SINK_USER = 107  # the qemu user of KubeVirt's and CDI's images, so the VM can use the files
+NBD_CONNECTIONS = 8  # transfer workers writing one disk at once
+_SUFFIX = "-disk-sink"
+
+
+def sink_pod_name(vm_name: str) -> str:
+    """``<vm>-disk-sink``, the VM part shortened (plus a hash) to stay within 63 characters."""
+    if len(vm_name) + len(_SUFFIX) <= MAX_NAME:
+        return f"{vm_name}{_SUFFIX}"
+    tag = f"-{hashlib.sha256(vm_name.encode()).hexdigest()[:5]}"
+    return f"{vm_name[: MAX_NAME - len(_SUFFIX) - len(tag)].rstrip('-')}{tag}{_SUFFIX}"
+
+
+def sink_port(index: int) -> int:
+    return FIRST_PORT + index
+
+
+def sink_labels(migration: str, vm: TargetVm) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        ROLE_LABEL: SINK_ROLE,
+        MIGRATION_LABEL: label_value(migration),
+        VM_LABEL: label_value(vm.name),
+    }
+
+
+def sink_is_ours(labels: Mapping[str, str] | None, vm: TargetVm) -> bool:
+    """A sink pod that Ferry made for ``vm`` (of any migration)."""
+    labels = labels or {}
+    return labels.get(ROLE_LABEL) == SINK_ROLE and labels.get(VM_LABEL) == label_value(vm.name)
+
+
+def sink_migration(labels: Mapping[str, str] | None) -> str:
+    """The (label-safe) migration a sink pod was made for."""
+    return (labels or {}).get(MIGRATION_LABEL, "")
+
+
+def is_block(disk: TargetDisk) -> bool:
+    return disk.volume_mode == "Block"
+
+
+def _qemu_nbd(port: int, target: str) -> str:
+    return (
+        f"exec qemu-nbd --format=raw --export-name={EXPORT_NAME} --bind=0.0.0.0 --port={port} "
+        f"--persistent --shared={NBD_CONNECTIONS} --discard=unmap {target}"
+    )
+
+
+def _container(vm: TargetVm, index: int, image: str) -> dict[str, Any]:
+    disk = vm.disks[index]
+    port = sink_port(index)
+    if is_block(disk):
+        device = f"/dev/ferry-disk-{index}"
+        script = _qemu_nbd(port, device)
+        storage: dict[str, Any] = {"volumeDevices": [{"name": f"disk-{index}", "devicePath": device}]}
+    else:
+        image_file = f"/disks/{index}/disk.img"
+        script = f'truncate -s "${SIZE_ENV}" {image_file} && {_qemu_nbd(port, image_file)}'
+        storage = {"volumeMounts": [{"name": f"disk-{index}", "mountPath": f"/disks/{index}"}]}
+    return {
+        "name": f"disk-{index}",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", script],
+        "env": [
+            {"name": SIZE_ENV, "value": str(disk.capacity_bytes)},
+            {"name": CLAIM_ENV, "value": volume_name(vm.name, index)},
+        ],
+        "ports": [{"name": f"nbd-{index}", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 2},
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        **storage,
+    }
+
+
+def sink_pod(migration: str, vm: TargetVm, image: str) -> dict[str, Any]:
+    """The ``v1`` Pod body serving every disk of ``vm`` (which must have disks)."""
+    if not vm.disks:
+        raise ValueError(f"VM '{vm.name}' has no disks to serve")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": sink_pod_name(vm.name),
+            "namespace": vm.namespace,
+            "labels": sink_labels(migration, vm),
+            "annotations": {"ferry.dev/migration": migration, "ferry.dev/source-vm-id": vm.source_vm_id},
+        },
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "terminationGracePeriodSeconds": 10,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": SINK_USER,
+                "runAsGroup": SINK_USER,
+                "fsGroup": SINK_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [_container(vm, index, image) for index in range(len(vm.disks))],
+            "volumes": [
+                {"name": f"disk-{index}", "persistentVolumeClaim": {"claimName": volume_name(vm.name, index)}}
+                for index in range(len(vm.disks))
+            ],
+        },
+    }
+
+
+def disk_sinks(vm: TargetVm, pod_ip: str) -> tuple[DiskSink, ...]:
+    """The NBD sink of every disk, once the pod serves at ``pod_ip``."""
+    return tuple(
+        DiskSink(
+            disk_key=disk.key,
+            kind="nbd",
+            host=pod_ip,
+            port=sink_port(index),
+            export=EXPORT_NAME,
+            size_bytes=disk.capacity_bytes,
+        )
+        for index, disk in enumerate(vm.disks)
+    )
+
+
+# ── reading the pod's status ────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Running, Ready and with an address: every disk accepts connections."""
+
+    pod_ip: str
+
+    @property
+    def why(self) -> str:
+        return f"serving at {self.pod_ip}"
+
+
+@dataclass(frozen=True)
+class Starting:
+    """Not serving yet; ``why`` says what it waits for."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """It will not serve: it failed or stopped."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """Being deleted."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Deleted: the pod does not exist."""
+
+    why: str
+
+
+SinkState = Serving | Starting | Broken | Stopping | Gone
+
+
+def _ready(status: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _container_notes(status: Mapping[str, Any]) -> list[str]:
+    notes = []
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        for kind in ("waiting", "terminated"):
+            if detail := state.get(kind):
+                reason = detail.get("reason") or kind
+                message = f": {detail['message']}" if detail.get("message") else ""
+                notes.append(f"container {container.get('name')} {kind} ({reason}{message})")
+    return notes
+
+
+def _pending_notes(status: Mapping[str, Any]) -> list[str]:
+    notes = [
+        f"{c.get('type')}: {c.get('reason') or 'False'}{' - ' + c['message'] if c.get('message') else ''}"
+        for c in status.get("conditions") or []
+        if c.get("status") == "False" and c.get("type") in ("PodScheduled", "Initialized")
+    ]
+    return notes + _container_notes(status)
+
+
+def sink_state(pod: Mapping[str, Any] | None) -> SinkState:
+    """What a sink pod (as the API server shows it; None when it does not exist) is doing."""
+    if pod is None:
+        return Gone("the sink pod was deleted")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return Stopping("the sink pod is being deleted")
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if phase in ("Failed", "Succeeded"):
+        reason = status.get("reason") or ""
+        why = "; ".join([f"phase {phase}{f' ({reason})' if reason else ''}", *_container_notes(status)])
+        if status.get("message"):
+            why += f": {status['message']}"
+        return Broken(why)
+    if phase == "Running" and _ready(status) and status.get("podIP"):
+        return Serving(str(status["podIP"]))
+    notes = _pending_notes(status)
+    if phase == "Running":
+        notes.insert(0, "not Ready yet" if status.get("podIP") else "no pod IP yet")
+    return Starting("; ".join([f"phase {phase}", *notes]))

@@ -1,0 +1,19 @@
+"""Settings of the kubevirt-writer service beyond the common ones, read from
+``FERRY_WRITER_*`` environment variables by the bootstrap."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
+
+
+class WriterSettings(BaseSettings):
+    """``sink_image``: the image of the disk-sink pods (``deploy/images/nbd-sink``);
+    ``sink_ready_timeout``: seconds a sink pod may take to serve its disks;
+    ``request_timeout``: seconds one Kubernetes API call may take."""
+
+    model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore")
+
+    sink_image: str = DEFAULT_SINK_IMAGE
+    sink_ready_timeout: float = Field(default=600.0, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
