@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -35,7 +35,8 @@ from .harness import EventLog, Stack, key_material, nats_stream_dump, stored_eve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
-NAMESPACE = "ferry-migrate"
+NAMESPACES = {"kubernetes": "ferry-migrate", "local": "ferry-migrate-local"}
+"""One target namespace per variant: the local variant checks its manifests against the apiserver too."""
 MIGRATED = ("Finance DB (prod)", "web-01", "app-02")
 SLOW_READ_MS = 4000
 """Delay of every datastore read of the cancelled VM's disk, so it is still copying when cancelled."""
@@ -46,6 +47,7 @@ class Target:
     """Where a test migrates to, and how it reads the result back."""
 
     kind: str
+    namespace: str
     provider_args: list[str]
     storage_pairs: list[str]
     disk_bytes: Callable[[dict[str, Any], dict[str, Any], int], bytes]
@@ -58,10 +60,9 @@ class Target:
 
 @pytest.fixture(scope="module")
 def cluster(kube: KubeControlPlane) -> KubeControlPlane:
-    """The target namespace with a StorageClass and a Multus network."""
+    """The target namespaces with a StorageClass and a Multus network."""
     api = kube.api_client()
     core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
     storage_class = client.V1StorageClass(
         metadata=client.V1ObjectMeta(name="standard"), provisioner="kubernetes.io/no-provisioner"
     )
@@ -70,11 +71,13 @@ def cluster(kube: KubeControlPlane) -> KubeControlPlane:
     except ApiException as error:
         if error.status != 409:  # another module's fixture created it
             raise
-    nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-           "metadata": {"name": "vlan-100", "namespace": NAMESPACE}, "spec": {"config": "{}"}}  # fmt: skip
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "k8s.cni.cncf.io", "v1", NAMESPACE, "network-attachment-definitions", nad
-    )
+    for namespace in NAMESPACES.values():
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+        nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+               "metadata": {"name": "vlan-100", "namespace": namespace}, "spec": {"config": "{}"}}  # fmt: skip
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", nad
+        )
     return kube
 
 
@@ -92,38 +95,40 @@ def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) 
 
 
 def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:
+    namespace = NAMESPACES["kubernetes"]
     objects = client.CustomObjectsApi(cluster.api_client())
     core = client.CoreV1Api(cluster.api_client())
 
     def virtual_machine(vm: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = objects.get_namespaced_custom_object(
-                "kubevirt.io", "v1", NAMESPACE, "virtualmachines", vm["target_name"]
+            found = objects.get_namespaced_custom_object(
+                "kubevirt.io", "v1", namespace, "virtualmachines", vm["target_name"]
             )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-        return found
+        return cast(dict[str, Any], found)
 
     def disk_bytes(vm: dict[str, Any], manifest: dict[str, Any], index: int) -> bytes:
         volume = manifest["spec"]["template"]["spec"]["volumes"][index]
         claim = volume.get("persistentVolumeClaim", {}).get("claimName") or volume["dataVolume"]["name"]
-        return node.disk_path(NAMESPACE, claim).read_bytes()
+        return node.disk_path(namespace, claim).read_bytes()
 
     def leftovers(name: str) -> list[str]:
-        found = [f"pvc/{c.metadata.name}" for c in core.list_namespaced_persistent_volume_claim(NAMESPACE).items
+        found = [f"pvc/{c.metadata.name}" for c in core.list_namespaced_persistent_volume_claim(namespace).items
                  if c.metadata.name.startswith(name)]  # fmt: skip
-        found += [f"pod/{p.metadata.name}" for p in core.list_namespaced_pod(NAMESPACE).items
+        found += [f"pod/{p.metadata.name}" for p in core.list_namespaced_pod(namespace).items
                   if p.metadata.name.startswith(name)]  # fmt: skip
         for plural in ("virtualmachines", "datavolumes"):
             group, version = ("kubevirt.io", "v1") if plural == "virtualmachines" else ("cdi.kubevirt.io", "v1beta1")
-            items = objects.list_namespaced_custom_object(group, version, NAMESPACE, plural)["items"]
+            items = objects.list_namespaced_custom_object(group, version, namespace, plural)["items"]
             found += [f"{plural}/{o['metadata']['name']}" for o in items if o["metadata"]["name"].startswith(name)]
         return found
 
     return Target(
         kind="kubernetes",
+        namespace=namespace,
         provider_args=["--type", "kubernetes", "--kubeconfig", str(cluster.kubeconfig)],
         storage_pairs=["LocalDS_0=standard:Block:ReadWriteOnce", "LocalDS_1=standard:Filesystem:ReadWriteOnce"],
         disk_bytes=disk_bytes,
@@ -133,6 +138,7 @@ def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:
 
 
 def local_target(directory: Path, cluster: KubeControlPlane) -> Target:
+    namespace = NAMESPACES["local"]
     objects = client.CustomObjectsApi(cluster.api_client())
 
     def virtual_machine(vm: dict[str, Any]) -> dict[str, Any] | None:
@@ -142,7 +148,7 @@ def local_target(directory: Path, cluster: KubeControlPlane) -> Target:
         manifest: dict[str, Any] = yaml.safe_load(path.read_text())
         # The apiserver checks the written manifest against the KubeVirt CRD without storing it.
         objects.create_namespaced_custom_object(
-            "kubevirt.io", "v1", NAMESPACE, "virtualmachines", manifest, dry_run="All", field_validation="Strict"
+            "kubevirt.io", "v1", namespace, "virtualmachines", manifest, dry_run="All", field_validation="Strict"
         )
         return manifest
 
@@ -154,6 +160,7 @@ def local_target(directory: Path, cluster: KubeControlPlane) -> Target:
 
     return Target(
         kind="local",
+        namespace=namespace,
         provider_args=["--type", "local", "--path", str(directory)],
         storage_pairs=["LocalDS_0=standard", "LocalDS_1=standard"],
         disk_bytes=disk_bytes,
@@ -211,12 +218,12 @@ def run_migration(stack: Stack, target: Target, cluster: KubeControlPlane) -> No
     stack.wait_provider("target", "ready")
 
     stack.ok("map", "network", "create", "net", "--source", "vcenter", "--target", "target",
-             "--pair", "VM Network=pod", "--pair", f"DC0_DVPG0=multus:{NAMESPACE}/vlan-100")  # fmt: skip
+             "--pair", "VM Network=pod", "--pair", f"DC0_DVPG0=multus:{target.namespace}/vlan-100")  # fmt: skip
     storage = [arg for pair in target.storage_pairs for arg in ("--pair", pair)]
     stack.ok("map", "storage", "create", "sto", "--source", "vcenter", "--target", "target", *storage)
     vm_args = [arg for name in (*MIGRATED, CANCELED_VM) for arg in ("--vm", name)]
     plan = json.loads(stack.ok("plan", "create", "p1", "--source", "vcenter", "--target", "target",
-                               "--network-map", "net", "--storage-map", "sto", "--namespace", NAMESPACE,
+                               "--network-map", "net", "--storage-map", "sto", "--namespace", target.namespace,
                                *vm_args, "--output", "json"))  # fmt: skip
     assert plan["status"]["ready"] is True, plan["status"]
 
@@ -302,7 +309,7 @@ def check_migrated_vm(stack: Stack, target: Target, vm: dict[str, Any]) -> None:
         assert "masquerade" in interfaces[0]
         assert "bridge" in interfaces[1]
         assert "pod" in networks[interfaces[0]["name"]]
-        assert networks[interfaces[1]["name"]]["multus"]["networkName"] == f"{NAMESPACE}/vlan-100"
+        assert networks[interfaces[1]["name"]]["multus"]["networkName"] == f"{target.namespace}/vlan-100"
     if vm["vm_name"] == "web-01":
         assert "efi" not in domain.get("firmware", {}).get("bootloader", {})
         assert manifest["spec"].get("runStrategy") in ("Halted", None) and not manifest["spec"].get("running")
