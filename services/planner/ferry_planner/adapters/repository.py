@@ -1,4 +1,5 @@
-"""The planner's own state in its KV bucket: providers, maps and plans, one key each."""
+"""The planner's own state in its KV bucket: providers, maps and plans, one key each
+(migrations: :mod:`migration_store`)."""
 
 from typing import TypeVar
 
@@ -9,7 +10,6 @@ from nats.js.kv import KeyValue
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.plans import Plan
 from ferry_planner.domain.providers import ProviderRecord
-from ferry_shared.bus.kv_watch import read_all
 
 T = TypeVar("T", ProviderRecord, NetworkMap, StorageMap, Plan)
 
@@ -53,6 +53,18 @@ class PlannerRepository:
         await self._kv.delete(self._key(kind, name))
 
     async def list(self, kind: type[T]) -> list[T]:
-        prefix = f"{PREFIXES[kind]}."
-        values = await read_all(self._kv)
-        return [msgspec.json.decode(v, type=kind) for k, v in sorted(values.items()) if k.startswith(prefix)]
+        values = await _read_matching(self._kv, f"{PREFIXES[kind]}.>")
+        return [msgspec.json.decode(v, type=kind) for _, v in sorted(values.items())]
+
+
+async def _read_matching(kv: KeyValue, pattern: str) -> dict[str, bytes]:
+    """Every live key matching ``pattern`` (not the whole bucket: migrations live there too)."""
+    watcher = await kv.watch(pattern, ignore_deletes=True)
+    values: dict[str, bytes] = {}
+    try:
+        while (entry := await watcher.updates(timeout=60.0)) is not None:  # type: ignore[no-untyped-call]
+            if entry.value:
+                values[entry.key] = entry.value
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    return values

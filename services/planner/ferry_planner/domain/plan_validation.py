@@ -5,7 +5,8 @@ the plan changes.
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ferry_planner.domain import vm_checks
 from ferry_planner.domain.conditions import Category, Concern, Condition
@@ -26,6 +27,8 @@ class PlanContext:
     storage_map: StorageMap | None
     source_ready: bool
     target_ready: bool
+    migrated: Mapping[str, str] = field(default_factory=dict)
+    """VM id → the migration of this plan that completed it (its target VM is ours, not in the way)."""
 
 
 def _critical(type_: str, message: str) -> Condition:
@@ -116,7 +119,9 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
             concerns += vm_checks.networks(vm, ctx.network_map, ctx.source)
         if ctx.storage_map is not None:
             concerns += vm_checks.storage(vm, ctx.storage_map, ctx.source)
-        if ctx.target is not None and is_dns1123_label(target_name):
+        if vm.id in ctx.migrated:
+            concerns.append(vm_checks.already_migrated(ctx.migrated[vm.id]))
+        elif ctx.target is not None and is_dns1123_label(target_name):
             concerns += vm_checks.target_conflicts(vm, target_name, plan.target_namespace, ctx.target)
         concerns += vm_checks.disks(vm)
         concerns += vm_checks.hardware(vm, ctx.source)

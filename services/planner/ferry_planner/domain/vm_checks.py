@@ -112,6 +112,16 @@ def target_conflicts(vm: VmRecord, name: str, namespace: str, target: TargetView
     return concerns
 
 
+def already_migrated(migration: str) -> Concern:
+    """A VM an earlier run of the plan completed: what is on the target is its result."""
+    return _concern(
+        "vm.migrated",
+        Category.INFORMATION,
+        "Already migrated",
+        f"migration {migration} migrated this VM; running the plan again skips it",
+    )
+
+
 def disks(vm: VmRecord) -> list[Concern]:
     """Disk shapes that cannot be copied, or need a warning."""
     concerns: list[Concern] = []

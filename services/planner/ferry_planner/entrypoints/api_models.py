@@ -77,3 +77,20 @@ class PlanIn(BaseModel):
     target_namespace: str
     vms: list[PlanVmIn]
     type: Literal["cold"] = "cold"
+
+
+class MigrationIn(BaseModel):
+    """A migration to start: the plan to run, and optionally the migration's name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str
+    name: str = Field("", description="defaults to <plan>-<n>")
+
+
+class CancelIn(BaseModel):
+    """VMs to cancel, by id or name; empty means every unfinished VM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vms: list[str] = Field(default_factory=list)

@@ -1,18 +1,20 @@
-"""The planner's HTTP API: providers, maps, plans, and a server-sent-events stream."""
+"""The planner's HTTP API: providers, maps, plans, migrations, and a server-sent-events stream."""
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import APIRouter, Body, FastAPI, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.plans import Plan, PlanVm
-from ferry_planner.entrypoints.api_models import NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
-from ferry_planner.handlers import ConflictError, NotFoundError, Planner
+from ferry_planner.entrypoints.api_models import CancelIn, MigrationIn, NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
+from ferry_planner.handlers.errors import ConflictError, NotFoundError
+from ferry_planner.handlers.migrations import Migrations
+from ferry_planner.handlers.planning import Planner
 from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError
 from ferry_shared.providers import ProviderSpec
@@ -42,7 +44,7 @@ def _provider_spec(body: ProviderIn) -> tuple[ProviderSpec, Secret | None]:
     return spec, secret
 
 
-def planner_router(planner: Planner) -> APIRouter:
+def planner_router(planner: Planner, migrations: Migrations) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.post("/providers", status_code=status.HTTP_201_CREATED, tags=["providers"])
@@ -130,6 +132,25 @@ def planner_router(planner: Planner) -> APIRouter:
     async def delete_plan(name: str) -> None:
         await planner.delete_plan(name)
 
+    @router.post("/migrations", status_code=201, tags=["migrations"])
+    async def create_migration(body: MigrationIn) -> JSONResponse:
+        """Start a Ready plan; VMs already migrated by an earlier run of it are Skipped."""
+        return _json(await migrations.create(body.plan, body.name), 201)
+
+    @router.get("/migrations", tags=["migrations"])
+    async def list_migrations(plan: str | None = None) -> JSONResponse:
+        """Migrations, newest first (only those of ``plan`` when given)."""
+        return _json(migrations.migrations(plan))
+
+    @router.get("/migrations/{name}", tags=["migrations"])
+    async def migration(name: str) -> JSONResponse:
+        return _json(migrations.migration(name))
+
+    @router.post("/migrations/{name}/cancel", status_code=202, tags=["migrations"])
+    async def cancel_migration(name: str, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
+        """Cancel VMs by id or name (none named: every unfinished VM)."""
+        return _json(await migrations.cancel(name, body.vms if body else []), 202)
+
     @router.get("/events", tags=["events"], response_class=StreamingResponse)
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: one ``data:`` JSON object per change."""
@@ -150,9 +171,9 @@ async def _event_stream(planner: Planner, request: Request) -> AsyncIterator[str
             yield f"event: {change['kind']}\ndata: {json.dumps(change)}\n\n"
 
 
-def install(app: FastAPI, planner: Planner) -> None:
+def install(app: FastAPI, planner: Planner, migrations: Migrations) -> None:
     """Add the planner routes and map its errors to HTTP statuses."""
-    app.include_router(planner_router(planner))
+    app.include_router(planner_router(planner, migrations))
 
     @app.exception_handler(PermanentError)
     async def planner_error(request: Request, error: PermanentError) -> JSONResponse:

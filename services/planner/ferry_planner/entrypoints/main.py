@@ -11,7 +11,7 @@ from ferry_shared.settings import ServiceSettings
 async def compose(bus: Bus, settings: ServiceSettings) -> ServiceParts:
     """Wire the service and put its HTTP routes on the app."""
     wired = await bootstrap(bus, settings)
-    wired.parts.app_setup = lambda app: install(app, wired.planner)
+    wired.parts.app_setup = lambda app: install(app, wired.planner, wired.migrations)
     return wired.parts
 
 

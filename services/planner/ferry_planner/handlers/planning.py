@@ -8,6 +8,7 @@ the inventory mirror changes.
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import msgspec
@@ -24,30 +25,15 @@ from ferry_planner.domain.plan_validation import PlanContext, validate_plan
 from ferry_planner.domain.plans import Plan, PlanStatus
 from ferry_planner.domain.providers import ProviderRecord, effective_status
 from ferry_planner.domain.views import NetworkMapView, PlanView, ProviderView, StorageMapView
+from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError, NotFoundError
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.credentials import CredentialStore, Secret
-from ferry_shared.errors import PermanentError
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderSpec
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", ProviderRecord, NetworkMap, StorageMap, Plan)
 DEBOUNCE_SECONDS = 0.05
-
-
-class NotFoundError(PermanentError):
-    def __init__(self, what: str, name: str) -> None:
-        super().__init__("not_found", f"{what} '{name}' does not exist")
-
-
-class ConflictError(PermanentError):
-    def __init__(self, what: str, name: str) -> None:
-        super().__init__("already_exists", f"{what} '{name}' already exists; delete it first or pick another name")
-
-
-class InvalidError(PermanentError):
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid", message)
 
 
 def _check_name(what: str, name: str) -> None:
@@ -74,6 +60,7 @@ class Planner:
         self._plan_statuses: dict[str, PlanStatus] = {}
         self._dirty = asyncio.Event()
         self._inventory_changed: set[str] = set()
+        self._migrated: Callable[[str], Mapping[str, str]] = lambda plan: {}
         mirror.listeners.append(self._inventory_change)
 
     # --- providers -------------------------------------------------------------------
@@ -82,7 +69,7 @@ class Planner:
         _check_provider_spec(spec, secret)
         record = ProviderRecord(spec=spec, generation=1)
         if not await self._repo.create(ProviderRecord, spec.name, record):
-            raise ConflictError("provider", spec.name)
+            raise AlreadyExistsError("provider", spec.name)
         if secret is not None:
             await self._credentials.put(spec.name, secret)
         await self._publisher.publish(
@@ -119,14 +106,14 @@ class Planner:
     async def create_network_map(self, network_map: NetworkMap) -> NetworkMapView:
         _check_name("NetworkMap", network_map.name)
         if not await self._repo.create(NetworkMap, network_map.name, network_map):
-            raise ConflictError("NetworkMap", network_map.name)
+            raise AlreadyExistsError("NetworkMap", network_map.name)
         self.changed("networkmap", network_map.name)
         return await self.network_map(network_map.name)
 
     async def create_storage_map(self, storage_map: StorageMap) -> StorageMapView:
         _check_name("StorageMap", storage_map.name)
         if not await self._repo.create(StorageMap, storage_map.name, storage_map):
-            raise ConflictError("StorageMap", storage_map.name)
+            raise AlreadyExistsError("StorageMap", storage_map.name)
         self.changed("storagemap", storage_map.name)
         return await self.storage_map(storage_map.name)
 
@@ -173,7 +160,7 @@ class Planner:
     async def create_plan(self, plan: Plan) -> PlanView:
         _check_name("plan", plan.name)
         if not await self._repo.create(Plan, plan.name, plan):
-            raise ConflictError("plan", plan.name)
+            raise AlreadyExistsError("plan", plan.name)
         self.changed("plan", plan.name)
         return await self.plan(plan.name)
 
@@ -200,6 +187,7 @@ class Planner:
             storage_map=await self._repo.get(StorageMap, plan.storage_map),
             source_ready=self._ready(source_record),
             target_ready=self._ready(target_record),
+            migrated=self._migrated(plan.name),
         )
         return validate_plan(plan, ctx)
 
@@ -213,6 +201,14 @@ class Planner:
         """Inventory records change in bursts (a load writes thousands): note the provider
         and let the debounced revalidation announce it once."""
         self._inventory_changed.add(provider)
+        self._dirty.set()
+
+    def use_migration_history(self, migrated: Callable[[str], Mapping[str, str]]) -> None:
+        """Where validation learns which VMs of a plan were already migrated (VM id → migration)."""
+        self._migrated = migrated
+
+    def revalidate_soon(self) -> None:
+        """Schedule revalidation of every plan (a VM finished migrating)."""
         self._dirty.set()
 
     def changed(self, kind: str, name: str) -> None:

@@ -1,0 +1,1 @@
+"""The planner's use cases: providers, maps and plans (:mod:`planning`), migrations (:mod:`migrations`)."""

@@ -1,0 +1,26 @@
+"""The planner's use-case errors; the HTTP API turns each kind into its status code."""
+
+from ferry_shared.errors import PermanentError
+
+
+class NotFoundError(PermanentError):
+    """Something named does not exist (404)."""
+
+    def __init__(self, what: str, name: str, *, message: str = "") -> None:
+        super().__init__("not_found", message or f"{what} '{name}' does not exist")
+
+
+class ConflictError(PermanentError):
+    """The request clashes with the current state (409); ``code`` says how."""
+
+
+class AlreadyExistsError(ConflictError):
+    def __init__(self, what: str, name: str) -> None:
+        super().__init__("already_exists", f"{what} '{name}' already exists; delete it first or pick another name")
+
+
+class InvalidError(PermanentError):
+    """The request itself is wrong (422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", message)
