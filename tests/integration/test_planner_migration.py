@@ -20,6 +20,8 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from ferry_planner.bootstrap import PlannerService, PlannerSettings, bootstrap
 from ferry_planner.entrypoints.http_api import install
@@ -389,7 +391,9 @@ async def peers(bus: Bus, tmp_path: Path) -> AsyncIterator[FakePeers]:
         yield running
 
 
-async def test_three_vms_migrate_with_progress_on_nats_and_sse(bus: Bus, peers: FakePeers) -> None:
+async def test_three_vms_migrate_with_progress_on_nats_and_sse(
+    bus: Bus, peers: FakePeers, spans: InMemorySpanExporter
+) -> None:
     async with planner_running(bus) as planner:
         await make_plan(planner)
         missing = await planner.http.post("/api/v1/migrations", json={"plan": "nope"})
@@ -438,6 +442,25 @@ async def test_three_vms_migrate_with_progress_on_nats_and_sse(bus: Bus, peers: 
         assert [e.phase for e in changes if e.vm_id == vm_id] == PIPELINE
     [finished] = [e for e in events if isinstance(e, MigrationFinished)]
     assert (finished.migration, finished.succeeded, finished.failed, finished.canceled) == ("p1-1", 3, 0, 0)
+    check_one_trace_per_vm(spans, ("vm-1", "vm-2", "vm-3"))
+
+
+def check_one_trace_per_vm(spans: InMemorySpanExporter, vm_ids: tuple[str, ...]) -> None:
+    """Every command and event of one VM (the planner's and the peers') is in that VM's own trace."""
+    traces: dict[str, set[int]] = {vm_id: set() for vm_id in vm_ids}
+    kinds: dict[str, set[str]] = {vm_id: set() for vm_id in vm_ids}
+    for span in spans.get_finished_spans():
+        attributes = span.attributes or {}
+        message_id = str(attributes.get("messaging.message.id", ""))
+        for vm_id in vm_ids:
+            if span.kind is SpanKind.PRODUCER and f":{vm_id}:" in message_id and span.context is not None:
+                traces[vm_id].add(span.context.trace_id)
+                kinds[vm_id].add(str(attributes["ferry.message.type"]))
+    for vm_id in vm_ids:
+        assert len(traces[vm_id]) == 1, f"{vm_id}'s messages are spread over {len(traces[vm_id])} traces"
+        assert {PowerOffSourceVm.type_tag(), PrepareVolumes.type_tag(), CopyDisk.type_tag(), CreateVm.type_tag(),
+                DiskCopied.type_tag(), VmCreated.type_tag()} <= kinds[vm_id]  # fmt: skip
+    assert len(set.union(*traces.values())) == len(vm_ids), "each VM has a trace of its own"
 
 
 async def test_a_failing_vm_leaves_the_others_running_and_a_rerun_skips_what_completed(

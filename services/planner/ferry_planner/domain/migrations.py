@@ -105,6 +105,7 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     power_off_requested: bool = False
     sinks: tuple[DiskSink, ...] = ()
     awaiting: str = ""  # Canceling: the step still running whose answer comes before the cleanup
+    trace_parent: str = ""  # W3C traceparent of the VM's own trace (see handlers.vm_traces)
 
     @property
     def finished(self) -> bool:

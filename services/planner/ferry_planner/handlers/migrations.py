@@ -36,6 +36,7 @@ from ferry_planner.domain.providers import ProviderRecord
 from ferry_planner.domain.scheduling import schedule
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, NotFoundError
 from ferry_planner.handlers.planning import Planner
+from ferry_planner.handlers.vm_traces import new_vm_trace, within_vm_trace
 from ferry_shared.bus.consumer import Handler, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.publisher import Publisher
@@ -258,12 +259,13 @@ class Migrations:
         after = before
         for step in steps:
             after = after.with_vm(step.vm)
-        messages = [message for step in steps for message in step.messages]
+        for step in steps:
+            with within_vm_trace(after.name, step.vm):
+                for message in step.messages:
+                    await self._publisher.publish(message)
         if before.phase is MigrationPhase.RUNNING and after.phase is not MigrationPhase.RUNNING:
             after = msgspec.structs.replace(after, completed_at=self._clock())
-            messages.append(_finished(after))
-        for message in messages:
-            await self._publisher.publish(message)
+            await self._publisher.publish(_finished(after))
         if all(step.progress_only for step in steps):
             self._store.stage(after)
             self._save_soon(after.name)
@@ -341,7 +343,8 @@ class Migrations:
             if vm.phase is not VmPhase.QUEUED:
                 missed |= ref in starts
             elif ref in starts:
-                steps.append(machine.start(vm, ctx, now))
+                traced = msgspec.structs.replace(vm, trace_parent=new_vm_trace(name, vm))
+                steps.append(machine.start(traced, ctx, now))
             elif ref in waiting and vm.reason != waiting[ref]:
                 steps.append(Step(vm=msgspec.structs.replace(vm, reason=waiting[ref])))
         if steps:
