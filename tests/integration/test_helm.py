@@ -71,4 +71,7 @@ def test_chart_installs_and_grants_kubevirt_writer_only_its_objects(kube: KubeCo
         env = {e.name: e.value for e in writer_deployment.spec.template.spec.containers[0].env}
         assert env["FERRY_WRITER_SINK_IMAGE"] == "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
         assert env["FERRY_WRITER_SINK_READY_TIMEOUT"] == "600"
+        planner_deployment = next(d for d in deployments if d.metadata.name == f"{RELEASE}-ferry-planner")
+        planner_env = {e.name: e.value for e in planner_deployment.spec.template.spec.containers[0].env}
+        assert planner_env["FERRY_PLANNER_MAX_VMS_PER_HOST"] == "10"
         assert not allowed(api, f"{RELEASE}-ferry-transfer", NAMESPACE, "kubevirt.io", "virtualmachines")
