@@ -4,11 +4,14 @@ Ranges are read concurrently (at most ``in_flight`` in memory at once); data run
 written, all-zero blocks and gaps between extents become zero (holes). Every segment of
 the plan (:func:`ferry_transfer.domain.ranges.plan_segments`) gets a SHA-256; the disk's
 checksum is a SHA-256 over the ordered ``(offset, length, digest)`` records, computed the
-same way over the source while copying and over the target afterwards.
+same way over the source while copying and over the target afterwards. Segments whose
+target digest differs are copied again once (``repairs``) before :class:`ChecksumMismatch`
+is raised.
 """
 
 import asyncio
 import hashlib
+import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from .sinks import DiskSink
 
 ProgressCallback = Callable[[int, int], None]
 _RECORD = struct.Struct(">QQ")
+log = logging.getLogger(__name__)
 
 
 class DiskSource(Protocol):
@@ -91,8 +95,14 @@ async def copy_disk(
     in_flight: int = 4,
     zero_block: int = DEFAULT_ZERO_BLOCK,
     on_progress: ProgressCallback | None = None,
+    repairs: int = 1,
 ) -> CopyResult:
-    """Copy ``size`` bytes (only ``extents`` if given; the rest is zero), finish the sink and verify it."""
+    """Copy ``size`` bytes (only ``extents`` if given; the rest is zero), finish the sink and verify it.
+
+    Segments that fail verification are read and written again, up to ``repairs`` times;
+    :class:`ChecksumMismatch` if they still differ. Progress counts each byte once; the
+    result's byte counts include what a repair read and wrote again.
+    """
     if in_flight < 1:
         raise ValueError(f"in_flight must be at least 1, got {in_flight}")
     if sink.size < size:
@@ -101,8 +111,11 @@ async def copy_disk(
     zeroes = ZeroBlocks(zero_block)
     digests: list[bytes] = [b""] * len(segments)
     totals = _Totals()
+    repairing = False
 
     def progress(length: int) -> None:
+        if repairing:
+            return
         totals.done += length
         if on_progress is not None:
             on_progress(totals.done, size)
@@ -130,9 +143,24 @@ async def copy_disk(
 
     if on_progress is not None:
         on_progress(0, size)
-    await _run_bounded(copy_segment, segments, in_flight)
-    await sink.finish()
-    await verify(sink, segments, digests, in_flight=in_flight, zeroes=zeroes)
+    pending = list(enumerate(segments))
+    await _run_bounded(copy_segment, pending, in_flight)
+    for attempt in range(repairs + 1):
+        await sink.finish()
+        try:
+            await verify(
+                sink, [s for _, s in pending], [digests[i] for i, _ in pending], in_flight=in_flight, zeroes=zeroes
+            )
+        except ChecksumMismatch as mismatch:
+            if attempt == repairs:
+                raise
+            wrong = set(mismatch.offsets)
+            pending = [(i, s) for i, s in pending if s.offset in wrong]
+            log.warning("%s; copying those ranges again", mismatch)
+            repairing = True
+            await _run_bounded(copy_segment, pending, in_flight)
+        else:
+            break
     return CopyResult(totals.read, totals.written, totals.zero, combine_digests(segments, digests))
 
 
@@ -152,7 +180,7 @@ async def verify(
         data = await sink.read(segment.offset, segment.length)
         actual[index] = (await asyncio.to_thread(_inspect, blocks, data))[1]
 
-    await _run_bounded(check, segments, in_flight)
+    await _run_bounded(check, list(enumerate(segments)), in_flight)
     wrong = [segment.offset for segment, a, e in zip(segments, actual, expected, strict=True) if a != e]
     if wrong:
         raise ChecksumMismatch(wrong)
@@ -166,15 +194,17 @@ def _inspect(zeroes: ZeroBlocks, data: bytes) -> tuple[list[Run], bytes]:
     return runs, hashlib.sha256(data).digest()
 
 
-async def _run_bounded(work: Callable[[int, Segment], Awaitable[None]], segments: list[Segment], limit: int) -> None:
-    """Run ``work(index, segment)`` for every segment with ``limit`` workers; the first failure cancels the rest."""
-    queue = iter(enumerate(segments))
+async def _run_bounded(
+    work: Callable[[int, Segment], Awaitable[None]], items: list[tuple[int, Segment]], limit: int
+) -> None:
+    """Run ``work(index, segment)`` for every item with ``limit`` workers; the first failure cancels the rest."""
+    queue = iter(items)
 
     async def worker() -> None:
         for index, segment in queue:
             await work(index, segment)
 
-    tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(segments)))]
+    tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(items)))]
     if not tasks:
         return
     try:

@@ -1,8 +1,9 @@
 """Reads a VM disk's flat file from a vSphere datastore over HTTPS (``GET /folder/...`` with ``Range``).
 
 The copier (:mod:`.copier`) calls :meth:`DatastoreReader.read` for each range of a disk.
-The caller logs in with pyvmomi and hands over the ``vmware_soap_session`` cookie; the
-reader never logs it nor puts it in an error message.
+The caller logs in with pyvmomi and hands over the ``vmware_soap_session`` cookie (and a
+fresh one after a new login); the reader never logs it nor puts it in an error message.
+With a pinned certificate thumbprint, every response's TLS peer is checked against it.
 """
 
 import re
@@ -14,6 +15,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from ferry_shared.errors import FerryError
+from ferry_shared.vsphere.trust import certificate_thumbprint
 
 SESSION_COOKIE = "vmware_soap_session"
 _BACKING = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.+)$")
@@ -21,10 +23,22 @@ _CONTENT_RANGE = re.compile(r"^bytes (?P<start>\d+)-(?P<end>\d+)/(?P<total>\d+|\
 
 
 class SourceReadError(FerryError):
-    """A range of the source disk could not be read. ``retryable``: a later attempt may succeed."""
+    """A range of the source disk could not be read. ``retryable``: a later attempt may succeed.
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, retryable: bool = False) -> None:
-        super().__init__("source_read_failed", message)
+    ``code`` says why: ``disk_not_found`` (404), ``datastore_access_denied`` (401/403),
+    ``thumbprint_mismatch``, else ``source_read_failed``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        retryable: bool = False,
+        code: str = "source_read_failed",
+    ) -> None:
+        super().__init__(code, message)
         self.url = url
         self.status = status
         self.retryable = retryable
@@ -61,8 +75,9 @@ def session_cookie_header(cookie: str) -> str:
 class DatastoreReader:
     """Ranged reads of one datastore file on keep-alive connections, ``connections`` requests at a time.
 
-    TLS is verified against ``ca_bundle`` (or the system store); ``insecure=True`` skips it.
-    Use as an async context manager, or call :meth:`aclose`.
+    TLS is verified with ``ssl_context`` if given, else against ``ca_bundle`` (or the system
+    store); ``insecure=True`` skips it. ``pinned_thumbprint`` (SHA-256, ``AB:CD:…``) must match
+    the server's certificate. Use as an async context manager, or call :meth:`aclose`.
     """
 
     def __init__(
@@ -72,14 +87,19 @@ class DatastoreReader:
         session_cookie: str,
         ca_bundle: Path | None = None,
         insecure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        pinned_thumbprint: str = "",
         connections: int = 4,
         timeout: float = 60.0,
     ) -> None:
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         self.url = url
+        self._pinned = pinned_thumbprint
         verify: ssl.SSLContext | bool = False
-        if not insecure:
+        if ssl_context is not None:
+            verify = ssl_context
+        elif not insecure:
             verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle is not None else None)
         self._client = httpx.AsyncClient(
             verify=verify,
@@ -87,6 +107,10 @@ class DatastoreReader:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             timeout=httpx.Timeout(timeout, pool=None),
         )
+
+    def set_session_cookie(self, cookie: str) -> None:
+        """Send ``cookie`` (a new session's) from the next request on."""
+        self._client.headers["Cookie"] = session_cookie_header(cookie)
 
     async def read(self, offset: int, length: int) -> bytes:
         """Exactly the bytes ``[offset, offset + length)``; :class:`SourceReadError` otherwise."""
@@ -125,10 +149,16 @@ class DatastoreReader:
         await self.aclose()
 
     def _check_head(self, response: httpx.Response, offset: int, end: int, where: str) -> None:
+        if self._pinned:
+            self._check_pin(response, where)
         status = response.status_code
         if status != 206:
             raise SourceReadError(
-                f"reading {where}: {_advice(status)}", url=self.url, status=status, retryable=status >= 500
+                f"reading {where}: {_advice(status)}",
+                url=self.url,
+                status=status,
+                retryable=status >= 500,
+                code=_STATUS_CODES.get(status, "source_read_failed"),
             )
         content_range = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
         if content_range is None or (int(content_range["start"]), int(content_range["end"])) != (offset, end):
@@ -138,6 +168,24 @@ class DatastoreReader:
                 url=self.url,
                 status=status,
             )
+
+    def _check_pin(self, response: httpx.Response, where: str) -> None:
+        stream = response.extensions.get("network_stream")
+        tls = stream.get_extra_info("ssl_object") if stream is not None else None
+        der = tls.getpeercert(binary_form=True) if isinstance(tls, ssl.SSLObject | ssl.SSLSocket) else None
+        presented = certificate_thumbprint(der) if der else "none"
+        if presented != self._pinned:
+            raise SourceReadError(
+                f"reading {where}: the host presented a certificate with SHA-256 thumbprint {presented}, "
+                f"not the pinned {self._pinned}; if vCenter's certificate was replaced on purpose, update the "
+                "provider's thumbprint",
+                url=self.url,
+                status=response.status_code,
+                code="thumbprint_mismatch",
+            )
+
+
+_STATUS_CODES = {401: "datastore_access_denied", 403: "datastore_access_denied", 404: "disk_not_found"}
 
 
 def _advice(status: int) -> str:

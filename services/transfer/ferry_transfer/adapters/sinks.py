@@ -1,8 +1,9 @@
 """Where copied disks go: a :class:`DiskSink` port with a raw-file and an NBD implementation.
 
 The copier (:mod:`.copier`) writes data runs with :meth:`DiskSink.write`, declares zero runs
-with :meth:`DiskSink.zero`, calls :meth:`DiskSink.finish` once and then reads the target
-back with :meth:`DiskSink.read` to verify it.
+with :meth:`DiskSink.zero`, calls :meth:`DiskSink.finish` and then reads the target back
+with :meth:`DiskSink.read` to verify it; ranges that differ are written again and
+finished once more.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from typing import Protocol
 from .nbd import NbdClient
 
 Buffer = bytes | bytearray | memoryview
+_ZERO_CHUNK = 1024 * 1024
 
 
 class DiskSink(Protocol):
@@ -28,7 +30,7 @@ class DiskSink(Protocol):
         """Make ``[offset, offset + length)`` read as zeroes, preferably without allocating."""
 
     async def finish(self) -> None:
-        """Make every write durable; no writes follow."""
+        """Make every write so far durable (again after a repair)."""
 
     async def read(self, offset: int, length: int) -> bytes:
         """Read back what the target holds (for verification)."""
@@ -37,8 +39,9 @@ class DiskSink(Protocol):
 class RawFileSink:
     """A sparse raw image file of exactly ``size`` bytes, created (or truncated to empty) on open.
 
-    Because the file starts as one hole, :meth:`zero` has nothing to do: zero runs stay
-    holes. Writes run in a worker thread so that reads from the source go on meanwhile.
+    Because the file starts as one hole, :meth:`zero` has nothing to do before the first
+    :meth:`finish`: zero runs stay holes. After it (a repair rewrites ranges), :meth:`zero`
+    writes zeroes. Writes run in a worker thread so that reads from the source go on meanwhile.
     """
 
     def __init__(self, path: Path, size: int) -> None:
@@ -46,6 +49,7 @@ class RawFileSink:
             raise ValueError(f"size must not be negative, got {size}")
         self.path = path
         self._size = size
+        self._fresh = True
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             os.ftruncate(self._fd, size)
@@ -62,9 +66,12 @@ class RawFileSink:
         await asyncio.to_thread(self._pwrite_all, offset, memoryview(data).cast("B"))
 
     async def zero(self, offset: int, length: int) -> None:
-        self._check(offset, length)  # a fresh file: the range is a hole already
+        self._check(offset, length)
+        if not self._fresh:  # a fresh file: the range is a hole already
+            await asyncio.to_thread(self._write_zeroes, offset, length)
 
     async def finish(self) -> None:
+        self._fresh = False
         await asyncio.to_thread(os.fsync, self._fd)
 
     async def read(self, offset: int, length: int) -> bytes:
@@ -81,6 +88,11 @@ class RawFileSink:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _write_zeroes(self, offset: int, length: int) -> None:
+        block = memoryview(bytes(min(length, _ZERO_CHUNK)))
+        for start in range(offset, offset + length, len(block)):
+            self._pwrite_all(start, block[: offset + length - start])
 
     def _pwrite_all(self, offset: int, view: memoryview) -> None:
         while view:

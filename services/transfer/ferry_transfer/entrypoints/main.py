@@ -2,11 +2,16 @@
 
 import asyncio
 
-from ferry_shared.service import run_service
+from ferry_shared.service import Bus, ServiceParts, run_service
 from ferry_shared.settings import ServiceSettings
 from ferry_transfer.bootstrap import SERVICE, bootstrap
 
 
+async def compose(bus: Bus, settings: ServiceSettings) -> ServiceParts:
+    """Wire the service with its tuning from the environment."""
+    return (await bootstrap(bus, settings)).parts
+
+
 def main() -> None:
     """Run the service with settings from the environment."""
-    asyncio.run(run_service(SERVICE, ServiceSettings(), bootstrap))
+    asyncio.run(run_service(SERVICE, ServiceSettings(), compose))

@@ -1,0 +1,111 @@
+"""The source side of a copy: a disk's flat extent on a vSphere datastore, read with the provider's session.
+
+:class:`DatastoreSources` opens a :class:`SessionReader` for one disk. Its reads go through
+:class:`~.datastore.DatastoreReader` with the cached session's cookie; a 401/403 answer makes
+it log in again (once per read) and repeat the read; a failure worth retrying is retried a
+few times with back-off before it is raised, so one dropped connection does not restart
+the whole disk.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ferry_shared.migrations import SourceDisk
+from ferry_shared.providers import ProviderSpec
+from ferry_shared.vsphere.endpoint import parse_endpoint
+
+from .datastore import DatastoreReader, SourceReadError, flat_file_url
+from .source_sessions import SourceLogin, SourceSessions
+
+log = logging.getLogger(__name__)
+
+SESSION_REFUSED = frozenset({401, 403})
+
+
+@dataclass(frozen=True)
+class ReadRetries:
+    """How often one range read is retried after a failure worth retrying, and the first pause."""
+
+    attempts: int = 3
+    first_delay: float = 0.5
+
+
+class SessionReader:
+    """Ranged reads of one disk that survive an expired session and brief failures."""
+
+    def __init__(
+        self, reader: DatastoreReader, sessions: SourceSessions, login: SourceLogin, retries: ReadRetries
+    ) -> None:
+        self._reader = reader
+        self._sessions = sessions
+        self._login = login
+        self._retries = retries
+        self._renewing = asyncio.Lock()
+
+    async def read(self, offset: int, length: int) -> bytes:
+        renewed = False
+        failures = 0
+        delay = self._retries.first_delay
+        while True:
+            login = self._login
+            try:
+                return await self._reader.read(offset, length)
+            except SourceReadError as error:
+                if error.status in SESSION_REFUSED and not renewed:
+                    renewed = True
+                    await self._renew(login)
+                    continue
+                if error.status in SESSION_REFUSED:
+                    raise SourceReadError(
+                        f"{error.message}; a fresh login was refused too, so the user '{login.spec.username}' "
+                        "needs the Datastore.Browse privilege on the disk's datastore",
+                        url=error.url,
+                        status=error.status,
+                        code=error.code,
+                    ) from error
+                if not error.retryable or failures >= self._retries.attempts:
+                    raise
+                failures += 1
+                log.warning("%s; retry %d of %d in %.1fs", error.message, failures, self._retries.attempts, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _renew(self, stale: SourceLogin) -> None:
+        async with self._renewing:  # reads in flight fail together; the first renews for all
+            if self._login is stale:
+                self._login = await self._sessions.renew(stale)
+                self._reader.set_session_cookie(self._login.cookie)
+
+
+class DatastoreSources:
+    """Opens disks of vSphere providers for reading (the handler's source port)."""
+
+    def __init__(self, sessions: SourceSessions, retries: ReadRetries | None = None) -> None:
+        self._sessions = sessions
+        self._retries = retries or ReadRetries()
+
+    @asynccontextmanager
+    async def open(self, provider: ProviderSpec, disk: SourceDisk, connections: int) -> AsyncIterator[SessionReader]:
+        """A reader of ``disk``'s flat extent with ``connections`` requests in flight."""
+        try:  # a malformed path fails before any login
+            flat_file_url(str(parse_endpoint(provider.url)), disk.file_name, disk.datacenter)
+        except ValueError as error:
+            raise SourceReadError(
+                f"disk {disk.key} cannot be read: {error}; the inventory should name it like '[datastore] vm/vm.vmdk'",
+                url="",
+                code="invalid_disk_path",
+            ) from error
+        login = await self._sessions.get(provider)
+        url = flat_file_url(login.host, disk.file_name, disk.datacenter)
+        reader = DatastoreReader(
+            url,
+            session_cookie=login.cookie,
+            ssl_context=login.context,
+            pinned_thumbprint=login.pinned,
+            connections=connections,
+        )
+        async with reader:
+            yield SessionReader(reader, self._sessions, login, self._retries)

@@ -1,0 +1,134 @@
+"""The transfer's per-provider login cache, with a fake login behind its port; and its settings."""
+
+import asyncio
+import ssl
+import threading
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from pydantic import ValidationError
+
+from ferry_shared.credentials import Secret
+from ferry_shared.providers import ProviderSpec
+from ferry_shared.vsphere.endpoint import Endpoint
+from ferry_shared.vsphere.errors import ProviderError
+from ferry_shared.vsphere.session import Session
+from ferry_transfer.adapters.sinks import RawFileSink
+from ferry_transfer.adapters.source_sessions import SourceLogin, SourceSessions
+from ferry_transfer.settings import TransferSettings
+
+SPEC = ProviderSpec(name="vc", type="vsphere", url="https://vc.example.com/sdk", username="u")
+
+
+class FakeStub:
+    def __init__(self, cookie: str) -> None:
+        self.cookie = cookie
+
+
+class FakeService:
+    def __init__(self, cookie: str) -> None:
+        self._stub = FakeStub(cookie)
+
+
+class FakeSession:
+    def __init__(self, number: int) -> None:
+        self.service = FakeService(f'vmware_soap_session="session-{number}"')
+        self.closed = threading.Event()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class Logins:
+    def __init__(self) -> None:
+        self.made: list[FakeSession] = []
+        self.passwords: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, spec: ProviderSpec, password: Secret) -> SourceLogin:
+        with self.lock:
+            session = FakeSession(len(self.made) + 1)
+            self.made.append(session)
+            self.passwords.append(password.reveal())
+        context = ssl.create_default_context()
+        return SourceLogin(spec, Endpoint("vc.example.com"), context, "", cast(Session, session))
+
+
+class Secrets:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    async def get(self, provider: str) -> Secret | None:
+        value = self.values.get(provider)
+        return Secret(value) if value is not None else None
+
+
+def fake(login: SourceLogin) -> Any:
+    return login.session
+
+
+async def test_copies_share_one_login_per_provider() -> None:
+    logins = Logins()
+    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    first, second, third = await asyncio.gather(*(sessions.get(SPEC) for _ in range(3)))
+    assert first is second is third
+    assert len(logins.made) == 1 and logins.passwords == ["pw"]
+    assert first.cookie == 'vmware_soap_session="session-1"'
+    assert first.host == "vc.example.com:443"
+
+
+async def test_a_refused_session_is_renewed_once_for_all_copies_and_the_old_one_logged_out() -> None:
+    logins = Logins()
+    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    stale = await sessions.get(SPEC)
+    renewed = await asyncio.gather(sessions.renew(stale), sessions.renew(stale))
+    assert renewed[0] is renewed[1] is not stale
+    assert len(logins.made) == 2
+    assert await sessions.get(SPEC) is renewed[0]
+    await asyncio.to_thread(fake(stale).closed.wait, 5)
+    await sessions.close_all()
+    assert fake(renewed[0]).closed.is_set()
+
+
+async def test_changed_provider_settings_log_in_again() -> None:
+    logins = Logins()
+    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    old = await sessions.get(SPEC)
+    new = await sessions.get(ProviderSpec(name="vc", type="vsphere", url="https://vc2.example.com", username="u"))
+    assert new is not old and len(logins.made) == 2
+
+
+async def test_a_provider_without_a_stored_password_is_a_clear_error() -> None:
+    sessions = SourceSessions(Secrets({}), Logins())
+    with pytest.raises(ProviderError) as caught:
+        await sessions.get(SPEC)
+    assert caught.value.reason == "credentials_missing"
+    assert "provider 'vc'" in caught.value.message and "add the provider again" in caught.value.message
+
+
+def test_settings_come_from_the_environment_with_their_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FERRY_TRANSFER_REQUESTS_IN_FLIGHT", "8")
+    monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(32 * 1024 * 1024))
+    monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "1.5")
+    settings = TransferSettings()
+    assert (settings.requests_in_flight, settings.range_size, settings.progress_interval) == (8, 32 << 20, 1.5)
+    assert TransferSettings.model_fields["range_size"].default == 16 << 20
+
+
+def test_a_range_size_off_the_4k_grid_is_refused() -> None:
+    with pytest.raises(ValidationError, match="multiple of 4096"):
+        TransferSettings(range_size=5000 * 1024 + 1)
+
+
+async def test_a_raw_file_zeroes_rewritten_ranges_after_it_was_finished(tmp_path: Path) -> None:
+    path = tmp_path / "disk.raw"
+    path.write_bytes(b"stale" * 100)
+    with RawFileSink(path, 64 * 1024) as sink:
+        assert await sink.read(0, 5) == bytes(5)  # opened afresh: all hole
+        await sink.write(0, b"\xff" * 8192)
+        await sink.zero(0, 4096)  # before finish a no-op: the copier never zeroes what it wrote
+        assert await sink.read(0, 4096) == b"\xff" * 4096
+        await sink.finish()
+        await sink.zero(0, 4096)  # a repair after finish: really zero
+        assert await sink.read(0, 8192) == bytes(4096) + b"\xff" * 4096
