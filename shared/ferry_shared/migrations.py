@@ -188,6 +188,24 @@ class CopyDisk(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy_
     sink: DiskSink
 
 
+class CopyRange(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy_range.v1"):
+    """Copy one range of one disk (``CopyDisk`` is split into these; any worker takes any range).
+
+    ``extents`` are the parts of ``[offset, offset + length)`` that hold data, when CBT told
+    (the rest is written as zeroes or left a hole); empty means read the whole range and
+    detect zero blocks.
+    """
+
+    subject: ClassVar[str] = subjects.command_subject(subjects.TRANSFER, "copy_range")
+    source: ProviderSpec
+    disk: SourceDisk
+    sink: DiskSink
+    index: int
+    offset: int
+    length: int
+    extents: tuple[tuple[int, int], ...] = ()  # (offset, length) pairs, absolute, inside the range
+
+
 class DiskCopyProgress(StepEvent, frozen=True, kw_only=True, tag="ferry.transfer.disk_copy_progress.v1"):
     """Bytes of one disk accounted for so far (read and written, or skipped as zero)."""
 
