@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 import yaml
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 
 from ferry_cli.local.nats_server import NatsServer
 from ferry_cli.local.stack import ServiceProcess
@@ -142,3 +145,21 @@ def stored_events(nats: NatsServer) -> list[dict[str, Any]]:
             await connection.close()
 
     return asyncio.run(read())
+
+
+def target_namespace(api: ApiClient, namespace: str, *, storage_class: str = "standard", nad: str = "vlan-100") -> None:
+    """A target namespace with a Multus network, and a cluster StorageClass (which other
+    modules' fixtures may have created already on the session's control plane)."""
+    try:
+        metadata = client.V1ObjectMeta(name=storage_class)
+        storage = client.V1StorageClass(metadata=metadata, provisioner="kubernetes.io/no-provisioner")
+        client.StorageV1Api(api).create_storage_class(storage)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    body = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": nad, "namespace": namespace}, "spec": {"config": "{}"}}  # fmt: skip
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", body
+    )

@@ -31,7 +31,7 @@ from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.sink_node import SinkNode
 from ferry_testpeers.waiting import wait_for
 
-from .harness import EventLog, Stack, key_material, nats_stream_dump, stored_events
+from .harness import EventLog, Stack, key_material, nats_stream_dump, stored_events, target_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
@@ -62,22 +62,8 @@ class Target:
 def cluster(kube: KubeControlPlane) -> KubeControlPlane:
     """The target namespaces with a StorageClass and a Multus network."""
     api = kube.api_client()
-    core = client.CoreV1Api(api)
-    storage_class = client.V1StorageClass(
-        metadata=client.V1ObjectMeta(name="standard"), provisioner="kubernetes.io/no-provisioner"
-    )
-    try:
-        client.StorageV1Api(api).create_storage_class(storage_class)
-    except ApiException as error:
-        if error.status != 409:  # another module's fixture created it
-            raise
     for namespace in NAMESPACES.values():
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-        nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-               "metadata": {"name": "vlan-100", "namespace": namespace}, "spec": {"config": "{}"}}  # fmt: skip
-        client.CustomObjectsApi(api).create_namespaced_custom_object(
-            "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", nad
-        )
+        target_namespace(api, namespace)
     return kube
 
 

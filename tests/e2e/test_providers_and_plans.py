@@ -21,7 +21,7 @@ from ferry_testpeers.models import TAKEN_MAC, planning_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import wait_for
 
-from .harness import EventLog, Stack, key_material, nats_stream_dump
+from .harness import EventLog, Stack, key_material, nats_stream_dump, target_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
@@ -32,15 +32,8 @@ NAMESPACE = "ferry-plans"
 def target(kube: KubeControlPlane) -> KubeControlPlane:
     """The target cluster with a namespace, a StorageClass, a NAD and two VMs in the way."""
     api = kube.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-    client.StorageV1Api(api).create_storage_class(
-        client.V1StorageClass(metadata=client.V1ObjectMeta(name="standard"), provisioner="kubernetes.io/no-provisioner")
-    )
+    target_namespace(api, NAMESPACE)
     objects = client.CustomObjectsApi(api)
-    nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-           "metadata": {"name": "vlan-100", "namespace": NAMESPACE}, "spec": {"config": "{}"}}  # fmt: skip
-    objects.create_namespaced_custom_object("k8s.cni.cncf.io", "v1", NAMESPACE, "network-attachment-definitions", nad)
     for name, mac in (("exists-01", "02:00:00:00:00:01"), ("occupant", TAKEN_MAC)):
         metadata = {"name": name, "namespace": NAMESPACE}
         vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": metadata,
