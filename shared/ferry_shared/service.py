@@ -29,6 +29,8 @@ from ferry_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
+HTTP_SHUTDOWN_GRACE_SECONDS = 2
+
 
 @dataclass
 class Bus:
@@ -67,17 +69,19 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
 
     app = health_app(service, {"nats": lambda: None if nc.is_connected else "NATS disconnected"})
     parts.app_setup(app)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None))
+    # Long-lived responses (the planner's event stream) would hold a graceful shutdown
+    # open forever; they get a moment to finish, then are closed.
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE_SECONDS,
+    )
+    server = uvicorn.Server(config)
     tasks = [asyncio.create_task(server.serve(), name="http")]
     if parts.handlers:
-        spec = ConsumerSpec(
-            service=service,
-            stream=subjects.COMMANDS_STREAM,
-            durable=subjects.durable_name(service),
-            filter_subject=subjects.commands_of(service),
-            max_in_flight=settings.max_in_flight,
-        )
-        consumer = DurableConsumer(js, bus.publisher, spec, parts.handlers)
+        consumer = DurableConsumer(js, bus.publisher, command_consumer_spec(service, settings), parts.handlers)
         tasks.append(asyncio.create_task(consumer.run(stop), name="consumer"))
     if parts.event_handlers:
         events = DurableConsumer(
@@ -92,6 +96,18 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     await asyncio.gather(*tasks)
     await nc.drain()
     log.info("%s stopped", service)
+
+
+def command_consumer_spec(service: str, settings: ServiceSettings) -> ConsumerSpec:
+    """The durable consumer through which every replica of ``service`` pulls its commands."""
+    return ConsumerSpec(
+        service=service,
+        stream=subjects.COMMANDS_STREAM,
+        durable=subjects.durable_name(service),
+        filter_subject=subjects.commands_of(service),
+        max_in_flight=settings.max_in_flight,
+        ack_wait=settings.ack_wait,
+    )
 
 
 def event_consumer_spec(service: str, handlers: HandlerTable, settings: ServiceSettings) -> ConsumerSpec:

@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferry_cli.local.nats_server import NatsServer
+from ferry_cli.local.processes import stop_all
 from ferry_cli.local.stack import SERVICE_MODULES, start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import CANCELED_VM, migration_model
@@ -76,8 +77,7 @@ def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) 
             services[name] = start_service(name, nats_server.url, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
-        for service in services.values():
-            service.process.stop()
+        stop_all(service.process for service in services.values())
 
 
 def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:

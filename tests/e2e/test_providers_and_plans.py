@@ -15,6 +15,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from ferry_cli.local.nats_server import NatsServer
+from ferry_cli.local.processes import stop_all
 from ferry_cli.local.stack import start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import TAKEN_MAC, planning_model
@@ -55,8 +56,7 @@ def stack(
             services[name] = start_service(name, nats_server.url, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
-        for service in services.values():
-            service.process.stop()
+        stop_all(service.process for service in services.values())
 
 
 def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack) -> None:

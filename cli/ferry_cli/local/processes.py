@@ -4,7 +4,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,6 +81,11 @@ class ManagedProcess:
             self.process.wait()
         self._log.close()
 
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting (see :func:`stop_all`)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait up to ``timeout``, then SIGKILL; returns the exit code."""
         if self.process.poll() is None:
@@ -92,3 +97,11 @@ class ManagedProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def stop_all(processes: Iterable[ManagedProcess], timeout: float = 10.0) -> list[int]:
+    """Stop several processes at once: SIGTERM to all, then wait for each (they drain in parallel)."""
+    chosen = list(processes)
+    for process in chosen:
+        process.terminate()
+    return [process.stop(timeout) for process in chosen]

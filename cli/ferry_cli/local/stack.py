@@ -16,7 +16,7 @@ import httpx
 
 from ferry_cli.local.nats_server import NatsServer, start_nats_server
 from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
+from ferry_cli.local.processes import ManagedProcess, stop_all
 from ferry_cli.local.vcsim import Vcsim, start_vcsim
 
 SERVICE_MODULES = {
@@ -51,8 +51,7 @@ class LocalStack:
         return self.work_dir / "target"
 
     def stop(self) -> None:
-        for service in self.services.values():
-            service.process.stop()
+        stop_all(service.process for service in self.services.values())
         self.vcsim.stop()
         self.nats.stop()
 
@@ -97,8 +96,7 @@ def local_stack(
         cleanup.callback(vcsim.stop)
         stack = LocalStack(work_dir=work_dir, nats=nats, vcsim=vcsim)
         stack.target_dir.mkdir(exist_ok=True)
+        cleanup.callback(lambda: stop_all(service.process for service in stack.services.values()))
         for name in SERVICE_MODULES:
-            service = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
-            cleanup.callback(service.process.stop)
-            stack.services[name] = service
+            stack.services[name] = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
         yield stack
