@@ -20,7 +20,7 @@ A step that fails permanently ends in a ``MessageFailed`` event whose ``about``
 carries the same names, so the planner can fail the VM with the reason.
 """
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypedDict
 
 import msgspec
 
@@ -53,6 +53,20 @@ class StepEvent(Event, frozen=True, kw_only=True):
 def step_id(migration: str, vm_id: str, step: str, *parts: object) -> str:
     """Deterministic ``message_id`` of one step of one VM of one migration."""
     return ":".join([migration, vm_id, step, *(str(part) for part in parts)])
+
+
+class StepFields(TypedDict):
+    """What addresses a step message: its deterministic id, its migration and its VM."""
+
+    message_id: str
+    migration: str
+    vm_id: str
+
+
+def step_fields(migration: str, vm_id: str, step: str, *parts: object) -> StepFields:
+    """The addressing fields of one step's message, ``message_id`` from :func:`step_id`:
+    ``VmCreated(**step_fields(migration, vm_id, "vm_created"), location=…)``."""
+    return StepFields(message_id=step_id(migration, vm_id, step, *parts), migration=migration, vm_id=vm_id)
 
 
 # ── source VM power (inventory) ─────────────────────────────────────────────────────

@@ -17,3 +17,5 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     jetstream_replicas: int = 1
     max_in_flight: int = 16
+    ack_wait: float = 30.0
+    """Seconds before JetStream redelivers a command whose handler neither acked nor renewed its lease."""

@@ -23,6 +23,8 @@ from ferry_shared.service import Bus, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import async_wait_for, eventually
 
+from .service_runner import commands_spec
+
 pytestmark = pytest.mark.nats
 
 SERVICE = "evtest"
@@ -198,13 +200,7 @@ async def test_a_failed_step_message_names_what_it_was_about(bus: Bus) -> None:
     async def give_up(event: VmStepDone, delivery: Delivery) -> None:
         raise TemporaryError("busy", "still busy", delay=0.1)
 
-    commands = ConsumerSpec(
-        service=SERVICE,
-        stream=subjects.COMMANDS_STREAM,
-        durable=subjects.durable_name(SERVICE),
-        filter_subject=subjects.commands_of(SERVICE),
-        fetch_timeout=0.2,
-    )
+    commands = commands_spec(SERVICE, fetch_timeout=0.2)
     events = dataclasses.replace(events_spec({VmStepDone: give_up}), max_deliver=1)
     async with running(bus, {DiskStep: refuse}, commands), running(bus, {VmStepDone: give_up}, events):
         await bus.publisher.publish(DiskStep(message_id="s1", migration="mig-7", vm_id="vm-42"))

@@ -21,7 +21,7 @@ from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmClean
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
 from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
-from ferry_testpeers.kube import KubeControlPlane
+from ferry_testpeers.kube import KubeControlPlane, create_namespace
 from ferry_testpeers.sink_node import SinkNode
 from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.adapters.nbd import NbdClient
@@ -56,10 +56,9 @@ class Cluster:
 @pytest.fixture
 def cluster(kube: KubeControlPlane) -> Iterator[Cluster]:
     """A fresh namespace of the session's control plane, and admin clients."""
-    namespace = f"writer-{secrets.token_hex(4)}"
     with kube.api_client() as api:
         core = client.CoreV1Api(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+        namespace = create_namespace(core, "writer")
         yield Cluster(namespace, core, client.CustomObjectsApi(api), client.RbacAuthorizationV1Api(api))
         core.delete_collection_namespaced_pod(namespace)  # so no later test's node runs a pod left here
 

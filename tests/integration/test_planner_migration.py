@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 from ferry_planner.bootstrap import PlannerService, PlannerSettings, bootstrap
 from ferry_planner.entrypoints.http_api import install
 from ferry_shared import subjects
-from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
+from ferry_shared.bus.consumer import DurableConsumer, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.errors import PermanentError
@@ -73,6 +73,8 @@ from ferry_shared.providers import ConnectProvider, ProviderPhase, ProviderStatu
 from ferry_shared.service import Bus, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import async_wait_for, eventually
+
+from .service_runner import commands_spec
 
 pytestmark = pytest.mark.nats
 
@@ -239,8 +241,7 @@ async def peers_running(peers: FakePeers) -> AsyncIterator[FakePeers]:
     stop = asyncio.Event()
     tasks = []
     for service, table in peers.tables().items():
-        spec = ConsumerSpec(service=service, stream=subjects.COMMANDS_STREAM, durable=subjects.durable_name(service),
-                            filter_subject=subjects.commands_of(service), max_deliver=1, fetch_timeout=0.2)  # fmt: skip
+        spec = commands_spec(service, max_deliver=1, fetch_timeout=0.2)
         tasks.append(asyncio.create_task(DurableConsumer(peers.bus.js, peers.bus.publisher, spec, table).run(stop)))
     try:
         yield peers
@@ -541,6 +542,27 @@ async def test_cancel_during_the_copy_removes_partial_objects_and_restores_the_s
 
     stops = await bus_events(bus, VmCancelRequested)
     assert [(e.migration, e.vm_id) for e in stops] == [("p1-1", "vm-1")]
+
+
+async def test_a_cancel_that_raced_another_writer_answers_503_and_works_when_retried(
+    bus: Bus, peers: FakePeers
+) -> None:
+    peers.hold_copy.add("vm-1")
+    async with planner_running(bus, max_vms_per_host=1) as planner:
+        await make_plan(planner)
+        created = await planner.post("/migrations", {"plan": "p1"})
+        assert vm_of(created, "vm-3")["phase"] == "Queued"
+        # Someone else writes vm-3's key behind the planner's back: its next write of it must not win.
+        kv = await ensure_kv(bus.js, subjects.PLANNER_BUCKET)
+        key = "migration.p1-1.vm.vm-3"
+        await kv.put(key, (await kv.get(key)).value or b"")
+
+        raced = await planner.http.post("/api/v1/migrations/p1-1/cancel", json={"vms": ["vm-3"]})
+        assert (raced.status_code, raced.json()["reason"]) == (503, "migration_changed_elsewhere")
+        assert raced.headers["retry-after"] == "1"
+        retried = await planner.post("/migrations/p1-1/cancel", {"vms": ["vm-3"]}, status=202)
+        assert vm_of(retried, "vm-3")["phase"] == "Canceled"
+        assert vm_of(await planner.get("/migrations/p1-1"), "vm-3")["phase"] == "Canceled"
 
 
 async def test_a_budget_of_one_migrates_the_vms_one_after_another(bus: Bus, peers: FakePeers) -> None:

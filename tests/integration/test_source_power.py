@@ -27,7 +27,6 @@ from ferry_cli.local.vcsim import Vcsim
 from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower, VsphereVm
 from ferry_inventory.bootstrap import bootstrap
 from ferry_shared import subjects
-from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
@@ -45,6 +44,8 @@ from ferry_shared.settings import ServiceSettings
 from ferry_shared.vsphere.errors import ProviderError, StoppedError
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
+
+from .service_runner import commands_spec, running_parts
 
 pytestmark = [pytest.mark.vsphere, pytest.mark.nats]
 
@@ -199,6 +200,15 @@ class Harness:
         return await asyncio.to_thread(self.source.power_state, moref)
 
 
+def simulated_source(vcsim_factory: VcsimFactory) -> tuple[Vcsim, ProviderSpec]:
+    """A simulator of :data:`MODEL` and a provider for it (trusted without a CA: these tests use the adapter alone)."""
+    simulator = vcsim_factory(model=MODEL)
+    spec = ProviderSpec(
+        name=PROVIDER, type="vsphere", url=simulator.sdk_url, username=simulator.username, insecure=True
+    )
+    return simulator, spec
+
+
 def connect(simulator: Vcsim) -> vim.ServiceInstance:
     host, port = simulator.host.rsplit(":", 1)
     context = ssl.create_default_context(cafile=str(simulator.certificate_path))
@@ -211,24 +221,9 @@ async def inventory_service(bus: Bus, password: str) -> AsyncIterator[None]:
     credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET))
     await credentials.put(PROVIDER, Secret(password))
     inventory = await bootstrap(bus, ServiceSettings())
-    spec = ConsumerSpec(
-        service=subjects.INVENTORY,
-        stream=subjects.COMMANDS_STREAM,
-        durable=subjects.durable_name(subjects.INVENTORY),
-        filter_subject=subjects.commands_of(subjects.INVENTORY),
-        ack_wait=5.0,
-        max_deliver=3,
-        fetch_timeout=0.2,
-    )
-    stop = asyncio.Event()
-    consumer = DurableConsumer(bus.js, bus.publisher, spec, inventory.parts.handlers)
-    tasks = [asyncio.create_task(consumer.run(stop))]
-    tasks += [asyncio.create_task(job(stop)) for job in inventory.parts.background]
-    try:
+    spec = commands_spec(subjects.INVENTORY, ack_wait=5.0, max_deliver=3, fetch_timeout=0.2)
+    async with running_parts(bus, inventory.parts, spec):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 15.0)
 
 
 @asynccontextmanager
@@ -363,10 +358,7 @@ async def test_a_refused_login_fails_the_command_without_the_password(
 
 
 async def test_the_power_off_wait_has_a_deadline_and_ends_at_once_on_stop(vcsim_factory: VcsimFactory) -> None:
-    simulator = vcsim_factory(model=MODEL)
-    spec = ProviderSpec(
-        name=PROVIDER, type="vsphere", url=simulator.sdk_url, username=simulator.username, insecure=True
-    )
+    simulator, spec = simulated_source(vcsim_factory)
     vm_id = await asyncio.to_thread(moref, simulator, "tools-on")
     power = VspherePower(PowerSettings(max_wait_seconds=60))
     async with power.vm(spec, Secret(simulator.password), vm_id) as vm:
@@ -385,10 +377,7 @@ async def test_the_power_off_wait_has_a_deadline_and_ends_at_once_on_stop(vcsim_
 
 
 async def test_a_failed_power_task_is_an_error_and_the_wanted_state_is_not(vcsim_factory: VcsimFactory) -> None:
-    simulator = vcsim_factory(model=MODEL)
-    spec = ProviderSpec(
-        name=PROVIDER, type="vsphere", url=simulator.sdk_url, username=simulator.username, insecure=True
-    )
+    simulator, spec = simulated_source(vcsim_factory)
     vm_id = await asyncio.to_thread(moref, simulator, "tools-off")
     rule = {"method": "PowerOffVM_Task", "moref": vm_id, "fault": "InvalidState", "in_task": True}
     (await asyncio.to_thread(httpx.post, f"{simulator.control_url}/faults", json=rule)).raise_for_status()

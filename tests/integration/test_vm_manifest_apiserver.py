@@ -2,7 +2,6 @@
 kube-apiserver with KubeVirt's and CDI's CRDs: accepted by the structural schemas and
 read back with nothing pruned."""
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -13,7 +12,7 @@ from kubernetes import client
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
 from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
-from ferry_testpeers.kube import KubeControlPlane
+from ferry_testpeers.kube import KubeControlPlane, create_namespace
 
 pytestmark = pytest.mark.kube
 
@@ -30,10 +29,9 @@ class Target:
 @pytest.fixture
 def target(kube: KubeControlPlane) -> Iterator[Target]:
     """A fresh namespace (namespaces never finish deleting here: no controller-manager)."""
-    namespace = f"ferry-manifest-{secrets.token_hex(4)}"
     with kube.api_client() as api:
         core = client.CoreV1Api(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+        namespace = create_namespace(core, "ferry-manifest")
         yield Target(namespace, core, client.CustomObjectsApi(api))
 
 

@@ -2,7 +2,6 @@
 real DurableConsumer on real NATS) and reads the events it publishes; shared by the
 writer's integration tests."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from nats.aio.msg import Msg
 from ferry_kubevirt_writer.bootstrap import SERVICE, bootstrap
 from ferry_kubevirt_writer.settings import WriterSettings
 from ferry_shared import subjects
-from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
@@ -25,6 +23,8 @@ from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
 from ferry_shared.target_vm import TargetVm
 from ferry_testpeers.waiting import async_wait_for
+
+from .service_runner import commands_spec, running_parts
 
 E = TypeVar("E", bound=Message)
 MIGRATION = "wave-1-1"
@@ -100,21 +100,9 @@ async def running_writer(
 
     subscription = await bus.nc.subscribe(subjects.ALL_EVENTS, cb=collect)
     parts = await bootstrap(bus, ServiceSettings(), settings or WriterSettings())
-    spec = ConsumerSpec(
-        service=SERVICE,
-        stream=subjects.COMMANDS_STREAM,
-        durable=subjects.durable_name(SERVICE),
-        filter_subject=subjects.commands_of(SERVICE),
-        fetch_timeout=0.2,
-        max_deliver=2,
-        unexpected_error_delay=0.5,
-    )
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(DurableConsumer(bus.js, bus.publisher, spec, parts.handlers).run(stop))]
-    tasks += [asyncio.create_task(job(stop)) for job in parts.background]
+    spec = commands_spec(SERVICE, fetch_timeout=0.2, max_deliver=2, unexpected_error_delay=0.5)
     try:
-        yield writer
+        async with running_parts(bus, parts, spec):
+            yield writer
     finally:
-        stop.set()
-        await asyncio.gather(*tasks)
         await subscription.unsubscribe()

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 from ferry_inventory.adapters.connections import ConnectionStore
@@ -35,7 +35,8 @@ from ferry_shared.migrations import (
     SourcePowerStateRecorded,
     SourcePowerStateRestored,
     SourceVmPoweredOff,
-    step_id,
+    StepFields,
+    step_fields,
 )
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderConnection, ProviderSpec
 from ferry_shared.vsphere.errors import (
@@ -156,6 +157,25 @@ def _power_failures(spec: ProviderSpec, vm_id: str) -> Iterator[None]:
         raise TemporaryError("stopping", message, delay=0) from error
 
 
+@contextlib.asynccontextmanager
+async def _source_vm(
+    command: PowerOffSourceVm | RestoreSourcePowerState,
+    delivery: Delivery,
+    *,
+    power: SourcePower,
+    credentials: CredentialStore,
+    locks: VmLocks,
+) -> AsyncIterator[SourceVm]:
+    """The command's VM in a logged-in session, holding the message's lease and the VM's
+    lock; the adapter's failures inside become handler errors."""
+    spec = command.source
+    async with delivery.lease(), locks.of(spec.name, command.vm_id):
+        password = await _password(spec, credentials)
+        with _power_failures(spec, command.vm_id):
+            async with power.vm(spec, password, command.vm_id) as vm:
+                yield vm
+
+
 async def power_off_source_vm(
     command: PowerOffSourceVm,
     delivery: Delivery,
@@ -166,31 +186,16 @@ async def power_off_source_vm(
     locks: VmLocks,
 ) -> None:
     """Record the VM's power state and power it off (see the module docstring)."""
-    spec = command.source
-    async with delivery.lease(), locks.of(spec.name, command.vm_id):
-        password = await _password(spec, credentials)
-        with _power_failures(spec, command.vm_id):
-            async with power.vm(spec, password, command.vm_id) as vm:
-                state = await vm.read()
-                await publisher.publish(
-                    SourcePowerStateRecorded(
-                        message_id=step_id(command.migration, command.vm_id, "power_state_recorded"),
-                        migration=command.migration,
-                        vm_id=command.vm_id,
-                        power_state=state.power_state,
-                    )
-                )
-                if state.power_state == PowerState.ON:
-                    await _power_off(command, vm, state, publisher)
-                else:
-                    log.info("source VM %s of migration %s is %s", command.vm_id, command.migration, state.power_state)
+    async with _source_vm(command, delivery, power=power, credentials=credentials, locks=locks) as vm:
+        state = await vm.read()
         await publisher.publish(
-            SourceVmPoweredOff(
-                message_id=step_id(command.migration, command.vm_id, "powered_off"),
-                migration=command.migration,
-                vm_id=command.vm_id,
-            )
+            SourcePowerStateRecorded(**_step(command, "power_state_recorded"), power_state=state.power_state)
         )
+        if state.power_state == PowerState.ON:
+            await _power_off(command, vm, state, publisher)
+        else:
+            log.info("source VM %s of migration %s is %s", command.vm_id, command.migration, state.power_state)
+        await publisher.publish(SourceVmPoweredOff(**_step(command, "powered_off")))
 
 
 async def _power_off(command: PowerOffSourceVm, vm: SourceVm, state: VmPower, publisher: Publisher) -> None:
@@ -211,13 +216,7 @@ async def _power_off(command: PowerOffSourceVm, vm: SourceVm, state: VmPower, pu
 
 
 async def _requested(command: PowerOffSourceVm, method: PowerOffMethod, publisher: Publisher) -> None:
-    event = SourcePowerOffRequested(
-        message_id=step_id(command.migration, command.vm_id, "power_off_requested", method),
-        migration=command.migration,
-        vm_id=command.vm_id,
-        method=method,
-    )
-    await publisher.publish(event)
+    await publisher.publish(SourcePowerOffRequested(**_step(command, "power_off_requested", method), method=method))
 
 
 async def restore_source_power_state(
@@ -230,24 +229,18 @@ async def restore_source_power_state(
     locks: VmLocks,
 ) -> None:
     """Power the VM back on when it was on before the migration and is off now."""
-    spec = command.source
-    async with delivery.lease(), locks.of(spec.name, command.vm_id):
-        password = await _password(spec, credentials)
-        with _power_failures(spec, command.vm_id):
-            async with power.vm(spec, password, command.vm_id) as vm:
-                now = (await vm.read()).power_state
-                if command.power_state == PowerState.ON and now == PowerState.OFF:
-                    await vm.power_on()
-                    now = PowerState.ON
-                    log.info("source VM %s of migration %s powered on again", command.vm_id, command.migration)
-        await publisher.publish(
-            SourcePowerStateRestored(
-                message_id=step_id(command.migration, command.vm_id, "power_state_restored"),
-                migration=command.migration,
-                vm_id=command.vm_id,
-                power_state=now,
-            )
-        )
+    async with _source_vm(command, delivery, power=power, credentials=credentials, locks=locks) as vm:
+        now = (await vm.read()).power_state
+        if command.power_state == PowerState.ON and now == PowerState.OFF:
+            await vm.power_on()
+            now = PowerState.ON
+            log.info("source VM %s of migration %s powered on again", command.vm_id, command.migration)
+        await publisher.publish(SourcePowerStateRestored(**_step(command, "power_state_restored"), power_state=now))
+
+
+def _step(command: PowerOffSourceVm | RestoreSourcePowerState, step: str, *parts: object) -> StepFields:
+    """The addressing fields of an event about ``command``'s VM (its id derived from ``step``)."""
+    return step_fields(command.migration, command.vm_id, step, *parts)
 
 
 def handler_table(

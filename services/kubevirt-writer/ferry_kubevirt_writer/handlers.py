@@ -20,7 +20,7 @@ from ferry_shared.migrations import (
     VmCleanedUp,
     VmCreated,
     VolumesPrepared,
-    step_id,
+    step_fields,
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
@@ -41,9 +41,8 @@ async def prepare_volumes(
     writer = await _writer(targets, command.target, command.vm)
     async with delivery.lease():
         sinks = await writer.prepare_volumes(command.migration, command.vm)
-    event_id = step_id(command.migration, command.vm_id, "volumes_prepared")
     await publisher.publish(
-        VolumesPrepared(message_id=event_id, migration=command.migration, vm_id=command.vm_id, sinks=sinks)
+        VolumesPrepared(**step_fields(command.migration, command.vm_id, "volumes_prepared"), sinks=sinks)
     )
 
 
@@ -54,10 +53,7 @@ async def create_vm(
     writer = await _writer(targets, command.target, command.vm)
     async with delivery.lease():
         location = await writer.create_vm(command.vm)
-    event_id = step_id(command.migration, command.vm_id, "vm_created")
-    await publisher.publish(
-        VmCreated(message_id=event_id, migration=command.migration, vm_id=command.vm_id, location=location)
-    )
+    await publisher.publish(VmCreated(**step_fields(command.migration, command.vm_id, "vm_created"), location=location))
 
 
 async def cleanup_vm(
@@ -69,9 +65,8 @@ async def cleanup_vm(
         writer = await targets.writer_for(command.target)
         async with delivery.lease():
             removed = await writer.cleanup_vm(command.vm)
-    event_id = step_id(command.migration, command.vm_id, "vm_cleaned_up")
     await publisher.publish(
-        VmCleanedUp(message_id=event_id, migration=command.migration, vm_id=command.vm_id, removed=removed)
+        VmCleanedUp(**step_fields(command.migration, command.vm_id, "vm_cleaned_up"), removed=removed)
     )
 
 

@@ -14,7 +14,8 @@ from ferry_planner.adapters.repository import PlannerRepository
 from ferry_planner.handlers.migrations import DEFAULT_MAX_VMS_PER_HOST, Migrations
 from ferry_planner.handlers.planning import Planner
 from ferry_shared import subjects
-from ferry_shared.bus.topology import ensure_consumer, ensure_kv
+from ferry_shared.bus.consumer import ensure_durable
+from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.service import Bus, ServiceParts, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
@@ -84,14 +85,4 @@ async def bootstrap(
 async def _ensure_event_consumer(bus: Bus, settings: ServiceSettings, migrations: Migrations) -> None:
     """Create the durable event consumer now, before the API can start a migration: a new
     durable starts at the next event, so one created later would miss the first answers."""
-    spec = event_consumer_spec(SERVICE, migrations.event_handlers(), settings)
-    await ensure_consumer(
-        bus.js,
-        stream=spec.stream,
-        durable=spec.durable,
-        filter_subjects=spec.filter_subjects,
-        ack_wait=spec.ack_wait,
-        max_deliver=spec.max_deliver + 1,  # as DurableConsumer.run sets it
-        max_ack_pending=max(spec.max_in_flight * 4, 64),
-        new_only=spec.new_only,
-    )
+    await ensure_durable(bus.js, event_consumer_spec(SERVICE, migrations.event_handlers(), settings))

@@ -58,6 +58,23 @@ class ConsumerSpec:
     drain_timeout: float = 20.0
 
 
+async def ensure_durable(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Create (or update) the server-side durable consumer ``spec`` describes; :meth:`DurableConsumer.run`
+    does it first, and a service that must not miss a message before it runs can do it earlier."""
+    await ensure_consumer(
+        js,
+        stream=spec.stream,
+        durable=spec.durable,
+        filter_subject=spec.filter_subject,
+        filter_subjects=spec.filter_subjects,
+        ack_wait=spec.ack_wait,
+        # The server's limit sits above ours so the last attempt is ours to end.
+        max_deliver=spec.max_deliver + 1,
+        max_ack_pending=max(spec.max_in_flight * 4, 64),
+        new_only=spec.new_only,
+    )
+
+
 class DurableConsumer:
     """Runs a handler table over one durable consumer until told to stop."""
 
@@ -79,18 +96,7 @@ class DurableConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle messages until ``stop`` is set, then finish those in flight."""
         spec = self._spec
-        await ensure_consumer(
-            self._js,
-            stream=spec.stream,
-            durable=spec.durable,
-            filter_subject=spec.filter_subject,
-            filter_subjects=spec.filter_subjects,
-            ack_wait=spec.ack_wait,
-            # The server's limit sits above ours so the last attempt is ours to end.
-            max_deliver=spec.max_deliver + 1,
-            max_ack_pending=max(spec.max_in_flight * 4, 64),
-            new_only=spec.new_only,
-        )
+        await ensure_durable(self._js, spec)
         subscription = await self._js.pull_subscribe_bind(spec.durable, stream=spec.stream)
         try:
             while not stop.is_set():

@@ -5,6 +5,7 @@ Nothing else runs (no controller-manager, scheduler, kubelet or KubeVirt control
 tests that need those play them by writing ``/status`` themselves.
 """
 
+import secrets
 import ssl
 import time
 import urllib.error
@@ -45,6 +46,14 @@ class KubeControlPlane:
     def stop(self) -> None:
         self.apiserver.stop()
         self.etcd.stop()
+
+
+def create_namespace(core: client.CoreV1Api, prefix: str) -> str:
+    """A new namespace ``<prefix>-<random>`` for one test (it never finishes deleting here:
+    no controller-manager empties it, so tests do not delete it)."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    return name
 
 
 def new_client(kubeconfig: Path) -> ApiClient:

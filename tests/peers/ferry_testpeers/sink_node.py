@@ -28,10 +28,9 @@ from typing import Any
 
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from kubernetes.watch import Watch
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ferry_cli.local.processes import ManagedProcess
+from ferry_shared.kubernetes.list_watch import Body, ListWatch
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,6 @@ PVC_PROTECTION = "kubernetes.io/pvc-protection"
 MERGE_PATCH = "application/merge-patch+json"
 WATCH_SECONDS = 30
 SERVE_WITHIN = 20.0
-GONE = 410
-
-Body = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -69,67 +65,33 @@ class _Follower:
         handle: Callable[[str, Body], None],
         errors: list[BaseException],
     ) -> None:
-        self._list_call = list_call
-        self._selector = selector
+        self._name = name
         self._handle = handle
         self._errors = errors
-        self._stopping = threading.Event()
-        self._watch: Watch | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._feed = ListWatch(
+            name,
+            list_call,
+            query={"label_selector": selector},
+            listed=self._listed,
+            changed=self._deliver,
+            failed=self._failed,
+            watch_seconds=WATCH_SECONDS,
+        )
 
     def start(self) -> None:
-        self._thread.start()
+        self._feed.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if (watch := self._watch) is not None:
-            watch.stop()  # type: ignore[no-untyped-call]
-        self._thread.join(10)
+        self._feed.stop()
+        self._feed.join(10)
 
-    def _run(self) -> None:
-        try:
-            version = self._list()
-            while not self._stopping.is_set():
-                version = self._follow(version)
-        except Exception as error:
-            if not self._stopping.is_set():
-                log.exception("the sink node's %s stopped", self._thread.name)
-                self._errors.append(error)
+    def _failed(self, error: Exception) -> None:
+        log.error("the sink node's %s stopped", self._name, exc_info=error)
+        self._errors.append(error)
 
-    def _list(self) -> str:
-        response = self._list_call(label_selector=self._selector, _preload_content=False)
-        try:
-            listed: Body = json.loads(response.data)
-        finally:
-            response.release_conn()
-        for item in listed.get("items") or []:
+    def _listed(self, items: list[Body]) -> None:
+        for item in items:
             self._deliver("ADDED", item)
-        return str(listed["metadata"]["resourceVersion"])
-
-    def _follow(self, version: str) -> str:
-        watch = self._watch = Watch(return_type="object")  # type: ignore[no-untyped-call]
-        if self._stopping.is_set():
-            return version
-        try:
-            for event in watch.stream(  # type: ignore[no-untyped-call]
-                self._list_call,
-                label_selector=self._selector,
-                resource_version=version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=WATCH_SECONDS,
-            ):
-                raw = event["raw_object"]
-                version = str(raw.get("metadata", {}).get("resourceVersion") or version)
-                if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    self._deliver(event["type"], raw)
-        except ApiException as error:
-            if error.status != GONE:
-                raise
-            return self._list()
-        except (ProtocolError, ReadTimeoutError):
-            if self._stopping.is_set():
-                raise
-        return version
 
     def _deliver(self, event_type: str, obj: Body) -> None:
         try:

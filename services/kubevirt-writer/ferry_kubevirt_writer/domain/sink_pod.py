@@ -174,31 +174,26 @@ class Serving:
 
 
 @dataclass(frozen=True)
-class Starting:
+class _Described:
+    """A state that ``why`` alone describes (the base of every state but :class:`Serving`)."""
+
+    why: str
+
+
+class Starting(_Described):
     """Not serving yet; ``why`` says what it waits for."""
 
-    why: str
 
-
-@dataclass(frozen=True)
-class Broken:
+class Broken(_Described):
     """It will not serve: it failed or stopped."""
 
-    why: str
 
-
-@dataclass(frozen=True)
-class Stopping:
+class Stopping(_Described):
     """Being deleted."""
 
-    why: str
 
-
-@dataclass(frozen=True)
-class Gone:
+class Gone(_Described):
     """Deleted: the pod does not exist."""
-
-    why: str
 
 
 SinkState = Serving | Starting | Broken | Stopping | Gone

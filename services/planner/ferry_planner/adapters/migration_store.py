@@ -13,17 +13,15 @@ harmless, as with disk progress that the next progress event repeats.
 """
 
 import logging
-from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from ferry_planner.domain.migrations import Migration, VmMigration
+from ferry_planner.domain.migrations import Migration, MigrationHeader, VmMigration
 from ferry_shared.errors import TemporaryError
 from ferry_shared.inventory import kv_safe
-from ferry_shared.providers import ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +29,9 @@ PREFIX = "migration"
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-class MigrationRecord(msgspec.Struct, frozen=True, kw_only=True):
+class MigrationRecord(MigrationHeader, frozen=True, kw_only=True):
     """What ``migration.<name>`` holds: the migration without its VMs, and their order."""
 
-    name: str
-    plan: str
-    created_at: datetime
-    started_at: datetime
-    completed_at: datetime | None = None
-    source: ProviderSpec
-    target: ProviderSpec
     vm_ids: tuple[str, ...]
 
 
@@ -52,17 +43,13 @@ def vm_key(name: str, vm_id: str) -> str:
     return f"{PREFIX}.{name}.vm.{kv_safe(vm_id)}"
 
 
+def _header(migration: MigrationHeader) -> dict[str, Any]:
+    """The fields every kind of :class:`MigrationHeader` shares, by name."""
+    return {name: getattr(migration, name) for name in MigrationHeader.__struct_fields__}
+
+
 def _record(migration: Migration) -> MigrationRecord:
-    return MigrationRecord(
-        name=migration.name,
-        plan=migration.plan,
-        created_at=migration.created_at,
-        started_at=migration.started_at,
-        completed_at=migration.completed_at,
-        source=migration.source,
-        target=migration.target,
-        vm_ids=tuple(vm.vm_id for vm in migration.vms),
-    )
+    return MigrationRecord(**_header(migration), vm_ids=tuple(vm.vm_id for vm in migration.vms))
 
 
 def _parts(migration: Migration) -> dict[str, msgspec.Struct]:
@@ -162,7 +149,8 @@ class MigrationStore:
                 await self._reload(name)
                 raise TemporaryError(
                     "migration_changed_elsewhere",
-                    f"migration '{name}' was changed by another writer; retrying on the stored state",
+                    f"migration '{name}' was changed by another writer meanwhile; it was read again, so the "
+                    "change can be retried",
                     delay=0.5,
                 ) from error
             self._written[key] = value
@@ -192,13 +180,4 @@ class MigrationStore:
 
 
 def _assemble(record: MigrationRecord, vms: tuple[VmMigration, ...]) -> Migration:
-    return Migration(
-        name=record.name,
-        plan=record.plan,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        completed_at=record.completed_at,
-        source=record.source,
-        target=record.target,
-        vms=vms,
-    )
+    return Migration(**_header(record), vms=vms)

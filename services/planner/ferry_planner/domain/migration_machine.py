@@ -51,7 +51,7 @@ from ferry_shared.migrations import (
     VmCreated,
     VmPhaseChanged,
     VolumesPrepared,
-    step_id,
+    step_fields,
 )
 from ferry_shared.providers import ProviderSpec
 
@@ -85,9 +85,7 @@ def _unchanged(vm: VmMigration) -> Step:
 
 def _phase_changed(vm: VmMigration, phase: VmPhase, ctx: MachineContext, reason: str = "") -> VmPhaseChanged:
     return VmPhaseChanged(
-        message_id=step_id(ctx.migration, vm.vm_id, "phase", phase.value),
-        migration=ctx.migration,
-        vm_id=vm.vm_id,
+        **step_fields(ctx.migration, vm.vm_id, "phase", phase.value),
         plan=ctx.plan,
         vm_name=vm.vm_name,
         phase=phase.value,
@@ -141,9 +139,7 @@ def _restore(vm: VmMigration, ctx: MachineContext) -> tuple[Message, ...]:
         return ()
     return (
         RestoreSourcePowerState(
-            message_id=step_id(ctx.migration, vm.vm_id, "restore_source_power_state"),
-            migration=ctx.migration,
-            vm_id=vm.vm_id,
+            **step_fields(ctx.migration, vm.vm_id, "restore_source_power_state"),
             source=ctx.source,
             power_state=vm.power_state_before,
         ),
@@ -155,9 +151,7 @@ def _cleanup(vm: VmMigration, ctx: MachineContext) -> tuple[Message, ...]:
         return ()
     return (
         CleanupVm(
-            message_id=step_id(ctx.migration, vm.vm_id, "cleanup_vm"),
-            migration=ctx.migration,
-            vm_id=vm.vm_id,
+            **step_fields(ctx.migration, vm.vm_id, "cleanup_vm"),
             target=ctx.target,
             vm=vm.blueprint,
         ),
@@ -165,18 +159,14 @@ def _cleanup(vm: VmMigration, ctx: MachineContext) -> tuple[Message, ...]:
 
 
 def _stop_copies(vm: VmMigration, ctx: MachineContext) -> VmCancelRequested:
-    return VmCancelRequested(
-        message_id=step_id(ctx.migration, vm.vm_id, "cancel_requested"), migration=ctx.migration, vm_id=vm.vm_id
-    )
+    return VmCancelRequested(**step_fields(ctx.migration, vm.vm_id, "cancel_requested"))
 
 
 def _create_vm(vm: VmMigration, ctx: MachineContext) -> CreateVm:
     assert vm.blueprint is not None  # a VM without a blueprint never starts
     blueprint = replace(vm.blueprint, run=vm.power_state_before == PowerState.ON)
     return CreateVm(
-        message_id=step_id(ctx.migration, vm.vm_id, "create_vm"),
-        migration=ctx.migration,
-        vm_id=vm.vm_id,
+        **step_fields(ctx.migration, vm.vm_id, "create_vm"),
         target=ctx.target,
         vm=blueprint,
     )
@@ -190,9 +180,7 @@ def start(vm: VmMigration, ctx: MachineContext, now: datetime) -> Step:
     if vm.phase is not VmPhase.QUEUED or vm.blueprint is None:
         return _unchanged(vm)
     power_off = PowerOffSourceVm(
-        message_id=step_id(ctx.migration, vm.vm_id, "power_off_source_vm"),
-        migration=ctx.migration,
-        vm_id=vm.vm_id,
+        **step_fields(ctx.migration, vm.vm_id, "power_off_source_vm"),
         source=ctx.source,
     )
     began = replace(vm, started_at=now, reason="", power_off_requested=True)
@@ -305,9 +293,7 @@ def _powered_off(vm: VmMigration, ctx: MachineContext, now: datetime) -> Step:
         return _unchanged(vm)
     assert vm.blueprint is not None
     prepare = PrepareVolumes(
-        message_id=step_id(ctx.migration, vm.vm_id, "prepare_volumes"),
-        migration=ctx.migration,
-        vm_id=vm.vm_id,
+        **step_fields(ctx.migration, vm.vm_id, "prepare_volumes"),
         target=ctx.target,
         vm=vm.blueprint,
     )
@@ -328,9 +314,7 @@ def _volumes_prepared(vm: VmMigration, event: VolumesPrepared, ctx: MachineConte
         return _advance(prepared, VmPhase.CREATE_VM, ctx, now, (_create_vm(prepared, ctx),))
     copies = tuple(
         CopyDisk(
-            message_id=step_id(ctx.migration, vm.vm_id, "copy_disk", disk.key),
-            migration=ctx.migration,
-            vm_id=vm.vm_id,
+            **step_fields(ctx.migration, vm.vm_id, "copy_disk", disk.key),
             source=ctx.source,
             disk=disk,
             sink=sinks[disk.key],

@@ -1,4 +1,5 @@
-"""What the API and the server-sent-events stream show of a migration (see docs: api.md)."""
+"""What the API and the server-sent-events stream show of a migration: the views the CLI reads
+(``MigrationView`` for ``/migrations``, ``VmMigrationView`` for each ``migration_vm`` change)."""
 
 from datetime import datetime
 

@@ -131,8 +131,8 @@ class MigrationCounts(msgspec.Struct, frozen=True, kw_only=True):
     skipped: int = 0
 
 
-class Migration(msgspec.Struct, frozen=True, kw_only=True):
-    """One run of a plan; its VMs in plan order."""
+class MigrationHeader(msgspec.Struct, frozen=True, kw_only=True):
+    """What a migration is, apart from its VMs: the plan it runs, its providers and times."""
 
     name: str
     plan: str
@@ -141,6 +141,11 @@ class Migration(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
     source: ProviderSpec
     target: ProviderSpec
+
+
+class Migration(MigrationHeader, frozen=True, kw_only=True):
+    """One run of a plan; its VMs in plan order."""
+
     vms: tuple[VmMigration, ...] = ()
 
     @property

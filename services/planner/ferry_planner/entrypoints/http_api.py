@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from ferry_planner.handlers.errors import ConflictError, NotFoundError
 from ferry_planner.handlers.migrations import Migrations
 from ferry_planner.handlers.planning import Planner
 from ferry_shared.credentials import Secret
-from ferry_shared.errors import PermanentError
+from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.providers import ProviderSpec
 
 HEARTBEAT_SECONDS = 15.0
@@ -179,3 +180,11 @@ def install(app: FastAPI, planner: Planner, migrations: Migrations) -> None:
     async def planner_error(request: Request, error: PermanentError) -> JSONResponse:
         code = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 422
         return JSONResponse({"reason": error.code, "message": error.message}, status_code=code)
+
+    @app.exception_handler(TemporaryError)
+    async def planner_busy(request: Request, error: TemporaryError) -> JSONResponse:
+        """A change that raced another (a migration stored meanwhile): the client may simply retry."""
+        retry_after = str(max(1, math.ceil(error.delay)))
+        return JSONResponse(
+            {"reason": error.code, "message": error.message}, status_code=503, headers={"Retry-After": retry_after}
+        )

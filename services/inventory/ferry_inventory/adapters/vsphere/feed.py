@@ -8,26 +8,24 @@ them (pages of a truncated update set are collected into one batch). The first c
 returns the current state of every object, which the mirror compares with the load.
 """
 
-import http.client
-import logging
 from collections.abc import Callable
 
 from pyVmomi import vim, vmodl
 
+from ferry_inventory.adapters.vsphere.own_collector import OwnCollector
 from ferry_inventory.adapters.vsphere.specs import view_filter_spec, wait_options
 
 ObjectUpdate = vmodl.query.PropertyCollector.ObjectUpdate
-log = logging.getLogger(__name__)
 
 
-class ChangeFeed:
-    """One PropertyCollector and filter; call :meth:`close` when done."""
+class ChangeFeed(OwnCollector):
+    """One PropertyCollector and filter (:meth:`cancel` interrupts a waiting :meth:`next`);
+    call :meth:`close` when done."""
 
     def __init__(
         self, content: vim.ServiceInstanceContent, view: vim.view.ContainerView, max_wait_seconds: int
     ) -> None:
-        self._collector = content.propertyCollector.CreatePropertyCollector()
-        self._collector.CreateFilter(view_filter_spec(view), partialUpdates=False)
+        super().__init__(content, view_filter_spec(view))
         self._options = wait_options(max_wait_seconds)
         self._version = ""
 
@@ -49,17 +47,3 @@ class ChangeFeed:
             if not result.truncated:
                 return updates
         return []
-
-    def cancel(self) -> None:
-        """Interrupt a waiting :meth:`next` (from another thread); never raises."""
-        try:
-            self._collector.CancelWaitForUpdates()
-        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
-            log.debug("CancelWaitForUpdates failed: %s", type(error).__name__)
-
-    def close(self) -> None:
-        """Destroy the collector and with it the filter; never raises."""
-        try:
-            self._collector.Destroy()
-        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
-            log.debug("destroying the property collector failed: %s", type(error).__name__)

@@ -8,8 +8,6 @@ looked at regularly; :meth:`PropertyWait.cancel` ends a long-poll at once from a
 thread. Blocking; runs in a worker thread.
 """
 
-import http.client
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,17 +17,16 @@ from typing import Self
 from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
 
+from ferry_inventory.adapters.vsphere.own_collector import OwnCollector
 from ferry_inventory.adapters.vsphere.specs import paths_filter_spec, wait_options
 from ferry_shared.vsphere.errors import StoppedError
-
-log = logging.getLogger(__name__)
 
 
 class ObjectGoneError(Exception):
     """The watched object was deleted while we waited."""
 
 
-class PropertyWait:
+class PropertyWait(OwnCollector):
     """Waits on one property of one object; use as a context manager (it destroys its collector)."""
 
     def __init__(
@@ -37,15 +34,10 @@ class PropertyWait:
     ) -> None:
         self._path = path
         self._max_wait_seconds = max_wait_seconds
-        self._collector = content.propertyCollector.CreatePropertyCollector()
         self._version = ""
         self._cancelled = False
         self.value: object = None
-        try:
-            self._collector.CreateFilter(paths_filter_spec(obj, (path,)), partialUpdates=False)
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(content, paths_filter_spec(obj, (path,)))
 
     def __enter__(self) -> Self:
         return self
@@ -88,14 +80,4 @@ class PropertyWait:
     def cancel(self) -> None:
         """End a waiting :meth:`until` (from another thread); never raises."""
         self._cancelled = True
-        try:
-            self._collector.CancelWaitForUpdates()
-        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
-            log.debug("CancelWaitForUpdates failed: %s", type(error).__name__)
-
-    def close(self) -> None:
-        """Destroy the collector and its filter; never raises."""
-        try:
-            self._collector.Destroy()
-        except (vmodl.MethodFault, OSError, http.client.HTTPException) as error:
-            log.debug("destroying the property collector failed: %s", type(error).__name__)
+        super().cancel()
