@@ -1,32 +1,50 @@
 """Reads a VM disk's flat file from a vSphere datastore over HTTPS (``GET /folder/...`` with ``Range``).
 
-The copier (:mod:`.copier`) calls :meth:`DatastoreReader.read` for each range of a disk.
-The caller logs in with pyvmomi and hands over the ``vmware_soap_session`` cookie (and a
-fresh one after a new login); the reader never logs it nor puts it in an error message.
-With a pinned certificate thumbprint, every response's TLS peer is checked against it.
+The copier (:mod:`.copier`) calls :meth:`DatastoreReader.read` (or :meth:`~DatastoreReader.read_into`)
+for each range of a disk. The caller logs in with pyvmomi and hands over the ``vmware_soap_session``
+cookie (and a fresh one after a new login); the reader never logs it nor puts it in an error
+message. With a pinned certificate thumbprint, every connection's certificate is checked before
+the cookie is sent. The HTTP work runs in threads on keep-alive connections
+(:mod:`.https_ranges`), one thread per connection, so the TLS and copy work of N connections
+runs outside the event loop and the GIL, on as many cores as there are.
 """
 
+import asyncio
 import re
 import ssl
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from functools import partial
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
-import httpx
-
+from ferry_shared.credentials import Secret
 from ferry_shared.errors import FerryError
-from ferry_shared.vsphere.trust import certificate_thumbprint
+
+from .https_ranges import (
+    BadContentRangeError,
+    BadStatusError,
+    PinMismatchError,
+    RangeError,
+    RangePool,
+    ShortBodyError,
+    Ticket,
+    UntrustedCertificateError,
+)
 
 SESSION_COOKIE = "vmware_soap_session"
 _BACKING = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.+)$")
-_CONTENT_RANGE = re.compile(r"^bytes (?P<start>\d+)-(?P<end>\d+)/(?P<total>\d+|\*)$")
+_T = TypeVar("_T")
 
 
 class SourceReadError(FerryError):
     """A range of the source disk could not be read. ``retryable``: a later attempt may succeed.
 
     ``code`` says why: ``disk_not_found`` (404), ``datastore_access_denied`` (401/403),
-    ``thumbprint_mismatch``, else ``source_read_failed``.
+    ``thumbprint_mismatch``, ``certificate_untrusted``, else ``source_read_failed``.
     """
 
     def __init__(
@@ -73,11 +91,12 @@ def session_cookie_header(cookie: str) -> str:
 
 
 class DatastoreReader:
-    """Ranged reads of one datastore file on keep-alive connections, ``connections`` requests at a time.
+    """Ranged reads of one datastore file on up to ``connections`` keep-alive connections at once.
 
     TLS is verified with ``ssl_context`` if given, else against ``ca_bundle`` (or the system
     store); ``insecure=True`` skips it. ``pinned_thumbprint`` (SHA-256, ``AB:CD:…``) must match
-    the server's certificate. Use as an async context manager, or call :meth:`aclose`.
+    the server's certificate. ``timeout`` bounds connecting and each wait for data. More reads
+    than ``connections`` wait their turn. Use as an async context manager, or call :meth:`aclose`.
     """
 
     def __init__(
@@ -95,50 +114,44 @@ class DatastoreReader:
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         self.url = url
-        self._pinned = pinned_thumbprint
-        verify: ssl.SSLContext | bool = False
-        if ssl_context is not None:
-            verify = ssl_context
-        elif not insecure:
-            verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle is not None else None)
-        self._client = httpx.AsyncClient(
-            verify=verify,
-            headers={"Cookie": session_cookie_header(session_cookie)},
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            timeout=httpx.Timeout(timeout, pool=None),
-        )
+        self.connections = connections
+        self._cookie = Secret(session_cookie_header(session_cookie))
+        if ssl_context is None:
+            ssl_context = _unverified_context() if insecure else ssl.create_default_context(cafile=ca_bundle)
+        self._pool = RangePool(url, context=ssl_context, pinned=pinned_thumbprint, timeout=timeout)
+        self._threads = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="datastore-read")
+        self._closed = False
 
     def set_session_cookie(self, cookie: str) -> None:
         """Send ``cookie`` (a new session's) from the next request on."""
-        self._client.headers["Cookie"] = session_cookie_header(cookie)
+        self._cookie = Secret(session_cookie_header(cookie))
 
     async def read(self, offset: int, length: int) -> bytes:
-        """Exactly the bytes ``[offset, offset + length)``; :class:`SourceReadError` otherwise."""
-        if offset < 0 or length <= 0:
-            raise ValueError(f"bad range: offset {offset}, length {length}")
-        end = offset + length - 1
-        where = f"bytes {offset}-{end} of {self.url}"
-        try:
-            async with self._client.stream("GET", self.url, headers={"Range": f"bytes={offset}-{end}"}) as response:
-                self._check_head(response, offset, end, where)  # before the body: a 200 would be the whole disk
-                body = await response.aread()
-        except httpx.HTTPError as e:
-            raise SourceReadError(
-                f"reading {where} failed: {type(e).__name__}: {e}; the host may be busy or unreachable, retry later",
-                url=self.url,
-                retryable=True,
-            ) from e
-        if len(body) != length:
-            raise SourceReadError(
-                f"reading {where}: got {len(body)} bytes; the connection was cut, retry later",
-                url=self.url,
-                status=206,
-                retryable=True,
-            )
-        return body
+        """Exactly the bytes ``[offset, offset + length)``, or :class:`SourceReadError`.
+
+        The body is read into one new ``bytes`` of ``length``; nothing else of its size is allocated.
+        """
+        _check_range(offset, length)
+        return await self._run(offset, length, partial(self._pool.get, offset, length, self._headers))
+
+    async def read_into(self, offset: int, buffer: memoryview | bytearray) -> None:
+        """Fill ``buffer`` with the bytes from ``offset`` on (no allocation: for a caller's reusable buffers).
+
+        After a failure or a cancellation the buffer's content is undefined.
+        """
+        view = memoryview(buffer).cast("B")
+        if view.readonly:
+            raise ValueError("read_into needs a writable buffer")
+        _check_range(offset, view.nbytes)
+        await self._run(offset, view.nbytes, partial(self._pool.get_into, offset, view, self._headers))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Cut the reads in flight (they fail), close the connections and wait for the threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
 
     async def __aenter__(self) -> "DatastoreReader":
         return self
@@ -148,41 +161,90 @@ class DatastoreReader:
     ) -> None:
         await self.aclose()
 
-    def _check_head(self, response: httpx.Response, offset: int, end: int, where: str) -> None:
-        if self._pinned:
-            self._check_pin(response, where)
-        status = response.status_code
-        if status != 206:
-            raise SourceReadError(
-                f"reading {where}: {_advice(status)}",
-                url=self.url,
-                status=status,
-                retryable=status >= 500,
-                code=_STATUS_CODES.get(status, "source_read_failed"),
-            )
-        content_range = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-        if content_range is None or (int(content_range["start"]), int(content_range["end"])) != (offset, end):
-            raise SourceReadError(
-                f"reading {where}: the host answered Content-Range {response.headers.get('content-range')!r}; "
-                "the range may lie beyond the end of the disk",
-                url=self.url,
-                status=status,
-            )
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": self._cookie.reveal()}
 
-    def _check_pin(self, response: httpx.Response, where: str) -> None:
-        stream = response.extensions.get("network_stream")
-        tls = stream.get_extra_info("ssl_object") if stream is not None else None
-        der = tls.getpeercert(binary_form=True) if isinstance(tls, ssl.SSLObject | ssl.SSLSocket) else None
-        presented = certificate_thumbprint(der) if der else "none"
-        if presented != self._pinned:
-            raise SourceReadError(
-                f"reading {where}: the host presented a certificate with SHA-256 thumbprint {presented}, "
-                f"not the pinned {self._pinned}; if vCenter's certificate was replaced on purpose, update the "
+    async def _run(self, offset: int, length: int, request: Callable[[Ticket], _T]) -> _T:
+        where = f"bytes {offset}-{offset + length - 1} of {self.url}"
+        if self._closed:
+            raise SourceReadError(f"reading {where}: the reader is closed", url=self.url)
+        ticket = Ticket()
+        job = self._threads.submit(request, ticket)
+        try:
+            return await asyncio.wrap_future(job)
+        except RangeError as failure:
+            raise self._error(failure, where) from failure
+        except asyncio.CancelledError:
+            ticket.abort()  # a cancelled read stops at once instead of reading on in its thread
+            if not job.cancel():  # it was running: wait until its thread no longer writes to the buffer
+                await _settle(job)
+            raise
+
+    def _error(self, failure: RangeError, where: str) -> SourceReadError:
+        if isinstance(failure, BadStatusError):
+            return SourceReadError(
+                f"reading {where}: {_advice(failure.status)}",
+                url=self.url,
+                status=failure.status,
+                retryable=failure.retryable,
+                code=_STATUS_CODES.get(failure.status, "source_read_failed"),
+            )
+        if isinstance(failure, BadContentRangeError):
+            return SourceReadError(
+                f"reading {where}: the host answered Content-Range {failure.content_range!r} with "
+                f"Content-Length {failure.content_length}; the range may lie beyond the end of the disk",
+                url=self.url,
+                status=206,
+            )
+        if isinstance(failure, ShortBodyError):
+            return SourceReadError(
+                f"reading {where}: got {failure.received} bytes; the connection was cut, retry later",
+                url=self.url,
+                status=206,
+                retryable=True,
+            )
+        if isinstance(failure, PinMismatchError):
+            return SourceReadError(
+                f"reading {where}: the host presented a certificate with SHA-256 thumbprint {failure.presented}, "
+                f"not the pinned {self._pool.pinned}; if vCenter's certificate was replaced on purpose, update the "
                 "provider's thumbprint",
                 url=self.url,
-                status=response.status_code,
                 code="thumbprint_mismatch",
             )
+        if isinstance(failure, UntrustedCertificateError):
+            return SourceReadError(
+                f"reading {where}: the host's certificate is not trusted ({failure}); set the provider's "
+                "ca_bundle or pin its thumbprint",
+                url=self.url,
+                code="certificate_untrusted",
+            )
+        return SourceReadError(
+            f"reading {where} failed: {failure}; the host may be busy or unreachable, retry later",
+            url=self.url,
+            retryable=failure.retryable,
+        )
+
+
+async def _settle(job: Future[_T]) -> None:
+    """Wait until ``job`` is done, whatever its outcome, through further cancellations (it was aborted: soon)."""
+    waiter = asyncio.wrap_future(job)
+    while not waiter.done():
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait([waiter])  # neither raises the job's error nor cancels it
+    if not waiter.cancelled():
+        waiter.exception()  # retrieved: the caller was cancelled, the outcome is of no use
+
+
+def _check_range(offset: int, length: int) -> None:
+    if offset < 0 or length <= 0:
+        raise ValueError(f"bad range: offset {offset}, length {length}")
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 _STATUS_CODES = {401: "datastore_access_denied", 403: "datastore_access_denied", 404: "disk_not_found"}
