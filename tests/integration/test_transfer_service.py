@@ -1,7 +1,9 @@
-"""The transfer service's CopyDisk handler end to end: real NATS, ferry-vcsim, qemu-nbd and nbdkit.
+"""The transfer service in one process end to end: real NATS, ferry-vcsim, qemu-nbd and nbdkit.
 
 The service is wired by its own ``bootstrap`` and runs behind the real ``DurableConsumer``
-on the transfer's command subject, with its background jobs (the cancellation listener).
+on the transfer's command subject, with its background jobs (the cancellation listener):
+``CopyDisk`` plans the disk and puts its ``CopyRange`` commands on the same queue, which
+the same consumer then copies (worker processes: ``test_transfer_ranges.py``).
 Commands go in with the bus publisher; every event on ``ferry.evt.>`` is collected through
 a core subscription. The simulator's flat files hold documented content, so each test
 compares the target with the file the simulator serves.
@@ -9,7 +11,6 @@ compares the target with the file the simulator serves.
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import socket
@@ -47,11 +48,10 @@ from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
-from ferry_transfer.adapters.copier import combine_digests
 from ferry_transfer.adapters.nbd import NbdClient
 from ferry_transfer.adapters.sink_factory import SinkFactory, SinkOptions, SinkUnavailable
 from ferry_transfer.bootstrap import TransferService, bootstrap
-from ferry_transfer.domain.ranges import plan_segments
+from ferry_transfer.domain.checksum import disk_checksum
 from ferry_transfer.settings import TransferSettings
 
 pytestmark = [pytest.mark.vsphere, pytest.mark.nats]
@@ -246,8 +246,7 @@ def file_sink(disk: Disk, path: Path, size: int | None = None) -> DiskSink:
 
 
 def expected_sha256(source: bytes) -> str:
-    segments = plan_segments(len(source), None, RANGE)
-    return combine_digests(segments, [hashlib.sha256(source[s.offset : s.end]).digest() for s in segments])
+    return disk_checksum(source, RANGE)
 
 
 def assert_progress(harness: Harness, disk: Disk) -> None:
@@ -382,6 +381,7 @@ async def test_copies_disks_to_an_nbd_export(
         assert copied.sha256 == expected_sha256(source)
         assert copied.bytes_written + copied.zero_bytes_skipped == len(source)
         assert_progress(harness, disk)
+    await harness.service.sinks.close_all()  # the servers stop only once their clients hang up
 
 
 async def test_a_cancelled_vm_stops_copying_at_once_and_leaves_no_open_sink(harness: Harness, tmp_path: Path) -> None:
@@ -526,3 +526,4 @@ async def test_sinks_that_cannot_be_opened_say_why_and_whether_to_retry(
 
     async with factory.open(nbd(port, "disk")) as sink:  # the export itself works
         assert sink.size == MiB
+    await factory.close_all()

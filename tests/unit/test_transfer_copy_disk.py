@@ -1,18 +1,18 @@
-"""The CopyDisk use case with hand-written fakes behind its ports: events, repairs, cancellation, error mapping."""
+"""CopyDisk (the coordinator) and CopyRange (any worker) together, with hand-written fakes behind their ports:
+planning, CBT, checkpoints, idempotent redelivery, the events, cancellation and error mapping."""
 
 import asyncio
-import contextlib
 import errno
 import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import msgspec
 import pytest
 
 from ferry_shared.errors import PermanentError, TemporaryError
-from ferry_shared.messages import Message
 from ferry_shared.migrations import (
     CopyDisk,
+    CopyRange,
     DiskCopied,
     DiskCopyCanceled,
     DiskCopyProgress,
@@ -24,122 +24,39 @@ from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.errors import INVALID_LOGIN, UNREACHABLE, ProviderError
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.cancellation import CancellationRegistry
-from ferry_transfer.adapters.copier import DiskSource
+from ferry_transfer.adapters.checkpoints import Change, DiskId
 from ferry_transfer.adapters.datastore import SourceReadError
 from ferry_transfer.adapters.nbd import NbdConnectionError
 from ferry_transfer.adapters.sink_factory import SinkUnavailable
-from ferry_transfer.adapters.sinks import Buffer
-from ferry_transfer.adapters.sinks import DiskSink as SinkPort
-from ferry_transfer.handlers import CopyDiskHandler, CopyOptions
+from ferry_transfer.domain.checkpoint import DiskRecord, RangeCounts, range_done
+from ferry_transfer.domain.checksum import disk_checksum
+from ferry_transfer.domain.ranges import Extent
+from ferry_transfer.handlers import CopyDiskHandler, CopyOptions, CopyRangeHandler, RangeOptions
+
+from .transfer_fakes import (
+    Cbt,
+    Delivery,
+    MemoryCheckpoints,
+    MemorySink,
+    MemorySource,
+    Publisher,
+    Readers,
+    Sinks,
+)
 
 KiB = 1024
-SIZE = 256 * KiB
-RANGE = 64 * KiB
-PASSWORD = "s3cret-Pa55"
+RANGE = 256 * KiB
+CHUNK = 64 * KiB  # the zero-detection block: the smallest chunk
+SIZE = 5 * RANGE + 16 * KiB  # six ranges, the last one short
+DISK = DiskId("m1", "vm-1", 2000)
 
 
-class MemorySource:
-    def __init__(self, data: bytes, *, fail: Exception | None = None, gate: asyncio.Event | None = None) -> None:
-        self.data = data
-        self.fail = fail
-        self.gate = gate
-        self.reads = 0
-
-    async def read(self, offset: int, length: int) -> bytes:
-        self.reads += 1
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.fail is not None:
-            raise self.fail
-        return self.data[offset : offset + length]
-
-
-class MemorySink:
-    """A target disk in memory; ``garble`` lists offsets whose next ``garble_times`` writes land corrupted."""
-
-    def __init__(self, size: int, *, garble: int | None = None, garble_times: int = 0) -> None:
-        self.data = bytearray(size)
-        self.garble = garble
-        self.garble_times = garble_times
-        self.closed = False
-        self.finished = 0
-        self.fail: Exception | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    async def write(self, offset: int, data: Buffer) -> None:
-        if self.fail is not None:
-            raise self.fail
-        payload = bytes(data)
-        if offset == self.garble and self.garble_times:
-            self.garble_times -= 1
-            payload = bytes(b ^ 0xFF for b in payload)
-        self.data[offset : offset + len(payload)] = payload
-
-    async def zero(self, offset: int, length: int) -> None:
-        self.data[offset : offset + length] = bytes(length)
-
-    async def finish(self) -> None:
-        self.finished += 1
-
-    async def read(self, offset: int, length: int) -> bytes:
-        return bytes(self.data[offset : offset + length])
-
-
-@dataclass
-class Sources:
-    source: MemorySource
-    fail: Exception | None = None
-    opened: list[int] = field(default_factory=list)
-
-    @contextlib.asynccontextmanager
-    async def open(self, provider: ProviderSpec, disk: SourceDisk, connections: int) -> AsyncIterator[DiskSource]:
-        self.opened.append(connections)
-        if self.fail is not None:
-            raise self.fail
-        yield self.source
-
-
-@dataclass
-class Sinks:
-    sink: MemorySink
-    fail: Exception | None = None
-
-    @contextlib.asynccontextmanager
-    async def open(self, spec: DiskSink) -> AsyncIterator[SinkPort]:
-        if self.fail is not None:
-            raise self.fail
-        try:
-            yield self.sink
-        finally:
-            self.sink.closed = True
-
-
-class Publisher:
+class Clock:
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.now = 1_000_000.0
 
-    async def publish(self, message: Message) -> object:
-        self.messages.append(message)
-        return None
-
-    def of(self, kind: type[Message]) -> list[Message]:
-        return [message for message in self.messages if isinstance(message, kind)]
-
-
-class Delivery:
-    def __init__(self) -> None:
-        self.leased = False
-
-    @contextlib.asynccontextmanager
-    async def lease(self, interval: float | None = None) -> AsyncIterator[None]:
-        self.leased = True
-        try:
-            yield
-        finally:
-            self.leased = False
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
@@ -147,125 +64,300 @@ class World:
     data: bytes
     source: MemorySource
     sink: MemorySink
-    sources: Sources
+    readers: Readers
     sinks: Sinks
+    cbt: Cbt
+    checkpoints: MemoryCheckpoints
     publisher: Publisher
     registry: CancellationRegistry
-    handler: CopyDiskHandler
+    clock: Clock
+    coordinator: CopyDiskHandler
+    worker: CopyRangeHandler
+
+    async def plan(self, disk: CopyDisk) -> None:
+        await self.coordinator(disk, Delivery())
+
+    def ranges(self) -> list[CopyRange]:
+        return [m for m in self.publisher.messages if isinstance(m, CopyRange)]
+
+    async def run_ranges(self, ranges: list[CopyRange] | None = None) -> None:
+        for command in self.ranges() if ranges is None else ranges:
+            self.clock.now += 1
+            await self.worker(command, Delivery())
 
 
-def make_world(*, sink: MemorySink | None = None, source: MemorySource | None = None) -> World:
-    rng = random.Random(4)
-    data = bytearray(rng.randbytes(SIZE))
+def disk_data(seed: int = 4) -> bytes:
+    data = bytearray(random.Random(seed).randbytes(SIZE))
     data[RANGE : 2 * RANGE] = bytes(RANGE)  # one zero range
-    memory_source = source or MemorySource(bytes(data))
-    memory_sink = sink or MemorySink(SIZE)
-    sources, sinks, publisher = Sources(memory_source), Sinks(memory_sink), Publisher()
-    registry = CancellationRegistry()
-    handler = CopyDiskHandler(
-        sources=sources,
+    data[3 * RANGE : 3 * RANGE + 4 * KiB] = bytes(4 * KiB)  # zeroes inside a block of data: still data
+    return bytes(data)
+
+
+def make_world(
+    *, data: bytes | None = None, sink: MemorySink | None = None, extents: list[Extent] | None = None
+) -> World:
+    content = disk_data() if data is None else data
+    source = MemorySource(content)
+    target = sink or MemorySink(SIZE)
+    readers, sinks, cbt = Readers(source), Sinks(target), Cbt(extents)
+    checkpoints, publisher, registry, clock = MemoryCheckpoints(), Publisher(), CancellationRegistry(), Clock()
+    coordinator = CopyDiskHandler(
+        sources=readers,
+        cbt=cbt,
         sinks=sinks,
+        checkpoints=checkpoints,
         publisher=publisher,
         cancellations=registry,
-        options=CopyOptions(requests_in_flight=2, range_size=RANGE, progress_interval=0.01),
+        options=CopyOptions(range_size=RANGE),
+        clock=clock,
     )
-    return World(memory_source.data, memory_source, memory_sink, sources, sinks, publisher, registry, handler)
+    worker = CopyRangeHandler(
+        sources=readers,
+        sinks=sinks,
+        checkpoints=checkpoints,
+        publisher=publisher,
+        cancellations=registry,
+        options=RangeOptions(chunk_size=CHUNK, progress_interval=1.5),
+        clock=clock,
+    )
+    return World(content, source, target, readers, sinks, cbt, checkpoints, publisher, registry, clock,
+                 coordinator, worker)  # fmt: skip
 
 
-def command(*, source_type: str = "vsphere", size: int = SIZE) -> CopyDisk:
+def command(*, source_type: str = "vsphere", cbt: bool = False) -> CopyDisk:
     return CopyDisk(
         message_id="m1:vm-1:copy_disk:2000",
         migration="m1",
         vm_id="vm-1",
         source=ProviderSpec(name="vc", type=source_type, url="https://vc.example.com/sdk", username="u"),  # type: ignore[arg-type]
-        disk=SourceDisk(key=2000, file_name="[ds1] vm-1/vm-1.vmdk", datacenter="DC0", capacity_bytes=size),
-        sink=DiskSink(disk_key=2000, kind="file", size_bytes=size, path="/targets/vm-1.raw"),
+        disk=SourceDisk(key=2000, file_name="[ds1] vm-1/vm-1.vmdk", datacenter="DC0", capacity_bytes=SIZE, cbt=cbt),
+        sink=DiskSink(disk_key=2000, kind="file", size_bytes=SIZE, path="/targets/vm-1.raw"),
     )
 
 
-async def test_copies_the_disk_and_publishes_progress_then_copied() -> None:
+async def test_the_coordinator_plans_ranges_stores_a_checkpoint_and_acks() -> None:
     world = make_world()
     delivery = Delivery()
-    await world.handler(command(), delivery)
+    await world.coordinator(command(), delivery)
+    ranges = world.ranges()
+    assert [(r.index, r.offset, r.length) for r in ranges] == [(i, i * RANGE, RANGE) for i in range(5)] + [
+        (5, 5 * RANGE, 16 * KiB)
+    ]
+    assert [r.message_id for r in ranges] == [step_id("m1", "vm-1", "copy_range", 2000, i) for i in range(6)]
+    assert all(r.extents == () and r.sink == command().sink for r in ranges)
+    assert world.source.reads == [(0, 4096)]  # the probe: login and file checked once, before any range
+    assert world.sinks.prepared == [[]]  # nothing to zero: every range is copied
+    record = world.checkpoints.records[DISK]
+    assert (record.count, record.bytes_done, record.range_size) == (6, 0, RANGE)
+    assert not delivery.leased and world.cbt.asked == 0
+
+
+async def test_ranges_copied_in_any_order_make_the_disk_and_one_disk_copied() -> None:
+    world = make_world(sink=MemorySink(SIZE, fill=0xAA))  # a volume with old data on it
+    await world.plan(command())
+    ranges = world.ranges()
+    random.Random(1).shuffle(ranges)
+    await world.run_ranges(ranges)
     assert bytes(world.sink.data) == world.data
-    assert world.sink.closed and not delivery.leased
-    assert world.sources.opened == [2]
-    copied = world.publisher.messages[-1]
-    assert isinstance(copied, DiskCopied)
-    assert copied.message_id == step_id("m1", "vm-1", "disk_copied", 2000)
-    assert (copied.bytes_total, copied.bytes_read, copied.bytes_written) == (SIZE, SIZE, SIZE - RANGE)
-    assert copied.zero_bytes_skipped == RANGE
+    copied = world.publisher.of(DiskCopied)
+    assert len(copied) == 1
+    event = copied[0]
+    assert isinstance(event, DiskCopied)
+    assert event.message_id == step_id("m1", "vm-1", "disk_copied", 2000)
+    assert event.sha256 == disk_checksum(world.data, RANGE)
+    assert (event.bytes_total, event.bytes_read) == (SIZE, SIZE)
+    assert event.bytes_written + event.zero_bytes_skipped == SIZE
+    assert event.zero_bytes_skipped == RANGE
+    assert event.seconds == 6.0  # six ranges, one clock second each
     progress = [m for m in world.publisher.messages if isinstance(m, DiskCopyProgress)]
-    assert progress and progress[-1].bytes_done == SIZE
-    assert [p.bytes_done for p in progress] == sorted({p.bytes_done for p in progress})
-    assert all(p.message_id == step_id("m1", "vm-1", "progress", 2000, p.bytes_done) for p in progress)
-    assert world.publisher.messages.index(progress[-1]) < world.publisher.messages.index(copied)
+    done = [p.bytes_done for p in progress]
+    assert done == sorted(set(done)) and done[-1] == SIZE and len(done) < 6  # throttled to one per 1.5 s
+    assert world.publisher.messages.index(progress[-1]) == world.publisher.messages.index(event) - 1
+    assert world.sink.open == 0
+
+
+async def test_a_redelivered_range_is_not_copied_or_counted_again() -> None:
+    world = make_world()
+    await world.plan(command())
+    first = world.ranges()[0]
+    await world.run_ranges([first])
+    reads = len(world.source.reads)
+    record = world.checkpoints.records[DISK]
+    await world.run_ranges([first])
+    assert len(world.source.reads) == reads
+    assert world.checkpoints.records[DISK] == record
+    assert record.bytes_done == RANGE and record.bytes_read == RANGE
+
+
+async def test_a_range_counted_by_another_worker_meanwhile_is_counted_once() -> None:
+    world = make_world()
+    await world.plan(command())
+    first, second = world.ranges()[:2]
+    await world.run_ranges([first])
+    world.checkpoints.interfere = None
+    before = world.checkpoints.records[DISK].bytes_done
+
+    # another worker finishes range 1 between our read of the record and our write: we retry and see it done
+    def other_worker(current: DiskRecord) -> DiskRecord | None:
+        result = range_done(current, 1, RangeCounts(RANGE, 0, RANGE), world.clock.now, 100)
+        return None if result is None else result[0]
+
+    world.checkpoints.interfere = other_worker
+    await world.run_ranges([second])
+    record = world.checkpoints.records[DISK]
+    assert world.checkpoints.conflicts == 1
+    assert record.bytes_done == before + RANGE
+    assert record.bytes_read == 2 * RANGE  # the other worker's count, not ours on top
+
+
+async def test_a_redelivered_copy_disk_republishes_only_ranges_not_done_and_a_finished_one_its_result() -> None:
+    world = make_world()
+    await world.plan(command())
+    await world.run_ranges(world.ranges()[:4])
+    world.publisher.messages.clear()
+    await world.plan(command())
+    assert [r.index for r in world.ranges()] == [4, 5]
+    assert world.sinks.prepared == [[]]  # prepared once only
+    await world.run_ranges()
+    copied = world.publisher.of(DiskCopied)
+    assert len(copied) == 1 and isinstance(copied[0], DiskCopied)
+    world.publisher.messages.clear()
+    await world.plan(command())
+    again = world.publisher.messages[-1]
+    assert isinstance(again, DiskCopied)
+    assert msgspec.structs.replace(again, occurred_at=copied[0].occurred_at) == copied[0]
+    assert not world.ranges()
+    assert bytes(world.sink.data) == world.data
+
+
+async def test_with_cbt_only_allocated_extents_are_read_and_the_rest_is_zeroed() -> None:
+    data = bytearray(SIZE)
+    extents = [Extent(8 * KiB, 8 * KiB), Extent(3 * RANGE + 4 * KiB, 100 * KiB), Extent(4 * RANGE - 4 * KiB, 8 * KiB)]
+    rng = random.Random(2)
+    for extent in extents:
+        data[extent.offset : extent.end] = rng.randbytes(extent.length)
+    world = make_world(data=bytes(data), sink=MemorySink(SIZE, fill=0xAA), extents=extents)
+    await world.plan(command(cbt=True))
+    ranges = world.ranges()
+    assert [(r.index, r.extents) for r in ranges] == [
+        (0, ((8 * KiB, 8 * KiB),)),
+        (3, ((3 * RANGE + 4 * KiB, 100 * KiB), (4 * RANGE - 4 * KiB, 4 * KiB))),
+        (4, ((4 * RANGE, 4 * KiB),)),
+    ]
+    assert world.sinks.prepared == [[Extent(RANGE, 2 * RANGE), Extent(5 * RANGE, 16 * KiB)]]
+    world.source.reads.clear()
+    await world.run_ranges()
+    assert bytes(world.sink.data) == bytes(data)
+    blocks = {offset // CHUNK for extent in extents for offset in range(extent.offset, extent.end, 4 * KiB)}
+    read = {offset // CHUNK for start, length in world.source.reads for offset in range(start, start + length, KiB)}
+    assert read == blocks  # the extents' zero-detection blocks, nothing else
+    copied = world.publisher.of(DiskCopied)[0]
+    assert isinstance(copied, DiskCopied)
+    assert copied.bytes_read == copied.bytes_written == 5 * CHUNK
+    assert copied.sha256 == disk_checksum(bytes(data), RANGE)
+
+
+async def test_a_cbt_disk_with_nothing_allocated_is_finished_by_the_coordinator() -> None:
+    world = make_world(data=bytes(SIZE), sink=MemorySink(SIZE, fill=1), extents=[])
+    await world.plan(command(cbt=True))
+    assert not world.ranges()
+    copied = world.publisher.of(DiskCopied)
+    assert len(copied) == 1 and copied[0].sha256 == disk_checksum(bytes(SIZE), RANGE)  # type: ignore[attr-defined]
+    assert bytes(world.sink.data) == bytes(SIZE)
 
 
 async def test_a_range_that_landed_wrong_is_copied_again_once() -> None:
-    world = make_world(sink=MemorySink(SIZE, garble=3 * RANGE, garble_times=1))
-    await world.handler(command(), Delivery())
+    world = make_world(sink=MemorySink(SIZE, garble=2 * RANGE + CHUNK, garble_times=1))
+    await world.plan(command())
+    await world.run_ranges()
     assert bytes(world.sink.data) == world.data
-    assert world.sink.finished == 2
-    assert world.source.reads == SIZE // RANGE + 1  # every range, and the wrong one again
-    copied = world.publisher.of(DiskCopied)
-    assert len(copied) == 1
+    assert world.sink.writes.count((2 * RANGE + CHUNK, CHUNK)) == 2
+    assert len(world.publisher.of(DiskCopied)) == 1
 
 
-async def test_a_range_that_keeps_landing_wrong_fails_the_command() -> None:
+async def test_a_range_that_keeps_landing_wrong_fails_with_a_checksum_mismatch() -> None:
     world = make_world(sink=MemorySink(SIZE, garble=0, garble_times=2))
+    await world.plan(command())
     with pytest.raises(PermanentError) as caught:
-        await world.handler(command(), Delivery())
+        await world.run_ranges(world.ranges()[:1])
     assert caught.value.code == "checksum_mismatch"
-    assert "target differs from the source in 1 range(s) at offsets 0" in caught.value.message
+    assert caught.value.message.startswith("copying range 0 of disk 2000 ([ds1] vm-1/vm-1.vmdk) of VM vm-1 to ")
+    assert "differs from the source at offset 0 of range 0" in caught.value.message
     assert "/targets/vm-1.raw" in caught.value.message
-    assert not world.publisher.of(DiskCopied)
-    assert world.sink.closed
+    assert world.checkpoints.records[DISK].bytes_done == 0
 
 
-async def test_a_cancelled_vm_is_not_copied() -> None:
+async def test_a_cancelled_vm_is_neither_planned_nor_copied() -> None:
     world = make_world()
+    await world.plan(command())
     world.registry.cancel("m1", "vm-1")
-    await world.handler(command(), Delivery())
-    assert world.sources.opened == []
-    assert [type(m) for m in world.publisher.messages] == [DiskCopyCanceled]
-    assert world.publisher.messages[0].message_id == step_id("m1", "vm-1", "disk_copy_canceled", 2000)
+    await world.run_ranges()
+    await world.plan(command())
+    assert [type(m) for m in world.publisher.messages if not isinstance(m, CopyRange)] == [DiskCopyCanceled] * 7
+    assert world.publisher.of(DiskCopyCanceled)[0].message_id == step_id("m1", "vm-1", "disk_copy_canceled", 2000)
+    assert world.source.reads == [(0, 4096)]
 
 
-async def test_cancelling_mid_copy_stops_it_and_closes_the_sink() -> None:
+async def test_cancelling_mid_range_stops_it_without_counting_it() -> None:
+    world = make_world()
+    await world.plan(command())
     gate = asyncio.Event()
-    world = make_world(source=MemorySource(bytes(SIZE), gate=gate))
+    world.source.gate = gate
     delivery = Delivery()
-    handling = asyncio.ensure_future(world.handler(command(), delivery))
-    await eventually(lambda: world.source.reads > 0, timeout=1, what="the copy reading")
+    handling = asyncio.ensure_future(world.worker(world.ranges()[0], delivery))
+    await eventually(lambda: len(world.source.reads) > 1, timeout=1, what="the range reading")
     assert delivery.leased and world.registry.copies_in_flight == 1
     world.registry.cancel("m1", "vm-1")
     await asyncio.wait_for(handling, 1)
-    assert [type(m) for m in world.publisher.messages] == [DiskCopyCanceled]
-    assert world.sink.closed and not delivery.leased
-    assert world.registry.copies_in_flight == 0
+    assert isinstance(world.publisher.messages[-1], DiskCopyCanceled)
+    assert world.checkpoints.records[DISK].bytes_done == 0
+    assert world.sink.open == 0 and not delivery.leased and world.registry.copies_in_flight == 0
 
 
-async def test_a_cancellation_of_another_vm_does_not_stop_the_copy() -> None:
+async def test_a_disk_whose_finisher_died_is_finished_by_the_redelivered_range() -> None:
     world = make_world()
-    world.registry.cancel("m1", "vm-2")
-    world.registry.cancel("m2", "vm-1")
-    await world.handler(command(), Delivery())
-    assert world.publisher.of(DiskCopied)
+    await world.plan(command())
+    ranges = world.ranges()
+    await world.run_ranges(ranges[:-1])
+    finished = world.checkpoints.change
+
+    async def crash_before_finishing(disk: DiskId, change: Change) -> tuple[DiskRecord, DiskRecord | None]:
+        seen, updated = await finished(disk, change)
+        if updated is not None and updated.complete:
+            raise ConnectionError("the worker died")
+        return seen, updated
+
+    world.checkpoints.change = crash_before_finishing  # type: ignore[method-assign]
+    with pytest.raises(TemporaryError):
+        await world.run_ranges(ranges[-1:])
+    world.checkpoints.change = finished  # type: ignore[method-assign]
+    assert not world.publisher.of(DiskCopied)
+    await world.run_ranges(ranges[-1:])
+    assert len(world.publisher.of(DiskCopied)) == 1
+
+
+async def test_a_range_off_the_checkpoints_grid_is_refused() -> None:
+    world = make_world()
+    await world.plan(command())
+    wrong = world.ranges()[1]
+    for bad in ({"offset": 3}, {"length": 5}, {"extents": ((0, 10),)}, {"extents": ((RANGE + 10, 5), (RANGE, 5))}):
+        with pytest.raises(PermanentError) as caught:
+            await world.worker(msgspec.structs.replace(wrong, **bad), Delivery())
+        assert caught.value.code == "invalid_range"
 
 
 async def test_a_sink_smaller_than_the_disk_is_refused() -> None:
     world = make_world(sink=MemorySink(SIZE // 2))
     with pytest.raises(PermanentError) as caught:
-        await world.handler(command(), Delivery())
+        await world.plan(command())
     assert caught.value.code == "sink_too_small"
-    assert f"holds {SIZE // 2} bytes but disk 2000" in caught.value.message
+    assert not world.ranges() and DISK not in world.checkpoints.records
 
 
 async def test_only_vsphere_sources_are_copied() -> None:
     world = make_world()
     with pytest.raises(PermanentError, match="from a kubernetes provider"):
-        await world.handler(command(source_type="kubernetes"), Delivery())
+        await world.coordinator(command(source_type="kubernetes"), Delivery())
 
 
 LOGIN_REFUSED = ProviderError(
@@ -278,49 +370,55 @@ LOGIN_REFUSED = ProviderError(
     [
         ("sources", LOGIN_REFUSED, PermanentError, INVALID_LOGIN),
         ("sources", ProviderError(UNREACHABLE, "vc:443 refused the connection"), TemporaryError, UNREACHABLE),
-        (
-            "sources",
-            SourceReadError("404 Not Found", url="u", status=404, code="disk_not_found"),
-            PermanentError,
-            "disk_not_found",
-        ),
-        (
-            "read",
-            SourceReadError("503 busy", url="u", status=503, retryable=True),
-            TemporaryError,
-            "source_read_failed",
-        ),
-        (
-            "sinks",
-            SinkUnavailable("sink_unreachable", "not listening", retryable=True),
-            TemporaryError,
-            "sink_unreachable",
-        ),
+        ("read", SourceReadError("404 Not Found", url="u", status=404, code="disk_not_found"), PermanentError,
+         "disk_not_found"),
+        ("read", SourceReadError("503 busy", url="u", status=503, retryable=True), TemporaryError,
+         "source_read_failed"),
+        ("sinks", SinkUnavailable("sink_unreachable", "not listening", retryable=True), TemporaryError,
+         "sink_unreachable"),
         ("sinks", SinkUnavailable("sink_missing", "no directory", retryable=False), PermanentError, "sink_missing"),
-        ("write", NbdConnectionError("connection reset"), TemporaryError, "sink_connection_lost"),
-        ("write", OSError(errno.ENOSPC, "No space left on device"), PermanentError, "sink_write_failed"),
-        ("write", OSError(errno.EIO, "Input/output error"), TemporaryError, "sink_write_failed"),
     ],
-)
-async def test_failures_become_permanent_or_temporary_errors(
+)  # fmt: skip
+async def test_coordinator_failures_become_permanent_or_temporary_errors(
     where: str, error: Exception, expected: type[Exception], code: str
 ) -> None:
     world = make_world()
     if where == "sources":
-        world.sources.fail = error
+        world.readers.fail = error
     elif where == "read":
         world.source.fail = error
-    elif where == "sinks":
+    else:
         world.sinks.fail = error
+    with pytest.raises(expected) as caught:
+        await world.coordinator(command(), Delivery())
+    mapped = caught.value
+    assert isinstance(mapped, PermanentError | TemporaryError) and type(mapped) is expected
+    assert mapped.code == code
+    assert mapped.message.startswith("copying disk 2000 ([ds1] vm-1/vm-1.vmdk) of VM vm-1: ")
+    assert not world.ranges() and DISK not in world.checkpoints.records
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "code"),
+    [
+        (NbdConnectionError("connection reset"), TemporaryError, "sink_connection_lost"),
+        (OSError(errno.ENOSPC, "No space left on device"), PermanentError, "sink_write_failed"),
+        (OSError(errno.EIO, "Input/output error"), TemporaryError, "sink_write_failed"),
+        (SourceReadError("503 busy", url="u", status=503, retryable=True), TemporaryError, "source_read_failed"),
+    ],
+)
+async def test_range_failures_become_permanent_or_temporary_errors(
+    error: Exception, expected: type[Exception], code: str
+) -> None:
+    world = make_world()
+    await world.plan(command())
+    if isinstance(error, SourceReadError):
+        world.source.fail = error
     else:
         world.sink.fail = error
     with pytest.raises(expected) as caught:
-        await world.handler(command(), Delivery())
-    mapped = caught.value
-    assert isinstance(mapped, PermanentError | TemporaryError)
-    assert type(mapped) is expected
-    assert mapped.code == code
-    assert mapped.message.startswith("copying disk 2000 ([ds1] vm-1/vm-1.vmdk) of VM vm-1: ")
-    assert PASSWORD not in mapped.message
-    assert not world.publisher.of(DiskCopied)
-    assert world.registry.copies_in_flight == 0
+        await world.run_ranges(world.ranges()[:1])
+    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert caught.value.message.startswith("copying range 0 of disk 2000")  # type: ignore[attr-defined]
+    assert world.checkpoints.records[DISK].bytes_done == 0
+    assert world.registry.copies_in_flight == 0 and world.sink.open == 0

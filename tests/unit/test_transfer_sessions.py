@@ -108,27 +108,37 @@ async def test_a_provider_without_a_stored_password_is_a_clear_error() -> None:
 
 
 def test_settings_come_from_the_environment_with_their_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FERRY_TRANSFER_REQUESTS_IN_FLIGHT", "8")
+    monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "4")
     monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(32 * 1024 * 1024))
+    monkeypatch.setenv("FERRY_TRANSFER_CONNECTIONS_PER_HOST", "12")
     monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "1.5")
     settings = TransferSettings()
-    assert (settings.requests_in_flight, settings.range_size, settings.progress_interval) == (8, 32 << 20, 1.5)
+    assert (settings.ranges_in_flight, settings.range_size, settings.progress_interval) == (4, 32 << 20, 1.5)
+    assert settings.connections_per_host == 12
     assert TransferSettings.model_fields["range_size"].default == 16 << 20
 
 
-def test_a_range_size_off_the_4k_grid_is_refused() -> None:
-    with pytest.raises(ValidationError, match="multiple of 4096"):
-        TransferSettings(range_size=5000 * 1024 + 1)
+@pytest.mark.parametrize("field", ["range_size", "chunk_size"])
+def test_sizes_off_the_64k_grid_are_refused(field: str) -> None:
+    with pytest.raises(ValidationError, match=f"{field} must be a multiple of 65536"):
+        TransferSettings(**{field: 5000 * 1024})
 
 
-async def test_a_raw_file_zeroes_rewritten_ranges_after_it_was_finished(tmp_path: Path) -> None:
+async def test_a_raw_file_punches_holes_for_zeroes_and_checks_them_without_reading(tmp_path: Path) -> None:
     path = tmp_path / "disk.raw"
     path.write_bytes(b"stale" * 100)
-    with RawFileSink(path, 64 * 1024) as sink:
+    with RawFileSink(path, 256 * 1024) as sink:
         assert await sink.read(0, 5) == bytes(5)  # opened afresh: all hole
         await sink.write(0, b"\xff" * 8192)
-        await sink.zero(0, 4096)  # before finish a no-op: the copier never zeroes what it wrote
-        assert await sink.read(0, 4096) == b"\xff" * 4096
-        await sink.finish()
-        await sink.zero(0, 4096)  # a repair after finish: really zero
+        assert not await sink.reads_zero(0, 65536)
+        await sink.zero(0, 4096)
         assert await sink.read(0, 8192) == bytes(4096) + b"\xff" * 4096
+        await sink.finish()
+        assert await sink.reads_zero(0, 4096) and await sink.reads_zero(8192, 200 * 1024)
+    with RawFileSink(path, 256 * 1024, fresh=False) as again:  # a range worker's view: nothing truncated
+        assert await again.read(4096, 4) == b"\xff" * 4
+        await again.zero(0, 64 * 1024)
+        assert await again.reads_zero(0, 256 * 1024)
+    assert path.stat().st_size == 256 * 1024 and path.stat().st_blocks == 0
+    with pytest.raises(FileNotFoundError):
+        RawFileSink(tmp_path / "missing.raw", 1024, fresh=False)

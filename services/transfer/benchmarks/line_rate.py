@@ -9,8 +9,8 @@ datastore endpoint (``GET /folder/…-flat.vmdk``) to a local raw file with ever
   (c) the dense disk with the simulator capping each connection (default 100 MiB/s).
 
 Peers: ``curl -o``, ``qemu-img convert`` over HTTPS, ``nbdcopy`` from ``nbdkit curl``;
-Ferry with 1, 2 and 4 workers when a runner is given with ``--ferry MODULE:CALLABLE``
-(see line_rate_bench/ferry_slot.py), else the peers only. Each copy is checked byte for
+Ferry with 1, 2 and 4 workers (a NATS server and that many ``python -m ferry_transfer``
+processes; another runner with ``--ferry MODULE:CALLABLE``, none with ``--ferry ''``). Each copy is checked byte for
 byte against the simulator's file and deleted. Prints per case MiB/s (disk size / wall
 time; median and range of --runs), the ratio to the best peer and to curl, and the peak
 RSS of each process (from wait4); writes results.json and throughput.png to --out.
@@ -36,6 +36,9 @@ from line_rate_bench.ferry_slot import load_runner
 from line_rate_bench.harness import CaseResult, Settings, run_case
 from line_rate_bench.peers import Curl, NbdCopy, Peer, QemuImg
 from line_rate_bench.simulator import start_simulator
+
+DEFAULT_FERRY_RUNNER = "line_rate_bench.ferry_runner:run"
+"""NATS plus N ``python -m ferry_transfer`` workers copying one disk (see ferry_runner.py)."""
 
 TOOLS = ("curl", "qemu-img", "nbdkit", "nbdcopy")
 UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -67,7 +70,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--cases", type=parse_list, default=["a", "b", "c"], help="subset, e.g. a,c")
     parser.add_argument("--peers", type=parse_list, default=["curl", "qemu-img", "nbdcopy"], help="subset of peers")
     parser.add_argument("--workers", type=parse_list, default=["1", "2", "4"], help="Ferry worker counts")
-    parser.add_argument("--ferry", metavar="MODULE:CALLABLE", help="Ferry runner (see line_rate_bench/ferry_slot.py)")
+    parser.add_argument(
+        "--ferry",
+        metavar="MODULE:CALLABLE",
+        default=DEFAULT_FERRY_RUNNER,
+        help="Ferry runner (see line_rate_bench/ferry_slot.py); empty: measure the peers only",
+    )
     parser.add_argument("--state-dir", type=Path, help="parent of the simulator's state (default /dev/shm if room)")
     parser.add_argument("--target-dir", type=Path, help="where copies go (default /dev/shm if room, per case)")
     parser.add_argument("--out", type=Path, default=Path("var/line-rate"), help="results.json, throughput.png, logs")

@@ -1,41 +1,55 @@
 """Tuning of the transfer workers, read from ``FERRY_TRANSFER_*`` environment variables.
 
-Memory per worker is at most about ``FERRY_MAX_IN_FLIGHT`` (disks at once, a shared setting)
-times ``requests_in_flight`` times ``range_size``: 16 * 4 * 16 MiB = 1 GiB with the defaults.
+A worker handles ``ranges_in_flight`` messages (ranges, or disks being planned) at once; it
+is its command consumer's ``max_in_flight``. Memory per worker is about the process itself
+(about 70 MiB) plus ``ranges_in_flight`` * 3 * ``chunk_size`` (a chunk read, its read-back,
+and the reader's buffer): 8 * 3 * 4 MiB, about 100 MiB, with the defaults, whatever the disk
+size. Caps are per worker: with N workers, a source host sees up to N * ``connections_per_host``
+connections and a datastore N * ``connections_per_datastore``.
 """
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MiB = 1024 * 1024
-ALIGNMENT = 4096
+KiB = 1024
+MiB = 1024 * KiB
+BLOCK = 64 * KiB
+"""Range and chunk sizes are multiples of the zero-detection block."""
 
 
 class TransferSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FERRY_TRANSFER_", extra="ignore")
 
-    requests_in_flight: int = Field(default=4, ge=1, le=64)
-    """Ranges of one disk read and written at once (and HTTP connections per disk)."""
-    range_size: int = Field(default=16 * MiB, ge=ALIGNMENT, le=256 * MiB)
-    """Bytes per ranged read; a multiple of 4096."""
+    range_size: int = Field(default=16 * MiB, ge=BLOCK, le=1024 * MiB)
+    """Bytes per range, the unit of work on the queue; a multiple of 64 KiB."""
+    chunk_size: int = Field(default=4 * MiB, ge=BLOCK, le=64 * MiB)
+    """Bytes read, written and checked at a time within a range (at most the range); a multiple of 64 KiB."""
+    ranges_in_flight: int = Field(default=8, ge=1, le=256)
+    """Ranges (and disk plans) one worker handles at once: its command consumer's max_in_flight."""
+    connections_per_host: int = Field(default=8, ge=1, le=256)
+    """Reads (HTTP connections) at once from one worker to one source host."""
+    connections_per_datastore: int = Field(default=8, ge=1, le=256)
+    """Reads at once from one worker to one datastore."""
     progress_interval: float = Field(default=0.5, gt=0)
-    """Seconds between two progress events of one disk, at least."""
+    """Seconds between two progress events of one disk, at least (across all workers)."""
     nbd_requests_in_flight: int = Field(default=16, ge=1)
+    """NBD requests in flight on one worker's connection to one export."""
     read_retries: int = Field(default=3, ge=0)
-    """Retries of one range read after a failure worth retrying, before the command is retried."""
+    """Retries of one read after a failure worth retrying, before the range is retried."""
     read_retry_delay: float = Field(default=0.5, ge=0)
     """Seconds before the first retry of a read; doubled for each further one."""
     connect_timeout: float = Field(default=10.0, gt=0)
     """Seconds to reach vCenter or an NBD sink."""
     call_timeout: float = Field(default=60.0, gt=0)
-    """Seconds for one vCenter SOAP call (the login)."""
+    """Seconds for one vCenter SOAP call (the login, a CBT query)."""
     cancelled_vms_kept: int = Field(default=10_000, ge=1)
     cancelled_vms_seconds: float = Field(default=3600.0, gt=0)
-    """How many cancelled VMs to remember, and for how long, so their late CopyDisk commands are skipped."""
+    """How many cancelled VMs to remember, and for how long (a restarted worker replays this far back)."""
 
-    @field_validator("range_size")
-    @classmethod
-    def _aligned(cls, value: int) -> int:
-        if value % ALIGNMENT:
-            raise ValueError(f"range_size must be a multiple of {ALIGNMENT} bytes, got {value}")
-        return value
+    @model_validator(mode="after")
+    def _blocks(self) -> "TransferSettings":
+        for name in ("range_size", "chunk_size"):
+            value = getattr(self, name)
+            if value % BLOCK:
+                raise ValueError(f"{name} must be a multiple of {BLOCK} bytes (64 KiB), got {value}")
+        return self

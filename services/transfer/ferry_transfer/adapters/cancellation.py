@@ -1,29 +1,37 @@
 """Cancelling the copies of a VM whose migration a user cancelled.
 
 The planner publishes ``VmCancelRequested``. Every transfer worker must hear it, so
-:func:`listen_for_cancellations` reads it through a plain core NATS subscription (a durable
-consumer would hand each event to one worker only) and tells the process's
+:func:`listen_for_cancellations` reads it through its own ordered (ephemeral) JetStream
+consumer on the events stream — a durable one would hand each event to one worker only —
+starting ``ttl`` seconds back, so a worker started or restarted after the cancel (even
+when no worker ran then) learns it too. It tells the process's
 :class:`CancellationRegistry`, which
 
 * sets the cancel signal of every copy of that (migration, VM) in flight here, and
-* remembers the VM (the last ``max_entries``, for ``ttl`` seconds), so that a ``CopyDisk``
-  for it that arrives later is not copied.
+* remembers the VM (the last ``max_entries``, for ``ttl`` seconds), so that a disk or range
+  of it that arrives later is not copied.
 
+Handlers await :meth:`CancellationRegistry.caught_up` (the replay of past cancels is done)
+before they trust :meth:`CancellationRegistry.is_cancelled`.
 :func:`run_unless_cancelled` runs a copy so that its signal stops it.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
-from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from ferry_shared import subjects
 from ferry_shared.messages import decode_as
 from ferry_shared.migrations import VmCancelRequested
 
@@ -46,15 +54,35 @@ class CancellationRegistry:
     """Which VMs were cancelled lately, and the cancel signals of the copies in flight."""
 
     def __init__(
-        self, *, max_entries: int = 10_000, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_entries: int = 10_000,
+        ttl: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        replaying: bool = False,
+        replay_wait: float = 10.0,
     ) -> None:
         self._max_entries = max_entries
-        self._ttl = ttl
+        self.ttl = ttl
         self._clock = clock
         self._cancelled: OrderedDict[VmKey, float] = OrderedDict()
         self._active: dict[VmKey, _Active] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        self._caught_up = asyncio.Event()
+        self._replay_wait = replay_wait
+        if not replaying:
+            self._caught_up.set()
+
+    def mark_caught_up(self) -> None:
+        """The cancels of the last ``ttl`` seconds are all known now."""
+        self._caught_up.set()
+
+    async def caught_up(self) -> None:
+        """Wait (up to ``replay_wait`` seconds) until past cancels are replayed; after that, go on regardless."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._replay_wait):
+                await self._caught_up.wait()
 
     def cancel(self, migration: str, vm_id: str) -> None:
         """Remember the VM as cancelled and signal its copies in flight."""
@@ -99,7 +127,7 @@ class CancellationRegistry:
                 self._idle.set()
 
     def _expire(self) -> None:
-        oldest = self._clock() - self._ttl
+        oldest = self._clock() - self.ttl
         while self._cancelled:
             key, at = next(iter(self._cancelled.items()))
             if at > oldest:
@@ -129,19 +157,32 @@ async def run_unless_cancelled(work: Coroutine[Any, Any, T], cancelled: asyncio.
     return False, task.result()
 
 
-async def listen_for_cancellations(nc: Client, registry: CancellationRegistry, stop: asyncio.Event) -> None:
-    """Feed ``VmCancelRequested`` events to ``registry`` until ``stop`` is set (a background job)."""
+async def listen_for_cancellations(js: JetStreamContext, registry: CancellationRegistry, stop: asyncio.Event) -> None:
+    """Feed ``VmCancelRequested`` events of the last ``registry.ttl`` seconds and every later one to
+    ``registry`` until ``stop`` is set (a background job)."""
 
     async def on_message(msg: Msg) -> None:
         try:
             event = decode_as(msg.data, VmCancelRequested)
         except msgspec.DecodeError as error:
             log.warning("ignoring an undecodable message on %s: %s", msg.subject, error)
-            return
-        registry.cancel(event.migration, event.vm_id)
+        else:
+            registry.cancel(event.migration, event.vm_id)
+        if msg.metadata.num_pending == 0:
+            registry.mark_caught_up()
 
-    subscription = await nc.subscribe(VmCancelRequested.subject, cb=on_message)
-    await nc.flush()  # the server knows the subscription before this job counts as started
+    since = datetime.now(UTC) - timedelta(seconds=registry.ttl)
+    subscription = await js.subscribe(
+        VmCancelRequested.subject,
+        stream=subjects.EVENTS_STREAM,
+        cb=on_message,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.BY_START_TIME,
+        config=ConsumerConfig(opt_start_time=since),
+    )
+    info = await subscription.consumer_info()
+    if info.num_pending == 0 and not (info.delivered and info.delivered.consumer_seq):
+        registry.mark_caught_up()  # nothing to replay (delivered ones mark it as the last is handled)
     try:
         await stop.wait()
     finally:

@@ -1,31 +1,43 @@
-"""Opens the sink a ``CopyDisk`` names: a sparse raw file, or an NBD export.
+"""Prepares and opens the sink a copy names: a sparse raw file, or an NBD export.
+
+* :meth:`SinkFactory.prepare` (the coordinator, once per disk): checks that the sink is
+  large enough, creates or sizes the file, and makes the parts of the disk that no range
+  covers read as zeroes — holes in a file, WRITE_ZEROES on NBD (a fresh volume is not
+  guaranteed to be zero). It touches nothing else, so running it again, even while ranges
+  are being copied, loses no copied byte.
+* :meth:`SinkFactory.open` (a range worker): a file is opened for each range (never
+  created or truncated there); an NBD connection is kept per export and shared by the
+  ranges in flight, closed once no range used it for ``idle_seconds`` (so a sink server can
+  stop when its disk is done), and one that broke is hung up and replaced on the next open.
 
 Opening failures become :class:`SinkUnavailable` with a code, a message saying what to do,
 and whether a later attempt may succeed (an NBD server that is not listening yet) or not
-(no such directory or export). The sink is always closed when the copy ends, however it
-ends: an NBD connection is disconnected after a copy and hung up after a failure or a
-cancellation.
+(no such directory or export).
 """
 
 import asyncio
+import contextlib
 import errno
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ferry_shared.errors import FerryError
 from ferry_shared.migrations import DiskSink as SinkSpec
+from ferry_transfer.domain.ranges import Extent
 
 from .nbd import NbdClient, NbdConnectionError, NbdHandshakeError
 from .sinks import DiskSink, NbdSink, RawFileSink
 
 _CUT_OFF = (OSError, TimeoutError, asyncio.IncompleteReadError)
 """Causes of a handshake failure that a later attempt may not meet."""
+NbdKey = tuple[str, int, str]
 
 
 class SinkUnavailable(FerryError):  # noqa: N818 - reads as what happened
-    """The sink could not be opened. ``retryable``: a later attempt may succeed."""
+    """The sink could not be opened or prepared. ``retryable``: a later attempt may succeed."""
 
     def __init__(self, code: str, message: str, *, retryable: bool) -> None:
         super().__init__(code, message)
@@ -35,30 +47,104 @@ class SinkUnavailable(FerryError):  # noqa: N818 - reads as what happened
 @dataclass(frozen=True)
 class SinkOptions:
     nbd_in_flight: int = 16
-    """NBD requests in flight on the connection."""
+    """NBD requests in flight on one connection."""
     connect_timeout: float = 30.0
     disconnect_timeout: float = 30.0
+    idle_seconds: float = 2.0
+    """An NBD connection no range used for this long is closed."""
+
+
+@dataclass
+class _Connection:
+    client: NbdClient
+    users: int = 0
+    expiry: asyncio.TimerHandle | None = None
 
 
 class SinkFactory:
-    """Opens sinks from their specs (the handler's sink port)."""
+    """Prepares and opens sinks from their specs (the handlers' sink port)."""
 
     def __init__(self, options: SinkOptions | None = None) -> None:
         self._options = options or SinkOptions()
+        self._nbd: dict[NbdKey, _Connection] = {}
+        self._connecting: dict[NbdKey, asyncio.Lock] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
-    @asynccontextmanager
+    async def prepare(self, spec: SinkSpec, capacity: int, zero: Sequence[Extent]) -> None:
+        """Check the sink holds ``capacity`` bytes and make the ``zero`` parts read as zeroes (idempotent)."""
+        if spec.kind == "file":
+            _check_size(spec, spec.size_bytes, capacity)
+            await asyncio.to_thread(_prepare_file, spec, zero)
+            return
+        async with self.open(spec) as sink:
+            _check_size(spec, sink.size, capacity)
+            for part in zero:
+                await sink.zero(part.offset, part.length)
+            await sink.finish()
+
+    @contextlib.asynccontextmanager
     async def open(self, spec: SinkSpec) -> AsyncIterator[DiskSink]:
+        """The sink for writing ranges; an NBD connection broken meanwhile is hung up, not reused."""
         if spec.kind == "file":
             with _open_file(spec) as file_sink:
                 yield file_sink
             return
-        client = await self._connect(spec)
+        key = (spec.host, spec.port, spec.export)
+        connection = await self._acquire(key, spec)
         try:
-            yield NbdSink(client)
-        except BaseException:
-            await client.close()  # hang up at once: the target is incomplete anyway
+            yield NbdSink(connection.client)
+        except NbdConnectionError:
+            self._drop(key, connection)
             raise
-        await client.disconnect(drain_timeout=self._options.disconnect_timeout)
+        finally:
+            connection.users -= 1
+            if not connection.users:
+                loop = asyncio.get_running_loop()
+                connection.expiry = loop.call_later(self._options.idle_seconds, self._expire, key, connection)
+
+    async def close_all(self) -> None:
+        """Disconnect every NBD connection (at shutdown)."""
+        connections, self._nbd = list(self._nbd.values()), {}
+        for connection in connections:
+            if connection.expiry is not None:
+                connection.expiry.cancel()
+            self._later(connection.client.disconnect(drain_timeout=self._options.disconnect_timeout))
+        if self._closing:
+            await asyncio.wait(self._closing)
+
+    async def _acquire(self, key: NbdKey, spec: SinkSpec) -> _Connection:
+        async with self._connecting.setdefault(key, asyncio.Lock()):
+            connection = self._nbd.get(key)
+            if connection is not None and not connection.client.usable:
+                self._drop(key, connection)
+                connection = None
+            if connection is None:
+                connection = _Connection(await self._connect(spec))
+                self._nbd[key] = connection
+            if connection.expiry is not None:
+                connection.expiry.cancel()
+                connection.expiry = None
+            connection.users += 1
+            return connection
+
+    def _drop(self, key: NbdKey, connection: _Connection) -> None:
+        if connection.expiry is not None:
+            connection.expiry.cancel()
+        if self._nbd.get(key) is connection:
+            del self._nbd[key]
+        self._later(connection.client.close())
+
+    def _expire(self, key: NbdKey, connection: _Connection) -> None:
+        if connection.users or self._nbd.get(key) is not connection:
+            return
+        del self._nbd[key]
+        self._later(connection.client.disconnect(drain_timeout=self._options.disconnect_timeout))
+
+    def _later(self, closing: Coroutine[Any, Any, None]) -> None:
+        """Close in the background; :meth:`close_all` waits for it."""
+        task = asyncio.ensure_future(closing)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _connect(self, spec: SinkSpec) -> NbdClient:
         where = spec.describe()
@@ -91,7 +177,17 @@ class SinkFactory:
             ) from error
 
 
-def _open_file(spec: SinkSpec) -> RawFileSink:
+def _check_size(spec: SinkSpec, size: int, capacity: int) -> None:
+    if size < capacity:
+        raise SinkUnavailable(
+            "sink_too_small",
+            f"the sink {spec.describe()} holds {size} bytes but the disk has {capacity}; "
+            "the target volume must be at least as large",
+            retryable=False,
+        )
+
+
+def _file_path(spec: SinkSpec) -> Path:
     path = Path(spec.path)
     if not path.is_absolute():
         raise SinkUnavailable("invalid_sink", f"the file sink path {spec.path!r} is not absolute", retryable=False)
@@ -102,10 +198,43 @@ def _open_file(spec: SinkSpec) -> RawFileSink:
             "directory shared with every transfer worker",
             retryable=False,
         )
+    return path
+
+
+def _unwritable(path: Path, error: OSError) -> SinkUnavailable:
+    hint = "give the transfer worker write access" if error.errno in (errno.EACCES, errno.EPERM) else "check it"
+    return SinkUnavailable(
+        "sink_unwritable", f"cannot open {path} for writing ({error.strerror}); {hint}", retryable=False
+    )
+
+
+def _prepare_file(spec: SinkSpec, zero: Sequence[Extent]) -> None:
+    """Create the file (a hole) or size it, and punch the parts no range covers."""
+    path = _file_path(spec)
     try:
-        return RawFileSink(path, spec.size_bytes)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
-        hint = "give the transfer worker write access" if error.errno in (errno.EACCES, errno.EPERM) else "check it"
+        raise _unwritable(path, error) from error
+    try:
+        if os.fstat(fd).st_size != spec.size_bytes:
+            os.ftruncate(fd, spec.size_bytes)
+    finally:
+        os.close(fd)
+    with RawFileSink(path, spec.size_bytes, fresh=False) as sink:
+        for part in zero:
+            sink.zero_sync(part.offset, part.length)
+        sink.sync()
+
+
+def _open_file(spec: SinkSpec) -> RawFileSink:
+    path = _file_path(spec)
+    try:
+        return RawFileSink(path, spec.size_bytes, fresh=False)
+    except FileNotFoundError as error:
         raise SinkUnavailable(
-            "sink_unwritable", f"cannot open {path} for writing ({error.strerror}); {hint}", retryable=False
+            "sink_missing",
+            f"the target file {path} is gone (it was prepared when the copy started); copy the disk again",
+            retryable=False,
         ) from error
+    except OSError as error:
+        raise _unwritable(path, error) from error

@@ -1,9 +1,10 @@
-"""Disk geometry for the copier: which byte ranges to read, and which bytes are zero.
+"""Disk geometry: extents, which byte ranges to read, and which bytes are zero.
 
-Pure functions, no I/O. The copier (:mod:`ferry_transfer.adapters.copier`) turns a disk
-size and, optionally, the allocated extents vSphere reports (CBT
-``QueryChangedDiskAreas``) into a plan of aligned ranges, then splits every buffer it
-reads into data runs and zero runs so that zeroes become holes on the target.
+Pure functions, no I/O. :func:`normalize_extents` aligns and merges the allocated extents
+vSphere reports (CBT ``QueryChangedDiskAreas``) for the range plan
+(:mod:`.disk_plan`); :class:`ZeroBlocks` splits every buffer read into data runs and zero
+runs so that zeroes become holes on the target. :func:`plan_segments` is the whole-disk
+plan of the single-process copier (:mod:`ferry_transfer.adapters.copier`).
 """
 
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,10 @@ class Run:
     offset: int
     length: int
     zero: bool
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
 
 
 def _check_multiple(name: str, value: int, alignment: int) -> None:
@@ -138,7 +143,7 @@ class ZeroBlocks:
         self.block_size = block_size
         self._zero = bytes(block_size)
 
-    def is_zero(self, data: bytes) -> bool:
+    def is_zero(self, data: bytes | bytearray) -> bool:
         """Whether every byte of ``data`` is zero."""
         block = self.block_size
         for start in range(0, len(data), block):
@@ -147,7 +152,7 @@ class ZeroBlocks:
                 return False
         return True
 
-    def runs(self, data: bytes) -> list[Run]:
+    def runs(self, data: bytes | bytearray) -> list[Run]:
         """Split ``data`` into alternating data and zero runs, at block granularity (the last block may be short)."""
         block = self.block_size
         zero = self._zero

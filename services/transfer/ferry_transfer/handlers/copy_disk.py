@@ -1,38 +1,48 @@
-"""The ``CopyDisk`` use case: copy one source disk to its sink, verify it, and say so.
+"""The ``CopyDisk`` use case: plan a disk's copy as ranges, put them on the work queue, and ack.
 
-One worker copies one disk per command with several ranges in flight: it opens the
-source (logging in to the provider or reusing the session), opens the sink, runs the
-copier (which verifies the target and re-copies differing ranges once) while holding the
-message's lease and publishing throttled ``DiskCopyProgress``, closes both ends and
-publishes ``DiskCopied``. A cancelled VM's copy stops at once (or is never started) and
-ends with ``DiskCopyCanceled``; the command is acked either way.
+The coordinator checks that the source can be read (login, the flat file answers a small
+read), asks CBT for the allocated extents when the disk has it, cuts the disk into ranges
+(:mod:`ferry_transfer.domain.disk_plan`), prepares the sink (size checked, the parts no
+range covers zeroed), stores the checkpoint and publishes one ``CopyRange`` per range that
+is not done, with message ids derived from the range. Any worker copies any range
+(:mod:`.copy_range`); the one that completes the disk publishes ``DiskCopied``.
+
+It is idempotent: a redelivered ``CopyDisk`` whose checkpoint exists does not start over —
+it publishes the ranges not done again (deduplicated within the stream's window, and
+skipped by workers if done meanwhile), finishes a complete disk whose finisher died, and
+publishes ``DiskCopied`` again for a finished one. A cancelled VM's disk is not planned.
 """
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ferry_shared.errors import PermanentError
-from ferry_shared.migrations import CopyDisk, DiskCopied, DiskCopyCanceled, DiskCopyProgress, step_id
-from ferry_transfer.adapters.cancellation import CancellationRegistry, run_unless_cancelled
-from ferry_transfer.adapters.copier import CopyResult, copy_disk
-from ferry_transfer.adapters.progress import ProgressReporter
+from ferry_shared.migrations import CopyDisk, CopyRange, step_id
+from ferry_transfer.adapters.cancellation import CancellationRegistry
+from ferry_transfer.adapters.checkpoints import DiskId
+from ferry_transfer.domain.checkpoint import DiskRecord, new_record
+from ferry_transfer.domain.disk_plan import DiskPlan, RangeWork, plan_disk, range_size_for
 from ferry_transfer.domain.ranges import MiB
 
+from .completion import DiskEvents, finish_disk
 from .failures import copy_failures
-from .ports import EventPublisher, Leased, SinkOpener, SourceOpener
+from .ports import ChangedAreas, Checkpoints, EventPublisher, Leased, Sinks, SourceReaders
 
 log = logging.getLogger(__name__)
+
+PROBE_BYTES = 4096
+"""Read from the start of the disk before planning: the login works and the file is there."""
 
 
 @dataclass(frozen=True)
 class CopyOptions:
-    requests_in_flight: int = 4
-    """Ranges of one disk read and written at once (and HTTP connections to the datastore)."""
     range_size: int = 16 * MiB
-    progress_interval: float = 0.5
-    """Least time between two ``DiskCopyProgress`` events of one disk."""
+    """Bytes per range (grown for disks that would have more than ``disk_plan.MAX_RANGES``)."""
+    publish_window: int = 64
+    """``CopyRange`` publishes awaiting their acknowledgement at once."""
 
 
 class CopyDiskHandler:
@@ -41,16 +51,21 @@ class CopyDiskHandler:
     def __init__(
         self,
         *,
-        sources: SourceOpener,
-        sinks: SinkOpener,
+        sources: SourceReaders,
+        cbt: ChangedAreas,
+        sinks: Sinks,
+        checkpoints: Checkpoints,
         publisher: EventPublisher,
         cancellations: CancellationRegistry,
         options: CopyOptions | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sources = sources
+        self._cbt = cbt
         self._sinks = sinks
+        self._checkpoints = checkpoints
         self._publisher = publisher
+        self._events = DiskEvents(publisher)
         self._cancellations = cancellations
         self._options = options or CopyOptions()
         self._clock = clock
@@ -62,87 +77,83 @@ class CopyDiskHandler:
                 f"disk {command.disk.key} of VM {command.vm_id} comes from a {command.source.type} provider; "
                 "the transfer copies from vSphere only",
             )
-        with self._cancellations.track(command.migration, command.vm_id) as cancelled:
-            if cancelled.is_set():
-                log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
-                await self._canceled(command)
-                return
-            started = self._clock()
-            async with delivery.lease():
-                with copy_failures(command):
-                    was_cancelled, result = await run_unless_cancelled(self._copy(command), cancelled)
-        if was_cancelled or result is None:
-            log.info("cancelled the copy of disk %d of VM %s", command.disk.key, command.vm_id)
-            await self._canceled(command)
+        disk = DiskId(command.migration, command.vm_id, command.disk.key)
+        await self._cancellations.caught_up()
+        if self._cancellations.is_cancelled(command.migration, command.vm_id):
+            log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
+            await self._events.canceled(disk)
             return
-        seconds = self._clock() - started
-        log.info(
-            "copied disk %d of VM %s to %s: %d bytes in %.1fs",
-            command.disk.key,
-            command.vm_id,
-            command.sink.describe(),
-            command.disk.capacity_bytes,
-            seconds,
-        )
-        await self._publisher.publish(
-            DiskCopied(
-                message_id=step_id(command.migration, command.vm_id, "disk_copied", command.disk.key),
-                migration=command.migration,
-                vm_id=command.vm_id,
-                disk_key=command.disk.key,
-                bytes_total=command.disk.capacity_bytes,
-                bytes_read=result.bytes_read,
-                bytes_written=result.bytes_written,
-                zero_bytes_skipped=result.zero_bytes_skipped,
-                sha256=result.sha256,
-                seconds=round(seconds, 3),
-            )
-        )
+        async with delivery.lease():
+            with copy_failures(command):
+                await self._coordinate(command, disk)
 
-    async def _copy(self, command: CopyDisk) -> CopyResult:
-        disk, options = command.disk, self._options
-
-        async def publish_progress(done: int) -> None:
-            await self._publisher.publish(
-                DiskCopyProgress(
-                    message_id=step_id(command.migration, command.vm_id, "progress", disk.key, done),
-                    migration=command.migration,
-                    vm_id=command.vm_id,
-                    disk_key=disk.key,
-                    bytes_done=done,
-                    bytes_total=disk.capacity_bytes,
+    async def _coordinate(self, command: CopyDisk, disk: DiskId) -> None:
+        record = await self._checkpoints.load(disk)
+        if record is not None and record.finished:
+            log.info("disk %d of VM %s was copied already; reporting it again", disk.disk_key, disk.vm_id)
+            await self._events.copied(disk, record)
+            return
+        if record is None or not record.complete:
+            await self._probe(command)
+            allocated = None
+            if command.disk.cbt:
+                allocated = await self._cbt.allocated(command.source, command.vm_id, command.disk)
+            capacity = command.disk.capacity_bytes
+            range_size = record.range_size if record else range_size_for(capacity, self._options.range_size)
+            plan = plan_disk(capacity, range_size, allocated)
+            if record is None:
+                await self._sinks.prepare(command.sink, capacity, plan.uncovered())
+                record = await self._checkpoints.create(disk, new_record(plan, self._clock()))
+                log.info(
+                    "planned disk %d of VM %s: %d of %d ranges of %d bytes to copy%s",
+                    disk.disk_key,
+                    disk.vm_id,
+                    len(plan.work),
+                    plan.count,
+                    range_size,
+                    " (CBT)" if allocated is not None else "",
                 )
-            )
+            await self._publish(command, _pending_work(plan, record))
+        if record.complete:
+            await finish_disk(self._checkpoints, self._events, disk, self._clock())
 
-        progress = ProgressReporter(publish_progress, options.progress_interval)
-        async with (
-            self._sources.open(command.source, disk, options.requests_in_flight) as source,
-            self._sinks.open(command.sink) as sink,
-        ):
-            if sink.size < disk.capacity_bytes:
-                raise PermanentError(
-                    "sink_too_small",
-                    f"the sink {command.sink.describe()} holds {sink.size} bytes but disk {disk.key} "
-                    f"({disk.file_name}) has {disk.capacity_bytes}; the target volume must be at least as large",
-                )
-            async with progress:
-                result = await copy_disk(
-                    source,
-                    sink,
-                    disk.capacity_bytes,
-                    range_size=options.range_size,
-                    in_flight=options.requests_in_flight,
-                    on_progress=progress.update,
-                )
-        await progress.flush()
-        return result
+    async def _probe(self, command: CopyDisk) -> None:
+        """Log in and read the first bytes: a wrong password or a missing file fails here, once."""
+        length = min(PROBE_BYTES, command.disk.capacity_bytes)
+        async with self._sources.reader(command.source, command.disk) as reader:
+            if length:
+                await reader.read(0, length)
 
-    async def _canceled(self, command: CopyDisk) -> None:
-        await self._publisher.publish(
-            DiskCopyCanceled(
-                message_id=step_id(command.migration, command.vm_id, "disk_copy_canceled", command.disk.key),
-                migration=command.migration,
-                vm_id=command.vm_id,
-                disk_key=command.disk.key,
-            )
-        )
+    async def _publish(self, command: CopyDisk, work: Iterable[RangeWork]) -> None:
+        """One ``CopyRange`` per range, ``publish_window`` at a time."""
+        pending = iter(work)
+
+        async def publisher() -> None:
+            for item in pending:
+                await self._publisher.publish(_range_command(command, item))
+
+        await asyncio.gather(*(publisher() for _ in range(self._options.publish_window)))
+
+
+def _pending_work(plan: DiskPlan, record: DiskRecord) -> Iterator[RangeWork]:
+    """The plan's ranges the checkpoint does not have done; a range the checkpoint wants but the plan
+    no longer has (CBT answered differently) is read whole."""
+    planned = {item.index: item for item in plan.work}
+    for index in record.pending():
+        offset = index * record.range_size
+        yield planned.get(index) or RangeWork(index, offset, record.length_of(index))
+
+
+def _range_command(command: CopyDisk, work: RangeWork) -> CopyRange:
+    return CopyRange(
+        message_id=step_id(command.migration, command.vm_id, "copy_range", command.disk.key, work.index),
+        migration=command.migration,
+        vm_id=command.vm_id,
+        source=command.source,
+        disk=command.disk,
+        sink=command.sink,
+        index=work.index,
+        offset=work.offset,
+        length=work.length,
+        extents=tuple((extent.offset, extent.length) for extent in work.extents or ()),
+    )

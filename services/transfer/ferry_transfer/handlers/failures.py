@@ -1,23 +1,27 @@
-"""What a failed disk copy means for its command: a :class:`PermanentError` (the planner fails the VM
-with the message) or a :class:`TemporaryError` (the command comes back after a delay).
+"""What a failed disk or range copy means for its command: a :class:`PermanentError` (the planner fails
+the VM with the message) or a :class:`TemporaryError` (the command comes back after a delay).
 
-Messages name the disk, the source provider and the sink, and say what to do; they carry
-the adapters' own messages, which never contain the password or the session cookie.
+Messages name the disk (and range), the source provider and the sink, and say what to do;
+they carry the adapters' own messages, which never contain the password or the session cookie.
 """
 
 import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from nats.errors import Error as NatsError
+
 from ferry_shared.errors import PermanentError, TemporaryError
-from ferry_shared.migrations import CopyDisk
+from ferry_shared.migrations import CopyDisk, CopyRange
 from ferry_shared.vsphere.errors import API_ERROR, CONNECTION_LOST, UNREACHABLE, ProviderError
-from ferry_transfer.adapters.copier import ChecksumMismatch
+from ferry_transfer.adapters.checkpoints import CheckpointConflict, CheckpointMissing
 from ferry_transfer.adapters.datastore import SourceReadError
 from ferry_transfer.adapters.nbd import NbdConnectionError, NbdError
+from ferry_transfer.adapters.range_copy import RangeMismatch
 from ferry_transfer.adapters.sink_factory import SinkUnavailable
 
 RETRY_DELAY = 10.0
+CHECKPOINT_RETRY_DELAY = 2.0
 LOGIN_RETRYABLE = frozenset({UNREACHABLE, CONNECTION_LOST, API_ERROR})
 """Login failures that may pass; every other one (wrong password, untrusted certificate, …) needs a person."""
 SINK_ERRNOS_PERMANENT = frozenset(
@@ -25,11 +29,18 @@ SINK_ERRNOS_PERMANENT = frozenset(
 )
 
 
+def describe(command: CopyDisk | CopyRange) -> str:
+    """``copying [range N of ]disk K (file) of VM X``."""
+    disk = command.disk
+    part = f"range {command.index} of " if isinstance(command, CopyRange) else ""
+    return f"copying {part}disk {disk.key} ({disk.file_name}) of VM {command.vm_id}"
+
+
 @contextmanager
-def copy_failures(command: CopyDisk) -> Iterator[None]:
-    """Turn the expected failures of copying ``command``'s disk into step errors."""
-    disk, sink = command.disk, command.sink.describe()
-    what = f"copying disk {disk.key} ({disk.file_name}) of VM {command.vm_id}"
+def copy_failures(command: CopyDisk | CopyRange) -> Iterator[None]:
+    """Turn the expected failures of copying ``command``'s disk or range into step errors."""
+    sink = command.sink.describe()
+    what = describe(command)
     try:
         yield
     except (PermanentError, TemporaryError):
@@ -43,22 +54,31 @@ def copy_failures(command: CopyDisk) -> Iterator[None]:
         if error.retryable:
             raise TemporaryError(error.code, f"{what}: {error.message}", delay=RETRY_DELAY) from error
         raise PermanentError(error.code, f"{what}: {error.message}") from error
-    except ChecksumMismatch as error:
+    except RangeMismatch as error:
         raise PermanentError(
-            "checksum_mismatch",
-            f"{what} to {sink}: the {error} even after copying them again; the target storage may be failing",
+            "checksum_mismatch", f"{what} to {sink}: {error}; the target storage may be failing"
         ) from error
-    except NbdConnectionError as error:
+    except (NatsError, CheckpointConflict) as error:
         raise TemporaryError(
-            "sink_connection_lost", f"{what}: the connection to the NBD sink {sink} broke ({error})", delay=RETRY_DELAY
+            "checkpoint_unavailable",
+            f"{what}: the checkpoint in NATS could not be read or written ({type(error).__name__}: {error})",
+            delay=CHECKPOINT_RETRY_DELAY,
         ) from error
-    except NbdError as error:
+    except CheckpointMissing as error:
+        raise PermanentError("checkpoint_missing", f"{what}: {error}; copy the disk again") from error
+    except (NbdError, OSError) as error:
+        raise _sink_failure(what, sink, error) from error
+
+
+def _sink_failure(what: str, sink: str, error: NbdError | OSError) -> PermanentError | TemporaryError:
+    if isinstance(error, NbdConnectionError):
+        return TemporaryError(
+            "sink_connection_lost", f"{what}: the connection to the NBD sink {sink} broke ({error})", delay=RETRY_DELAY
+        )
+    if isinstance(error, NbdError):
         message = f"{what}: the NBD sink {sink} refused a request ({error})"
-        if error.errno in SINK_ERRNOS_PERMANENT:
-            raise PermanentError("sink_write_failed", f"{message}; check the target volume") from error
-        raise TemporaryError("sink_write_failed", message, delay=RETRY_DELAY) from error
-    except OSError as error:
+    else:
         message = f"{what}: writing {sink} failed ({error.strerror or error})"
-        if error.errno in SINK_ERRNOS_PERMANENT:
-            raise PermanentError("sink_write_failed", f"{message}; check the target volume") from error
-        raise TemporaryError("sink_write_failed", message, delay=RETRY_DELAY) from error
+    if error.errno in SINK_ERRNOS_PERMANENT:
+        return PermanentError("sink_write_failed", f"{message}; check the target volume")
+    return TemporaryError("sink_write_failed", message, delay=RETRY_DELAY)

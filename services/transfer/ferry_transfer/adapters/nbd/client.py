@@ -176,6 +176,11 @@ class NbdClient:
     def in_flight(self) -> int:
         return self._connection.in_flight
 
+    @property
+    def usable(self) -> bool:
+        """False once the connection broke, is closing, or the server is shutting down."""
+        return self._connection.usable
+
     async def pread(self, offset: int, length: int) -> bytes:
         parts = await _all(
             self._connection.request(Command.READ, offset=start, length=size)

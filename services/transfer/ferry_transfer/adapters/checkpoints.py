@@ -1,0 +1,129 @@
+"""Disk copy checkpoints in the JetStream KV bucket ``ferry_transfer_checkpoints``.
+
+Per disk copy (migration, VM, disk key) there is one record ``disk.<id>`` (the
+:class:`~ferry_transfer.domain.checkpoint.DiskRecord`: counters and two bitmaps, well under
+the 1 MB value limit) and one key per copied range, ``range.<id>.<index>``, holding that
+range's 32-byte digest. ``<id>`` is a hash of the three names, so any migration or VM name
+makes a valid key. Records change only by compare-and-set on their revision
+(:meth:`KvCheckpoints.change`), retried on conflict, so concurrent workers never lose or
+double an update.
+"""
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from ferry_transfer.domain.checkpoint import DiskRecord
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(DiskRecord)
+WATCH_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class DiskId:
+    """Which disk copy a checkpoint is about."""
+
+    migration: str
+    vm_id: str
+    disk_key: int
+
+    @property
+    def token(self) -> str:
+        name = f"{self.migration}\0{self.vm_id}\0{self.disk_key}".encode()
+        return hashlib.sha256(name).hexdigest()[:32]
+
+
+class CheckpointConflict(Exception):  # noqa: N818 - reads as what happened
+    """A record kept changing under us for too many attempts."""
+
+
+class CheckpointMissing(Exception):  # noqa: N818 - reads as what happened
+    """There is no record to change (it was removed)."""
+
+
+Change = Callable[[DiskRecord], DiskRecord | None]
+"""A new record from the current one, or None to leave it as it is."""
+
+
+class KvCheckpoints:
+    """The checkpoint store (the handlers' port) over one KV bucket."""
+
+    def __init__(self, kv: KeyValue, *, attempts: int = 200) -> None:
+        self._kv = kv
+        self._attempts = attempts
+
+    async def load(self, disk: DiskId) -> DiskRecord | None:
+        entry = await self._get(disk)
+        return None if entry is None else entry[0]
+
+    async def create(self, disk: DiskId, record: DiskRecord) -> DiskRecord:
+        """Store ``record`` unless one exists; return the one that is stored."""
+        try:
+            await self._kv.create(_record_key(disk), _encoder.encode(record))
+        except KeyWrongLastSequenceError:
+            stored = await self.load(disk)
+            if stored is None:  # deleted in between: try once more
+                await self._kv.create(_record_key(disk), _encoder.encode(record))
+                return record
+            return stored
+        return record
+
+    async def change(self, disk: DiskId, change: Change) -> tuple[DiskRecord, DiskRecord | None]:
+        """Apply ``change`` to the current record with compare-and-set: ``(record it saw, new record or None)``.
+
+        :class:`CheckpointMissing` if there is no record.
+        """
+        for attempt in range(self._attempts):
+            entry = await self._get(disk)
+            if entry is None:
+                raise CheckpointMissing(f"the checkpoint of disk {disk.disk_key} of VM {disk.vm_id} is gone")
+            current, revision = entry
+            updated = change(current)
+            if updated is None:
+                return current, None
+            try:
+                await self._kv.update(_record_key(disk), _encoder.encode(updated), last=revision)
+            except KeyWrongLastSequenceError:
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            return current, updated
+        raise CheckpointConflict(f"the checkpoint of disk {disk.disk_key} of VM {disk.vm_id} kept changing")
+
+    async def put_digest(self, disk: DiskId, index: int, digest: bytes) -> None:
+        await self._kv.put(f"range.{disk.token}.{index}", digest)
+
+    async def digests(self, disk: DiskId) -> dict[int, bytes]:
+        """Every stored range digest of the disk, by range index (one watch, not one request per range)."""
+        prefix = f"range.{disk.token}."
+        watcher = await self._kv.watch(f"{prefix}>", ignore_deletes=True)
+        found: dict[int, bytes] = {}
+        try:
+            while True:
+                entry = await watcher.updates(timeout=WATCH_TIMEOUT)  # type: ignore[no-untyped-call]
+                if entry is None:
+                    break
+                if entry.value and entry.operation not in (KV_DEL, KV_PURGE):
+                    found[int(entry.key.removeprefix(prefix))] = entry.value
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
+
+    async def _get(self, disk: DiskId) -> tuple[DiskRecord, int] | None:
+        try:
+            entry = await self._kv.get(_record_key(disk))
+        except KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return _decoder.decode(entry.value), entry.revision
+
+
+def _record_key(disk: DiskId) -> str:
+    return f"disk.{disk.token}"
