@@ -33,6 +33,10 @@ from ferry_shared.tracing import extract_context, tracer
 
 log = logging.getLogger(__name__)
 
+MIN_ACK_PENDING = 1024
+"""Unacked messages one durable allows across ALL its replicas: room for many transfer
+workers, each with its ranges in flight."""
+
 Handler = Callable[[Any, Delivery], Awaitable[None]]
 """An async handler taking one message type and its delivery."""
 
@@ -70,7 +74,7 @@ async def ensure_durable(js: JetStreamContext, spec: ConsumerSpec) -> None:
         ack_wait=spec.ack_wait,
         # The server's limit sits above ours so the last attempt is ours to end.
         max_deliver=spec.max_deliver + 1,
-        max_ack_pending=max(spec.max_in_flight * 4, 64),
+        max_ack_pending=max(spec.max_in_flight * 4, MIN_ACK_PENDING),
         new_only=spec.new_only,
     )
 
