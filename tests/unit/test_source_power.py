@@ -31,6 +31,7 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.errors import INVALID_LOGIN, UNREACHABLE, ProviderError, StoppedError
+from ferry_testpeers.waiting import eventually
 
 SPEC = ProviderSpec(name="vc", type="vsphere", url="https://vc.example.com", username="u")
 _decoder = decoder_for(
@@ -112,17 +113,33 @@ class FakeMsg:
         pass
 
 
+class CountingLocks(VmLocks):
+    """VmLocks that count how often a handler asked for a VM's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def of(self, provider: str, vm_id: str) -> asyncio.Lock:
+        self.asked += 1
+        return super().of(provider, vm_id)
+
+
 class World:
     def __init__(self, power: FakePower) -> None:
         self.power = power
         self.js = FakeJetStream()
-        self.locks = VmLocks()
+        self.locks = CountingLocks()
         self.deps: dict[str, Any] = {
             "power": power,
             "credentials": CredentialStore(cast(KeyValue, FakeKv())),
             "publisher": Publisher(cast(JetStreamContext, self.js)),
             "locks": self.locks,
         }
+
+    def restore_waiting(self) -> bool:
+        """A second handler asked for the VM's lock while the first still holds it."""
+        return self.locks.asked >= 2 and VmLocks.of(self.locks, SPEC.name, "vm-7").locked()
 
     @staticmethod
     def delivery() -> Delivery:
@@ -183,8 +200,8 @@ async def test_a_restore_waits_for_a_power_off_of_the_same_vm() -> None:
     world = World(FakePower(vm))
     powering_off = asyncio.create_task(world.power_off())
     restoring = asyncio.create_task(world.restore("poweredOn"))
-    for _ in range(10):
-        await asyncio.sleep(0)  # let both run as far as they can
+    await eventually(lambda: "wait 300s" in vm.calls, timeout=5, what="the power-off to wait for the guest")
+    await eventually(world.restore_waiting, timeout=5, what="the restore to wait for the VM's lock")
     assert vm.calls == ["read", "shutdown_guest", "wait 300s"], "the restore has not read the VM yet"
     vm.release.set()
     await asyncio.wait_for(asyncio.gather(powering_off, restoring), 5.0)

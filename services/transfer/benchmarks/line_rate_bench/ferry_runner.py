@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from ferry_cli.local.nats_server import start_nats_server
+from ferry_cli.local.ports import free_port
 from ferry_shared import subjects
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
@@ -84,7 +84,7 @@ async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
 
 
 def _start_worker(index: int, nats_url: str, scratch: Path) -> _Worker:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FERRY_NATS_URL": nats_url,
@@ -166,10 +166,3 @@ async def _first_answer(answers: "asyncio.Queue[Msg]", migration: str) -> DiskCo
             failed = decode_as(msg.data, MessageFailed)
             if failed.about.get("migration") == migration:
                 return failed
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
