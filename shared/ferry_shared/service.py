@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -51,6 +51,23 @@ class ServiceParts:
     event_handlers: HandlerTable = field(default_factory=dict)
     app_setup: Callable[[FastAPI], None] = lambda app: None
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+
+A = TypeVar("A")
+
+
+@dataclass
+class Wired(Generic[A]):
+    """What every service's ``bootstrap`` returns: the parts :func:`run_service` runs,
+    and ``api``, what the service's entrypoints (its HTTP routes) and tests reach.
+
+    Every service has the same composition: ``bootstrap(bus, settings, own_settings)``
+    in ``bootstrap.py`` builds a ``Wired``; its ``entrypoints/main.py`` reads the
+    settings from the environment (the only place that does), puts the routes on the
+    app from ``api`` and hands the parts to :func:`run_service`."""
+
+    parts: ServiceParts
+    api: A
 
 
 Bootstrap = Callable[[Bus, ServiceSettings], Awaitable[ServiceParts]]
