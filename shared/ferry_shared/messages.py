@@ -21,6 +21,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class StepRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which step of which VM of which migration a message is about (the key the
+    planner's state machine is addressed by)."""
+
+    migration: str
+    vm_id: str
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every message on the bus.
 
@@ -32,10 +40,10 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     subject: ClassVar[str]
     message_id: str
 
-    def correlation(self) -> dict[str, str]:
-        """Names that tie this message to a resource (a migration, a VM), copied into
-        ``MessageFailed`` so the owner of that resource learns of the failure."""
-        return {}
+    def step_ref(self) -> StepRef | None:
+        """The migration step this message belongs to, copied into ``MessageFailed`` so
+        the planner learns of the failure; None for messages outside any migration."""
+        return None
 
     @classmethod
     def type_tag(cls) -> str:
@@ -67,7 +75,7 @@ class MessageFailed(Event, frozen=True, kw_only=True, tag="ferry.bus.message_fai
     service: str
     error_code: str
     reason: str
-    about: dict[str, str] = msgspec.field(default_factory=dict)  # the failed message's correlation()
+    about: StepRef | None = None  # the failed message's step_ref()
 
 
 M = TypeVar("M", bound=Message)

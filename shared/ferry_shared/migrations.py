@@ -25,7 +25,7 @@ from typing import ClassVar, Literal, TypedDict
 import msgspec
 
 from ferry_shared import subjects
-from ferry_shared.messages import Command, Event
+from ferry_shared.messages import Command, Event, StepRef
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
 
@@ -36,8 +36,8 @@ class StepCommand(Command, frozen=True, kw_only=True):
     migration: str
     vm_id: str
 
-    def correlation(self) -> dict[str, str]:
-        return {"migration": self.migration, "vm_id": self.vm_id}
+    def step_ref(self) -> StepRef:
+        return StepRef(migration=self.migration, vm_id=self.vm_id)
 
 
 class StepEvent(Event, frozen=True, kw_only=True):
@@ -46,8 +46,8 @@ class StepEvent(Event, frozen=True, kw_only=True):
     migration: str
     vm_id: str
 
-    def correlation(self) -> dict[str, str]:
-        return {"migration": self.migration, "vm_id": self.vm_id}
+    def step_ref(self) -> StepRef:
+        return StepRef(migration=self.migration, vm_id=self.vm_id)
 
 
 def step_id(migration: str, vm_id: str, step: str, *parts: object) -> str:

@@ -17,7 +17,7 @@ from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.errors import PermanentError, TemporaryError
-from ferry_shared.messages import Event, MessageFailed, decode_as
+from ferry_shared.messages import Event, MessageFailed, StepRef, decode_as
 from ferry_shared.migrations import StepCommand
 from ferry_shared.service import Bus, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
@@ -212,8 +212,8 @@ async def test_a_failed_step_message_names_what_it_was_about(bus: Bus) -> None:
 
         found = await async_wait_for(both_failed, timeout=TIMEOUT, what="two MessageFailed events")
     by_code = {failed.error_code: failed for failed in found}
-    assert by_code["disk_gone"].about == {"migration": "mig-7", "vm_id": "vm-42"}
+    assert by_code["disk_gone"].about == StepRef(migration="mig-7", vm_id="vm-42")
     assert by_code["disk_gone"].reason == "disk of vm-42 is gone"
     assert by_code["disk_gone"].failed_type == DiskStep.type_tag()
-    assert by_code["busy"].about == {"migration": "mig-8", "vm_id": "vm-43"}
+    assert by_code["busy"].about == StepRef(migration="mig-8", vm_id="vm-43")
     assert by_code["busy"].reason == "still busy (gave up after 1 attempts)"

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferry_kubevirt_writer.settings import WriterSettings
-from ferry_shared.messages import MessageFailed
+from ferry_shared.messages import MessageFailed, StepRef
 from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmCleanedUp, VmCreated, VolumesPrepared
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
@@ -290,7 +290,7 @@ async def test_objects_that_ferry_did_not_make_are_neither_taken_nor_deleted(
         cleaned = await writer.next(VmCleanedUp)
     assert failed.error_code == "volume_exists"
     assert f"PersistentVolumeClaim {cluster.namespace}/db-1-disk-1 already exists" in failed.reason
-    assert failed.about == {"migration": MIGRATION, "vm_id": "vm-42"}
+    assert failed.about == StepRef(migration=MIGRATION, vm_id="vm-42")
     assert f"PersistentVolumeClaim {cluster.namespace}/db-1-disk-1" not in cleaned.removed
     kept = cluster.core.read_namespaced_persistent_volume_claim("db-1-disk-1", cluster.namespace)
     assert kept.metadata.labels == {"app": "someone-elses"} and kept.metadata.deletion_timestamp is None
@@ -314,7 +314,7 @@ async def test_a_user_without_rights_gets_a_failure_naming_the_missing_permissio
         await writer.send(PrepareVolumes, TARGET, three_disk_vm(cluster.namespace))
         failed = await writer.failure()
     assert failed.error_code == "forbidden"
-    assert failed.about == {"migration": MIGRATION, "vm_id": "vm-42"}
+    assert failed.about == StepRef(migration=MIGRATION, vm_id="vm-42")
     assert f"may not create persistentvolumeclaims in namespace '{cluster.namespace}'" in failed.reason
     assert kube.url in failed.reason
     assert "BEGIN" not in failed.reason and "client-key" not in failed.reason

@@ -10,7 +10,7 @@ import yaml
 
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
-from ferry_shared.messages import MessageFailed
+from ferry_shared.messages import MessageFailed, StepRef
 from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmCleanedUp, VmCreated, VolumesPrepared
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
@@ -99,7 +99,7 @@ async def test_a_missing_target_directory_and_a_bad_blueprint_fail_with_what_to_
         bad_vm = await writer.failure()
     assert no_directory.error_code == "target_missing"
     assert f"{tmp_path / 'nowhere'} does not exist" in no_directory.reason
-    assert no_directory.about == {"migration": MIGRATION, "vm_id": "vm-7"}
+    assert no_directory.about == StepRef(migration=MIGRATION, vm_id="vm-7")
     assert bad_vm.error_code == "invalid_vm"
     assert "target namespace '../../etc'" in bad_vm.reason
     assert os.listdir(tmp_path) == []

@@ -23,8 +23,9 @@ import uvicorn
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from ferry_planner.bootstrap import PlannerService, PlannerSettings, bootstrap
+from ferry_planner.bootstrap import PlannerApi, bootstrap
 from ferry_planner.entrypoints.http_api import install
+from ferry_planner.settings import PlannerSettings
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import DurableConsumer, HandlerTable
 from ferry_shared.bus.delivery import Delivery
@@ -70,7 +71,7 @@ from ferry_shared.migrations import (
     step_id,
 )
 from ferry_shared.providers import ConnectProvider, ProviderPhase, ProviderStatus
-from ferry_shared.service import Bus, event_consumer_spec
+from ferry_shared.service import Bus, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import async_wait_for, eventually
 
@@ -255,7 +256,7 @@ async def peers_running(peers: FakePeers) -> AsyncIterator[FakePeers]:
 
 @dataclass
 class Planner:
-    service: PlannerService
+    service: Wired[PlannerApi]
     http: httpx.AsyncClient
     sse: list[dict[str, Any]]
 
@@ -291,7 +292,7 @@ async def planner_running(bus: Bus, *, max_vms_per_host: int = 10) -> AsyncItera
     wired = await bootstrap(bus, settings, PlannerSettings(max_vms_per_host=max_vms_per_host))
     assert await _consumer_exists(bus), "the event consumer exists before the API can start a migration"
     app = health_app("planner", {})
-    install(app, wired.planner, wired.migrations)
+    install(app, wired.api)
     stop = asyncio.Event()
     spec = dataclasses.replace(
         event_consumer_spec(subjects.PLANNER, wired.parts.event_handlers, settings), fetch_timeout=0.2

@@ -29,7 +29,7 @@ from ferry_inventory.bootstrap import bootstrap
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
-from ferry_shared.messages import Message, MessageFailed, decoder_for
+from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     PowerOffSourceVm,
     RestoreSourcePowerState,
@@ -330,7 +330,7 @@ async def test_a_missing_vm_fails_the_command_with_its_names(bus: Bus, vcsim_fac
     async with harness(bus, vcsim_factory) as h:
         await h.power_off("vm-424242")
         failed: MessageFailed = await h.log.first(MessageFailed)
-        assert failed.about == {"migration": MIGRATION, "vm_id": "vm-424242"}
+        assert failed.about == StepRef(migration=MIGRATION, vm_id="vm-424242")
         assert failed.error_code == "vm_not_found"
         assert failed.reason == f"source VM vm-424242 no longer exists on {PROVIDER}; refresh the plan"
         assert failed.failed_type == PowerOffSourceVm.type_tag()
@@ -347,7 +347,7 @@ async def test_a_refused_login_fails_the_command_without_the_password(
         vm_id = h.source.moref("tools-on")
         await h.power_off(vm_id)
         failed: MessageFailed = await h.log.first(MessageFailed)
-        assert failed.about == {"migration": MIGRATION, "vm_id": vm_id}
+        assert failed.about == StepRef(migration=MIGRATION, vm_id=vm_id)
         assert failed.error_code == "invalid_login"
         assert "refused the user name" in failed.reason
         assert failed.attempts == 1, "a refused login is not retried (SSO would lock the user out)"

@@ -32,7 +32,7 @@ from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
-from ferry_shared.messages import Message, MessageFailed, decoder_for
+from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
     DiskCopied,
@@ -428,7 +428,7 @@ async def test_a_wrong_password_fails_the_command_without_showing_the_password(
     disk = harness.disk("dense")
     command = await harness.copy(disk, file_sink(disk, tmp_path / "denied.raw"), migration="m3")
     failed = await harness.failure(disk)
-    assert failed.about == {"migration": "m3", "vm_id": "dense"}
+    assert failed.about == StepRef(migration="m3", vm_id="dense")
     assert failed.failed_type == CopyDisk.type_tag() and failed.failed_subject == command.subject
     assert failed.error_code == "invalid_login"
     assert "refused the user name" in failed.reason and "logging in to source provider 'vc'" in failed.reason
@@ -450,7 +450,7 @@ async def test_a_missing_disk_file_fails_with_a_readable_reason(harness: Harness
     )
     await harness.copy(missing, file_sink(missing, tmp_path / "ghost.raw"))
     failed = await harness.failure(missing)
-    assert failed.about == {"migration": "m1", "vm_id": "ghost"}
+    assert failed.about == StepRef(migration="m1", vm_id="ghost")
     assert failed.error_code == "disk_not_found"
     assert "404 Not Found" in failed.reason and "ghost/ghost-flat.vmdk" in failed.reason
     assert "check the disk's backing file" in failed.reason

@@ -8,7 +8,6 @@ import msgspec
 import pytest
 
 from ferry_planner.domain.blueprint import BlueprintError, build_blueprint, disk_bus, nic_model
-from ferry_planner.domain.conditions import Category
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.migrations import MigrationPhase, VmPhase
@@ -29,6 +28,7 @@ from ferry_shared.inventory import (
     VmRecord,
 )
 from ferry_shared.migrations import SourceDisk
+from ferry_shared.plans import Category
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetDisk, TargetNic
 
@@ -182,7 +182,7 @@ def test_a_new_migration_uses_the_sanitized_target_name_and_queues_the_vm() -> N
     [vm] = migration.vms
     assert vm.target_name.startswith("finance-db-prod-"), "the DNS-1123 name validation computed"
     assert vm.blueprint is not None and vm.blueprint.name == vm.target_name
-    assert (vm.phase, vm.host, vm.host_key, vm.power_state_at_start) == (
+    assert (vm.phase, vm.host, vm.host_key, vm.source_power_state) == (
         VmPhase.QUEUED, "DC0_C0_H0", "vc/host-1", "poweredOn",
     )  # fmt: skip
     assert [(d.key, d.bytes_total, d.bytes_done) for d in vm.disks] == [(2000, 8 * MIB, 0), (2001, 4 * MIB, 0),

@@ -6,7 +6,7 @@ from typing import Any
 from ferry_planner.domain import migration_machine as machine
 from ferry_planner.domain.migration_machine import MachineContext, Step
 from ferry_planner.domain.migrations import PIPELINE, DiskProgress, VmMigration, VmPhase
-from ferry_shared.messages import Message, MessageFailed
+from ferry_shared.messages import Message, MessageFailed, StepRef
 from ferry_shared.migrations import (
     CleanupVm,
     CopyDisk,
@@ -63,7 +63,7 @@ def queued_vm(*, disks: int = 2, power_state: str = "poweredOn") -> VmMigration:
         host_key="vc/host-1",
         blueprint=blueprint,
         source_disks=source_disks,
-        power_state_at_start=power_state,
+        source_power_state=power_state,
         disks=tuple(DiskProgress(key=d.key, file_name=d.file_name, bytes_total=GIB) for d in source_disks),
     )
 
@@ -94,7 +94,7 @@ def phases_announced(step: Step) -> list[str]:
 def copying(vm: VmMigration) -> VmMigration:
     """``vm`` moved to CopyDisks the ordinary way."""
     vm = machine.start(vm, CTX, at(0)).vm
-    vm = apply(vm, event(SourcePowerStateRecorded, power_state=vm.power_state_at_start)).vm
+    vm = apply(vm, event(SourcePowerStateRecorded, power_state=vm.source_power_state)).vm
     vm = apply(vm, event(SourcePowerOffRequested, method="guest_shutdown")).vm
     vm = apply(vm, event(SourceVmPoweredOff)).vm
     vm = apply(vm, event(VolumesPrepared, sinks=sinks(vm))).vm
@@ -105,7 +105,7 @@ def copying(vm: VmMigration) -> VmMigration:
 def failed(type_: type[Message], *, code: str = "unreachable", reason: str = "no answer") -> MessageFailed:
     return MessageFailed(
         message_id="f", failed_subject=type_.subject, failed_type=type_.type_tag(), stream_sequence=9, attempts=5,
-        service="transfer", error_code=code, reason=reason, about={"migration": "p1-1", "vm_id": "vm-1"},
+        service="transfer", error_code=code, reason=reason, about=StepRef(migration="p1-1", vm_id="vm-1"),
     )  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def test_a_powered_on_vm_walks_the_whole_cold_pipeline() -> None:
     assert power_off.message_id == machine.start(queued_vm(), CTX, at(5)).messages[-1].message_id, "deterministic id"
 
     step = apply(step.vm, event(SourcePowerStateRecorded, power_state="poweredOn"), 1)
-    assert (step.vm.phase, step.vm.original_power_state, commands(step)) == (VmPhase.POWER_OFF_SOURCE, "poweredOn", [])
+    assert (step.vm.phase, step.vm.source_power_state, commands(step)) == (VmPhase.POWER_OFF_SOURCE, "poweredOn", [])
     step = apply(step.vm, event(SourcePowerOffRequested, method="guest_shutdown"), 2)
     assert step.vm.phase is VmPhase.WAIT_FOR_POWER_OFF
     step = apply(step.vm, event(SourceVmPoweredOff), 30)
@@ -182,7 +182,7 @@ def test_events_out_of_order_still_reach_the_same_state() -> None:
     assert late.vm == vm and late.messages == ()
     recorded = apply(vm, event(SourcePowerStateRecorded, power_state="suspended"), 3)
     assert recorded.vm.phase is VmPhase.CREATE_DATA_VOLUMES
-    assert recorded.vm.original_power_state == "suspended"
+    assert recorded.vm.source_power_state == "suspended"
     assert recorded.messages == ()
 
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from ferry_planner.domain.conditions import Category
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.map_validation import validate_network_map, validate_storage_map
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
@@ -21,6 +20,7 @@ from ferry_shared.inventory import (
     TargetVmRecord,
     VmRecord,
 )
+from ferry_shared.plans import Category
 
 
 def vm(name: str, vm_id: str, *, nics: tuple[tuple[str, str], ...] = (("net-1", "aa:00:00:00:00:01"),),

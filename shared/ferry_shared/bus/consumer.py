@@ -28,7 +28,7 @@ from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_consumer
 from ferry_shared.errors import PermanentError, TemporaryError
-from ferry_shared.messages import Message, MessageFailed, decoder_for
+from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.tracing import extract_context, tracer
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class DurableConsumer:
             span.set_attribute("ferry.message.type", type_tag)
             handler = self._handlers[type(message)]
             delivery = Delivery(msg, attempt=attempt, ack_wait=self._spec.ack_wait)
-            correlation = message.correlation()
+            step = message.step_ref()
             try:
                 await handler(message, delivery)
             except asyncio.CancelledError:
@@ -166,7 +166,7 @@ class DurableConsumer:
                 raise
             except PermanentError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
-                await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message, correlation=correlation)
+                await self._fail(msg, attempt, type_tag, code=error.code, reason=error.message, step=step)
             except TemporaryError as error:
                 span.set_status(Status(StatusCode.ERROR, error.code))
                 await self._retry(
@@ -176,7 +176,7 @@ class DurableConsumer:
                     code=error.code,
                     reason=error.message,
                     delay=error.delay,
-                    correlation=correlation,
+                    step=step,
                 )
             except Exception as error:
                 log.exception("unexpected error handling %s (attempt %d)", type_tag, attempt)
@@ -185,7 +185,7 @@ class DurableConsumer:
                 reason = f"{type(error).__name__}: {error}"
                 delay = self._spec.unexpected_error_delay
                 await self._retry(
-                    msg, attempt, type_tag, code="unexpected_error", reason=reason, delay=delay, correlation=correlation
+                    msg, attempt, type_tag, code="unexpected_error", reason=reason, delay=delay, step=step
                 )
             else:
                 await msg.ack()
@@ -199,11 +199,11 @@ class DurableConsumer:
         code: str,
         reason: str,
         delay: float,
-        correlation: dict[str, str],
+        step: StepRef | None,
     ) -> None:
         if attempt >= self._spec.max_deliver:
             reason = f"{reason} (gave up after {attempt} attempts)"
-            await self._fail(msg, attempt, type_tag, code=code, reason=reason, correlation=correlation)
+            await self._fail(msg, attempt, type_tag, code=code, reason=reason, step=step)
             return
         log.warning("%s attempt %d failed (%s: %s); retrying in %.1fs", type_tag, attempt, code, reason, delay)
         await msg.nak(delay=delay)
@@ -216,7 +216,7 @@ class DurableConsumer:
         *,
         code: str,
         reason: str,
-        correlation: dict[str, str] | None = None,
+        step: StepRef | None = None,
     ) -> None:
         """Publish MessageFailed, then terminate (a crash in between only re-publishes the
         same deduplicated event)."""
@@ -232,7 +232,7 @@ class DurableConsumer:
                 service=self._spec.service,
                 error_code=code,
                 reason=reason,
-                about=correlation or {},
+                about=step,
             )
         )
         await msg.term()

@@ -1,5 +1,5 @@
 """The planner's own state in its KV bucket: providers, maps and plans, one key each
-(migrations: :mod:`migration_store`)."""
+(migrations: :mod:`migration_store`). Implements the ``Resources`` port."""
 
 from typing import TypeVar
 
@@ -38,16 +38,19 @@ class PlannerRepository:
             return None
         return msgspec.json.decode(entry.value, type=kind) if entry.value else None
 
-    async def put(self, kind: type[T], name: str, value: T) -> None:
-        await self._kv.put(self._key(kind, name), msgspec.json.encode(value))
-
-    async def create(self, kind: type[T], name: str, value: T) -> bool:
-        """Store ``value`` only if ``name`` is free; False when it already exists."""
+    async def revision(self, kind: type[T], name: str) -> int:
         try:
-            await self._kv.create(self._key(kind, name), msgspec.json.encode(value))
+            entry = await self._kv.get(self._key(kind, name))
+        except KeyNotFoundError:
+            return 0
+        return entry.revision or 0
+
+    async def create(self, kind: type[T], name: str, value: T) -> int | None:
+        """Store ``value`` only if ``name`` is free: its revision, or None when it already exists."""
+        try:
+            return int(await self._kv.create(self._key(kind, name), msgspec.json.encode(value)))
         except KeyWrongLastSequenceError:
-            return False
-        return True
+            return None
 
     async def delete(self, kind: type[T], name: str) -> None:
         await self._kv.delete(self._key(kind, name))

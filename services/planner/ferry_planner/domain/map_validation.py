@@ -1,8 +1,8 @@
 """Checks that every reference in a NetworkMap or StorageMap exists."""
 
-from ferry_planner.domain.conditions import Category, Condition
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import MapStatus, NetworkDestination, NetworkMap, StorageMap
+from ferry_shared.plans import Category, Condition
 
 
 def _status(conditions: list[Condition]) -> MapStatus:

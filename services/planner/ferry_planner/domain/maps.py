@@ -6,8 +6,8 @@ from typing import TypeVar
 
 import msgspec
 
-from ferry_planner.domain.conditions import Condition
 from ferry_shared.inventory import Record
+from ferry_shared.plans import Condition
 
 
 class NetworkDestination(StrEnum):

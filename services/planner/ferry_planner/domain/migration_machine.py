@@ -135,13 +135,13 @@ def _before(vm: VmMigration, phase: VmPhase) -> bool:
 
 def _restore(vm: VmMigration, ctx: MachineContext) -> tuple[Message, ...]:
     """``RestoreSourcePowerState`` when this migration asked to power off a source that was not off."""
-    if not vm.power_off_requested or vm.power_state_before == PowerState.OFF:
+    if not vm.power_off_requested or vm.source_power_state in ("", PowerState.OFF):
         return ()
     return (
         RestoreSourcePowerState(
             **step_fields(ctx.migration, vm.vm_id, "restore_source_power_state"),
             source=ctx.source,
-            power_state=vm.power_state_before,
+            power_state=vm.source_power_state,
         ),
     )
 
@@ -164,7 +164,7 @@ def _stop_copies(vm: VmMigration, ctx: MachineContext) -> VmCancelRequested:
 
 def _create_vm(vm: VmMigration, ctx: MachineContext) -> CreateVm:
     assert vm.blueprint is not None  # a VM without a blueprint never starts
-    blueprint = replace(vm.blueprint, run=vm.power_state_before == PowerState.ON)
+    blueprint = replace(vm.blueprint, run=vm.source_power_state == PowerState.ON)
     return CreateVm(
         **step_fields(ctx.migration, vm.vm_id, "create_vm"),
         target=ctx.target,
@@ -282,7 +282,11 @@ def _dispatch(vm: VmMigration, event: StepEvent | MessageFailed, ctx: MachineCon
 def _power_state_recorded(vm: VmMigration, event: SourcePowerStateRecorded, ctx: MachineContext, now: datetime) -> Step:
     if vm.phase not in ACTIVE and vm.phase is not VmPhase.CANCELING:
         return _unchanged(vm)
-    recorded = vm if vm.original_power_state else replace(vm, original_power_state=event.power_state)
+    recorded = (
+        vm
+        if vm.source_power_recorded
+        else replace(vm, source_power_state=event.power_state, source_power_recorded=True)
+    )
     if _before(recorded, VmPhase.POWER_OFF_SOURCE):
         return _advance(recorded, VmPhase.POWER_OFF_SOURCE, ctx, now)
     return Step(vm=recorded)

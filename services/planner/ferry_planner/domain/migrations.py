@@ -10,7 +10,6 @@ from enum import StrEnum
 
 import msgspec
 
-from ferry_shared.inventory import PowerState
 from ferry_shared.migrations import DiskSink, SourceDisk
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
@@ -99,9 +98,12 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     # What to build and copy (fixed when the migration is created; None when it could not be built).
     blueprint: TargetVm | None = None
     source_disks: tuple[SourceDisk, ...] = ()
-    power_state_at_start: str = ""  # the inventory's view when the migration was created
+    # The source's power state before the migration touched it: the inventory's view when
+    # the migration was created, replaced by what the inventory recorded before powering
+    # off (``source_power_recorded``; the first record wins).
+    source_power_state: str = ""
+    source_power_recorded: bool = False
     # What happened so far.
-    original_power_state: str = ""  # as the inventory recorded it before powering off
     power_off_requested: bool = False
     sinks: tuple[DiskSink, ...] = ()
     awaiting: str = ""  # Canceling: the step still running whose answer comes before the cleanup
@@ -114,11 +116,6 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def holds_slot(self) -> bool:
         return self.phase in HOLDS_SLOT
-
-    @property
-    def power_state_before(self) -> str:
-        """The source's power state before the migration touched it (as best known)."""
-        return self.original_power_state or self.power_state_at_start or PowerState.OFF
 
 
 class MigrationCounts(msgspec.Struct, frozen=True, kw_only=True):

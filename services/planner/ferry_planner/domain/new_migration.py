@@ -15,8 +15,9 @@ from ferry_planner.domain.blueprint import BlueprintError, build_blueprint
 from ferry_planner.domain.inventory_view import SourceView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.migrations import DiskProgress, Migration, VmMigration, VmPhase
-from ferry_planner.domain.plans import Plan, PlanStatus
+from ferry_planner.domain.plans import Plan
 from ferry_shared.inventory import VmRecord
+from ferry_shared.plans import PlanStatus
 from ferry_shared.providers import ProviderSpec
 
 replace = msgspec.structs.replace
@@ -82,7 +83,7 @@ def _vm_entry(
         return replace(base, phase=VmPhase.FAILED, reason=str(error), error_code="invalid_source_vm", completed_at=now)
     return replace(
         base,
-        power_state_at_start=record.power_state,
+        source_power_state=record.power_state,
         blueprint=blueprint,
         source_disks=disks,
         disks=tuple(DiskProgress(key=d.key, file_name=d.file_name, bytes_total=d.capacity_bytes) for d in disks),

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ferry_planner.domain import vm_checks
-from ferry_planner.domain.conditions import Category, Concern, Condition
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.names import is_dns1123_label
-from ferry_planner.domain.plans import Plan, PlanStatus, PlanVm, VmValidation
+from ferry_planner.domain.plans import Plan, PlanVm
 from ferry_shared.inventory import VmRecord
+from ferry_shared.plans import Category, Concern, Condition, PlanStatus, VmValidation
 
 
 @dataclass(frozen=True)

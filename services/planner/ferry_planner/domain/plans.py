@@ -1,10 +1,9 @@
-"""Plans: which VMs to move, with which maps, into which namespace."""
+"""Plans: which VMs to move, with which maps, into which namespace (their validation
+result types are shared: :mod:`ferry_shared.plans`)."""
 
 from typing import Literal
 
 import msgspec
-
-from ferry_planner.domain.conditions import Concern, Condition
 
 PlanType = Literal["cold"]
 
@@ -25,21 +24,3 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     target_namespace: str
     vms: tuple[PlanVm, ...]
     type: PlanType = "cold"
-
-
-class VmValidation(msgspec.Struct, frozen=True, kw_only=True):
-    """One plan VM as validation resolved it."""
-
-    ref: str
-    id: str = ""
-    name: str = ""
-    target_name: str = ""
-    concerns: tuple[Concern, ...] = ()
-
-
-class PlanStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The result of validation: Ready only with no Critical condition or concern."""
-
-    ready: bool
-    conditions: tuple[Condition, ...] = ()
-    vms: tuple[VmValidation, ...] = ()

@@ -3,7 +3,8 @@
 import msgspec
 
 from ferry_planner.domain.maps import MapStatus, NetworkMap, StorageMap
-from ferry_planner.domain.plans import Plan, PlanStatus
+from ferry_planner.domain.plans import Plan
+from ferry_shared.plans import PlanStatus
 from ferry_shared.providers import ProviderSpec, ProviderStatus
 
 

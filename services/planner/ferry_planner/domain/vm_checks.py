@@ -1,10 +1,10 @@
 """The per-VM checks of plan validation, one function per aspect of a VM."""
 
-from ferry_planner.domain.conditions import Category, Concern
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, StorageMap
 from ferry_planner.domain.names import is_dns1123_label, to_dns1123_label
 from ferry_shared.inventory import PowerState, VmRecord
+from ferry_shared.plans import Category, Concern
 
 
 def _concern(id_: str, category: Category, label: str, assessment: str) -> Concern:

@@ -10,12 +10,18 @@ import msgspec
 from fastapi import APIRouter, Body, FastAPI, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ferry_planner.adapters.broadcast import Broadcaster
+from ferry_planner.bootstrap import PlannerApi
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.plans import Plan, PlanVm
 from ferry_planner.entrypoints.api_models import CancelIn, MigrationIn, NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
+from ferry_planner.handlers import maps as map_cases
+from ferry_planner.handlers import migration_queries
+from ferry_planner.handlers import plans as plan_cases
+from ferry_planner.handlers import providers as provider_cases
+from ferry_planner.handlers.cancel_migration import cancel_migration as cancel_vms
 from ferry_planner.handlers.errors import ConflictError, NotFoundError
-from ferry_planner.handlers.migrations import Migrations
-from ferry_planner.handlers.planning import Planner
+from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.providers import ProviderSpec
@@ -45,25 +51,26 @@ def _provider_spec(body: ProviderIn) -> tuple[ProviderSpec, Secret | None]:
     return spec, secret
 
 
-def planner_router(planner: Planner, migrations: Migrations) -> APIRouter:
+def planner_router(api: PlannerApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
+    ports = api.ports
 
     @router.post("/providers", status_code=status.HTTP_201_CREATED, tags=["providers"])
     async def add_provider(body: ProviderIn) -> JSONResponse:
         spec, secret = _provider_spec(body)
-        return _json(await planner.add_provider(spec, secret), 201)
+        return _json(await provider_cases.add_provider(ports, spec, secret), 201)
 
     @router.get("/providers", tags=["providers"])
     async def providers() -> JSONResponse:
-        return _json(await planner.providers())
+        return _json(await provider_cases.providers(ports))
 
     @router.get("/providers/{name}", tags=["providers"])
     async def provider(name: str) -> JSONResponse:
-        return _json(await planner.provider(name))
+        return _json(await provider_cases.provider(ports, name))
 
     @router.delete("/providers/{name}", status_code=204, tags=["providers"])
     async def delete_provider(name: str) -> None:
-        await planner.delete_provider(name)
+        await provider_cases.delete_provider(ports, name)
 
     @router.post("/networkmaps", status_code=201, tags=["maps"])
     async def create_network_map(body: NetworkMapIn) -> JSONResponse:
@@ -76,7 +83,7 @@ def planner_router(planner: Planner, migrations: Migrations) -> APIRouter:
             target_provider=body.target_provider,
             pairs=pairs,
         )
-        return _json(await planner.create_network_map(network_map), 201)
+        return _json(await map_cases.create_network_map(ports, network_map), 201)
 
     @router.post("/storagemaps", status_code=201, tags=["maps"])
     async def create_storage_map(body: StorageMapIn) -> JSONResponse:
@@ -87,31 +94,31 @@ def planner_router(planner: Planner, migrations: Migrations) -> APIRouter:
             target_provider=body.target_provider,
             pairs=pairs,
         )
-        return _json(await planner.create_storage_map(storage_map), 201)
+        return _json(await map_cases.create_storage_map(ports, storage_map), 201)
 
     @router.get("/networkmaps", tags=["maps"])
     async def network_maps() -> JSONResponse:
-        return _json(await planner.network_maps())
+        return _json(await map_cases.network_maps(ports))
 
     @router.get("/storagemaps", tags=["maps"])
     async def storage_maps() -> JSONResponse:
-        return _json(await planner.storage_maps())
+        return _json(await map_cases.storage_maps(ports))
 
     @router.get("/networkmaps/{name}", tags=["maps"])
     async def network_map(name: str) -> JSONResponse:
-        return _json(await planner.network_map(name))
+        return _json(await map_cases.network_map_view(ports, name))
 
     @router.get("/storagemaps/{name}", tags=["maps"])
     async def storage_map(name: str) -> JSONResponse:
-        return _json(await planner.storage_map(name))
+        return _json(await map_cases.storage_map_view(ports, name))
 
     @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"])
     async def delete_network_map(name: str) -> None:
-        await planner.delete_network_map(name)
+        await map_cases.delete_network_map(ports, name)
 
     @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"])
     async def delete_storage_map(name: str) -> None:
-        await planner.delete_storage_map(name)
+        await map_cases.delete_storage_map(ports, name)
 
     @router.post("/plans", status_code=201, tags=["plans"])
     async def create_plan(body: PlanIn) -> JSONResponse:
@@ -119,49 +126,49 @@ def planner_router(planner: Planner, migrations: Migrations) -> APIRouter:
             **body.model_dump(exclude={"vms"}),
             vms=tuple(PlanVm(ref=vm.ref, target_name=vm.target_name) for vm in body.vms),
         )
-        return _json(await planner.create_plan(plan), 201)
+        return _json(await plan_cases.create_plan(ports, plan), 201)
 
     @router.get("/plans", tags=["plans"])
     async def plans() -> JSONResponse:
-        return _json(await planner.plans())
+        return _json(await plan_cases.plans(ports))
 
     @router.get("/plans/{name}", tags=["plans"])
     async def plan(name: str) -> JSONResponse:
-        return _json(await planner.plan(name))
+        return _json(await plan_cases.plan_view(ports, name))
 
     @router.delete("/plans/{name}", status_code=204, tags=["plans"])
     async def delete_plan(name: str) -> None:
-        await planner.delete_plan(name)
+        await plan_cases.delete_plan(ports, name)
 
     @router.post("/migrations", status_code=201, tags=["migrations"])
     async def create_migration(body: MigrationIn) -> JSONResponse:
         """Start a Ready plan; VMs already migrated by an earlier run of it are Skipped."""
-        return _json(await migrations.create(body.plan, body.name), 201)
+        return _json(await start_migration(ports, body.plan, body.name), 201)
 
     @router.get("/migrations", tags=["migrations"])
     async def list_migrations(plan: str | None = None) -> JSONResponse:
         """Migrations, newest first (only those of ``plan`` when given)."""
-        return _json(migrations.migrations(plan))
+        return _json(migration_queries.migrations(ports, plan))
 
     @router.get("/migrations/{name}", tags=["migrations"])
     async def migration(name: str) -> JSONResponse:
-        return _json(migrations.migration(name))
+        return _json(migration_queries.migration(ports, name))
 
     @router.post("/migrations/{name}/cancel", status_code=202, tags=["migrations"])
     async def cancel_migration(name: str, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
         """Cancel VMs by id or name (none named: every unfinished VM)."""
-        return _json(await migrations.cancel(name, body.vms if body else []), 202)
+        return _json(await cancel_vms(ports, name, body.vms if body else []), 202)
 
     @router.get("/events", tags=["events"], response_class=StreamingResponse)
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: one ``data:`` JSON object per change."""
-        return StreamingResponse(_event_stream(planner, request), media_type="text/event-stream")
+        return StreamingResponse(_event_stream(api.events, request), media_type="text/event-stream")
 
     return router
 
 
-async def _event_stream(planner: Planner, request: Request) -> AsyncIterator[str]:
-    async with planner.broadcaster.subscribe() as queue:
+async def _event_stream(events: Broadcaster, request: Request) -> AsyncIterator[str]:
+    async with events.subscribe() as queue:
         yield ": connected\n\n"
         while not await request.is_disconnected():
             try:
@@ -172,9 +179,9 @@ async def _event_stream(planner: Planner, request: Request) -> AsyncIterator[str
             yield f"event: {change['kind']}\ndata: {json.dumps(change)}\n\n"
 
 
-def install(app: FastAPI, planner: Planner, migrations: Migrations) -> None:
+def install(app: FastAPI, api: PlannerApi) -> None:
     """Add the planner routes and map its errors to HTTP statuses."""
-    app.include_router(planner_router(planner, migrations))
+    app.include_router(planner_router(api))
 
     @app.exception_handler(PermanentError)
     async def planner_error(request: Request, error: PermanentError) -> JSONResponse:

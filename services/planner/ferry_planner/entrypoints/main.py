@@ -4,17 +4,18 @@ import asyncio
 
 from ferry_planner.bootstrap import SERVICE, bootstrap
 from ferry_planner.entrypoints.http_api import install
+from ferry_planner.settings import PlannerSettings
 from ferry_shared.service import Bus, ServiceParts, run_service
 from ferry_shared.settings import ServiceSettings
 
 
-async def compose(bus: Bus, settings: ServiceSettings) -> ServiceParts:
-    """Wire the service and put its HTTP routes on the app."""
-    wired = await bootstrap(bus, settings)
-    wired.parts.app_setup = lambda app: install(app, wired.planner, wired.migrations)
-    return wired.parts
-
-
 def main() -> None:
     """Run the service with settings from the environment."""
-    asyncio.run(run_service(SERVICE, ServiceSettings(), compose))
+    settings, own = ServiceSettings(), PlannerSettings()
+
+    async def compose(bus: Bus, shared: ServiceSettings) -> ServiceParts:
+        wired = await bootstrap(bus, shared, own)
+        wired.parts.app_setup = lambda app: install(app, wired.api)
+        return wired.parts
+
+    asyncio.run(run_service(SERVICE, settings, compose))

@@ -1,5 +1,6 @@
 """The planner's use-case errors; the HTTP API turns each kind into its status code."""
 
+from ferry_planner.domain.names import is_dns1123_label
 from ferry_shared.errors import PermanentError
 
 
@@ -24,3 +25,9 @@ class InvalidError(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__("invalid", message)
+
+
+def check_name(what: str, name: str) -> None:
+    """Refuse a name that is not a DNS-1123 label."""
+    if not is_dns1123_label(name):
+        raise InvalidError(f"{what} name '{name}' must be a DNS-1123 label (lower-case letters, digits, '-')")

@@ -164,5 +164,5 @@ async def _first_answer(answers: "asyncio.Queue[Msg]", migration: str) -> DiskCo
                 return copied
         else:
             failed = decode_as(msg.data, MessageFailed)
-            if failed.about.get("migration") == migration:
+            if failed.about is not None and failed.about.migration == migration:
                 return failed

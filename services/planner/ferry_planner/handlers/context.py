@@ -1,0 +1,62 @@
+"""What every planner use case runs with: its ports, its settings, and the guards that
+serialize changes to one migration.
+
+The bootstrap builds one :class:`PlannerPorts`; the handlers are functions that take
+it. The guards are the only state the use cases share: per-migration locks (changes to
+one migration are applied one at a time), one scheduling lock (granting slots looks at
+every running migration; it takes migration locks, and is never taken while holding
+one), and one creation lock (two starts of one plan cannot both see it idle).
+"""
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ferry_planner.domain.ports import (
+    ChangeFeed,
+    Clock,
+    Credentials,
+    InventoryView,
+    MigrationRepository,
+    Publisher,
+    Resources,
+    Revalidation,
+)
+from ferry_shared.plans import PlanStatus
+
+DEFAULT_MAX_VMS_PER_HOST = 10
+
+
+@dataclass
+class Guards:
+    migration: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    scheduling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    creation: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class Announced:
+    """The last validation result announced per plan, and the id of its announcement
+    (each id is derived from the one before, so a repeat of an earlier result is a new message)."""
+
+    statuses: dict[str, PlanStatus] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannerPorts:
+    resources: Resources
+    credentials: Credentials
+    inventory: InventoryView
+    migrations: MigrationRepository
+    publisher: Publisher
+    changes: ChangeFeed
+    revalidation: Revalidation
+    clock: Clock
+    max_vms_per_host: int = DEFAULT_MAX_VMS_PER_HOST
+    guards: Guards = field(default_factory=Guards)
+    announced: Announced = field(default_factory=Announced)
+
+    def __post_init__(self) -> None:
+        if self.max_vms_per_host < 1:
+            raise ValueError(f"max_vms_per_host must be at least 1, got {self.max_vms_per_host}")

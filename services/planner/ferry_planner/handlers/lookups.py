@@ -1,0 +1,29 @@
+"""Reading the planner's resources for a use case: a record that must exist, and the
+inventory views validation runs against."""
+
+from ferry_planner.domain.inventory_view import TargetView
+from ferry_planner.domain.ports import Resource
+from ferry_planner.domain.providers import ProviderRecord, effective_status
+from ferry_planner.handlers.context import PlannerPorts
+from ferry_planner.handlers.errors import NotFoundError
+from ferry_shared.providers import ProviderPhase
+
+
+async def require(ports: PlannerPorts, kind: type[Resource], what: str, name: str) -> Resource:
+    found = await ports.resources.get(kind, name)
+    if found is None:
+        raise NotFoundError(what, name)
+    return found
+
+
+async def target_view(ports: PlannerPorts, provider: str) -> TargetView:
+    """The target's inventory; a local directory target has nothing to check against."""
+    record = await ports.resources.get(ProviderRecord, provider)
+    checked = record is None or record.spec.type != "local"
+    return ports.inventory.target_view(provider, checked=checked)
+
+
+def is_ready(ports: PlannerPorts, record: ProviderRecord | None) -> bool:
+    if record is None:
+        return False
+    return effective_status(record, ports.inventory.status(record.spec.name)).phase is ProviderPhase.READY

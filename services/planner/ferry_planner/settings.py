@@ -1,0 +1,20 @@
+"""The planner's own settings (``FERRY_PLANNER_*``); the settings every service shares are
+:class:`ferry_shared.settings.ServiceSettings`."""
+
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ferry_planner.handlers.context import DEFAULT_MAX_VMS_PER_HOST
+
+
+class PlannerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FERRY_PLANNER_", extra="ignore")
+
+    max_vms_per_host: Annotated[int, Field(ge=1, description="VMs migrated at once per source ESXi host")] = (
+        DEFAULT_MAX_VMS_PER_HOST
+    )
+    progress_save_interval: Annotated[
+        float, Field(gt=0, description="seconds between stores of disk progress (which is announced at once)")
+    ] = 0.5
