@@ -105,14 +105,40 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
             js, bus.publisher, event_consumer_spec(service, parts.event_handlers, settings), parts.event_handlers
         )
         tasks.append(asyncio.create_task(events.run(stop), name="event consumer"))
-    tasks += [asyncio.create_task(job(stop)) for job in parts.background]
+    tasks += [asyncio.create_task(job(stop), name=_job_name(job)) for job in parts.background]
     log.info("%s started", service)
-    await stop.wait()
+    ended = await _until_stopped_or_ended(stop, tasks)
     log.info("%s stopping", service)
     server.should_exit = True
-    await asyncio.gather(*tasks)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await nc.drain()
+    if ended:
+        raise ServiceTaskEnded(", ".join(task.get_name() for task in ended))
     log.info("%s stopped", service)
+
+
+class ServiceTaskEnded(RuntimeError):
+    """A part of the service (its HTTP server, a consumer, a background job) ended before it
+    was told to stop; the whole service stops, so that it is restarted rather than half alive."""
+
+
+async def _until_stopped_or_ended(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    """Wait for ``stop``; if a task ends first, log why and return the tasks that ended."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    ended = [task for task in tasks if task in done]
+    for task in ended:
+        error = None if task.cancelled() else task.exception()
+        log.error("%s ended before the service was stopped", task.get_name(), exc_info=error)
+    return ended
+
+
+def _job_name(job: Callable[..., object]) -> str:
+    return getattr(job, "__qualname__", None) or repr(job)
 
 
 def command_consumer_spec(service: str, settings: ServiceSettings) -> ConsumerSpec:
