@@ -2,9 +2,10 @@
 the VM with the message) or a :class:`TemporaryError` (the command comes back after a delay).
 
 Messages name the disk (and range), the source provider and the sink, and say what to do;
-they carry the adapters' own messages, which never contain the password or the session cookie. The
-errors told apart are the domain's (:mod:`ferry_transfer.domain.errors`); the sinks are NBD exports
-or files, so a refused sink request or a lost sink connection is NBD's.
+they carry the adapters' own messages, which never contain the password or the session cookie.
+The failures told apart are the domain's (:mod:`ferry_transfer.domain.errors`), raised by the
+adapters: a refused request or a lost connection comes from an NBD sink, a file sink fails
+with ``OSError``.
 """
 
 import errno
