@@ -109,10 +109,11 @@ async def _record(disk: DiskId, work: RangeWork, copied: RangeCopy, ports: CopyP
     seen, updated = await ports.checkpoints.change(disk, mark)
     if updated is None:
         return False
+    events = DiskEvents(ports.publisher)
     if decided and decided[0]:
-        await DiskEvents(ports.publisher).progress(disk, updated.bytes_done, updated.capacity)
+        await events.progress(disk, updated.bytes_done, updated.capacity)
     if updated.complete and not seen.complete:
-        await finish_disk(ports.checkpoints, DiskEvents(ports.publisher), disk, ports.clock())
+        await finish_disk(ports.checkpoints, events, disk, ports.clock())
     return True
 
 
