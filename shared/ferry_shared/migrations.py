@@ -119,7 +119,7 @@ class SourcePowerStateRestored(
 # ── target objects (kubevirt-writer) ────────────────────────────────────────────────
 
 
-class DiskSink(msgspec.Struct, frozen=True, kw_only=True):
+class SinkLocation(msgspec.Struct, frozen=True, kw_only=True):
     """Where the transfer writes one disk: a sparse raw file, or an NBD export.
 
     ``file``: ``path`` on the machine (shared with the transfer worker for local targets).
@@ -151,7 +151,7 @@ class PrepareVolumes(StepCommand, frozen=True, kw_only=True, tag="ferry.kubevirt
 
 class VolumesPrepared(StepEvent, frozen=True, kw_only=True, tag="ferry.kubevirt_writer.volumes_prepared.v1"):
     subject: ClassVar[str] = subjects.event_subject(subjects.KUBEVIRT_WRITER, "volumes_prepared")
-    sinks: tuple[DiskSink, ...]
+    sinks: tuple[SinkLocation, ...]
 
 
 class CreateVm(StepCommand, frozen=True, kw_only=True, tag="ferry.kubevirt_writer.create_vm.v1"):
@@ -199,7 +199,7 @@ class CopyDisk(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy_
     subject: ClassVar[str] = subjects.command_subject(subjects.TRANSFER, "copy_disk")
     source: ProviderSpec
     disk: SourceDisk
-    sink: DiskSink
+    sink: SinkLocation
 
 
 class CopyRange(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy_range.v1"):
@@ -213,7 +213,7 @@ class CopyRange(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy
     subject: ClassVar[str] = subjects.command_subject(subjects.TRANSFER, "copy_range")
     source: ProviderSpec
     disk: SourceDisk
-    sink: DiskSink
+    sink: SinkLocation
     index: int
     offset: int
     length: int

@@ -114,11 +114,11 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     await asyncio.gather(*tasks, return_exceptions=True)
     await nc.drain()
     if ended:
-        raise ServiceTaskEnded(", ".join(task.get_name() for task in ended))
+        raise ServicePartEndedError(", ".join(task.get_name() for task in ended))
     log.info("%s stopped", service)
 
 
-class ServiceTaskEnded(RuntimeError):
+class ServicePartEndedError(RuntimeError):
     """A part of the service (its HTTP server, a consumer, a background job) ended before it
     was told to stop; the whole service stops, so that it is restarted rather than half alive."""
 

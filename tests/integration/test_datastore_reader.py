@@ -22,7 +22,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from ferry_cli.local.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for
-from ferry_transfer.adapters.datastore import DatastoreReader, SourceReadError, flat_file_url
+from ferry_transfer.adapters.datastore import DatastoreReader, flat_file_url
+from ferry_transfer.domain.errors import SourceReadError
 
 pytestmark = pytest.mark.vsphere
 

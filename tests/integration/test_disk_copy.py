@@ -22,9 +22,10 @@ from ferry_cli.local.processes import ManagedProcess
 from ferry_cli.local.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_transfer.adapters.copier import CopyResult, copy_disk
-from ferry_transfer.adapters.datastore import DatastoreReader, SourceReadError, flat_file_url
+from ferry_transfer.adapters.datastore import DatastoreReader, flat_file_url
 from ferry_transfer.adapters.nbd import NbdClient
 from ferry_transfer.adapters.sinks import NbdSink, RawFileSink
+from ferry_transfer.domain.errors import SourceReadError
 from ferry_transfer.domain.ranges import Extent
 
 pytestmark = pytest.mark.vsphere

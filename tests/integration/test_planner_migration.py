@@ -54,11 +54,11 @@ from ferry_shared.migrations import (
     CreateVm,
     DiskCopied,
     DiskCopyProgress,
-    DiskSink,
     MigrationFinished,
     PowerOffSourceVm,
     PrepareVolumes,
     RestoreSourcePowerState,
+    SinkLocation,
     SourcePowerOffRequested,
     SourcePowerStateRecorded,
     SourcePowerStateRestored,
@@ -189,7 +189,7 @@ class FakePeers:
     async def prepare(self, command: PrepareVolumes, delivery: Delivery) -> None:
         self.commands.append(command)
         sinks = tuple(
-            DiskSink(disk_key=d.key, kind="file", size_bytes=d.capacity_bytes,
+            SinkLocation(disk_key=d.key, kind="file", size_bytes=d.capacity_bytes,
                      path=str(self.work_dir / command.vm.name / f"disk-{i}.raw"))
             for i, d in enumerate(command.vm.disks)
         )  # fmt: skip

@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from ferry_cli.local.nats_server import NatsServer
-from ferry_shared.service import Bus, ServiceParts, ServiceTaskEnded, run_service
+from ferry_shared.service import Bus, ServicePartEndedError, ServiceParts, run_service
 from ferry_shared.settings import ServiceSettings
 
 
@@ -25,7 +25,7 @@ async def test_a_background_job_that_dies_stops_the_service_with_its_name(nats_s
 
     settings = ServiceSettings(nats_url=nats_server.url, http_host="127.0.0.1", http_port=0)
     try:
-        with pytest.raises(ServiceTaskEnded, match="doomed"):
+        with pytest.raises(ServicePartEndedError, match="doomed"):
             await asyncio.wait_for(run_service("probe", settings, compose), timeout=30)
     finally:
         loop = asyncio.get_running_loop()

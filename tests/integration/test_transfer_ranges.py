@@ -24,7 +24,7 @@ from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.migrations import (
     DiskCopied,
     DiskCopyCanceled,
-    DiskSink,
+    SinkLocation,
     VmCancelRequested,
     step_id,
 )
@@ -34,10 +34,9 @@ from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.nbd import NbdClient
 from ferry_transfer.adapters.sink_factory import SinkFactory
-from ferry_transfer.adapters.sinks import Buffer
-from ferry_transfer.adapters.sinks import DiskSink as SinkPort
 from ferry_transfer.bootstrap import bootstrap
 from ferry_transfer.domain.checksum import disk_checksum
+from ferry_transfer.domain.ports import Buffer, DiskSink
 from ferry_transfer.settings import TransferSettings
 
 from .transfer_rig import Disk, TransferRig, allocated, file_sink, model, nbd_sink, transfer_rig
@@ -262,13 +261,13 @@ class CorruptingSinks(SinkFactory):
         self.writes_at_offset = 0
 
     @contextlib.asynccontextmanager
-    async def open(self, spec: DiskSink) -> AsyncIterator[SinkPort]:
-        async with super().open(spec) as sink:
+    async def open(self, location: SinkLocation) -> AsyncIterator[DiskSink]:
+        async with super().open(location) as sink:
             yield _Corrupting(sink, self)
 
 
 class _Corrupting:
-    def __init__(self, sink: SinkPort, factory: CorruptingSinks) -> None:
+    def __init__(self, sink: DiskSink, factory: CorruptingSinks) -> None:
         self._sink = sink
         self._factory = factory
         self.size = sink.size

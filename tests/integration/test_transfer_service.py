@@ -38,20 +38,21 @@ from ferry_shared.migrations import (
     DiskCopied,
     DiskCopyCanceled,
     DiskCopyProgress,
-    DiskSink,
+    SinkLocation,
     SourceDisk,
     VmCancelRequested,
     step_id,
 )
 from ferry_shared.providers import ProviderSpec
-from ferry_shared.service import Bus
+from ferry_shared.service import Bus, Wired
 from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 from ferry_transfer.adapters.nbd import NbdClient
-from ferry_transfer.adapters.sink_factory import SinkFactory, SinkOptions, SinkUnavailable
-from ferry_transfer.bootstrap import TransferService, bootstrap
+from ferry_transfer.adapters.sink_factory import SinkFactory, SinkOptions
+from ferry_transfer.bootstrap import TransferApi, bootstrap
 from ferry_transfer.domain.checksum import disk_checksum
+from ferry_transfer.domain.errors import SinkUnavailable
 from ferry_transfer.settings import TransferSettings
 
 pytestmark = [pytest.mark.vsphere, pytest.mark.nats]
@@ -100,7 +101,7 @@ class Disk:
 class Harness:
     bus: Bus
     simulator: Vcsim
-    service: TransferService
+    service: Wired[TransferApi]
     provider: ProviderSpec
     events: list[Message] = field(default_factory=list)
     raw_events: list[bytes] = field(default_factory=list)
@@ -116,7 +117,7 @@ class Harness:
         return response.json()
 
     async def copy(
-        self, disk: Disk, sink: DiskSink, *, migration: str = "m1", provider: ProviderSpec | None = None
+        self, disk: Disk, sink: SinkLocation, *, migration: str = "m1", provider: ProviderSpec | None = None
     ) -> CopyDisk:
         command = CopyDisk(
             message_id=step_id(migration, disk.vm, "copy_disk", disk.spec.key),
@@ -158,7 +159,7 @@ class Harness:
 
     async def idle(self) -> None:
         """No copy in flight and the command consumer has nothing unacknowledged."""
-        await eventually(lambda: self.service.cancellations.copies_in_flight == 0, timeout=10, what="copies ended")
+        await eventually(lambda: self.service.api.cancellations.copies_in_flight == 0, timeout=10, what="copies ended")
 
         async def settled() -> bool:
             info = await self.bus.js.consumer_info(subjects.COMMANDS_STREAM, subjects.durable_name(subjects.TRANSFER))
@@ -241,8 +242,10 @@ async def harness(bus: Bus, simulator: Vcsim) -> AsyncIterator[Harness]:
         await subscription.unsubscribe()
 
 
-def file_sink(disk: Disk, path: Path, size: int | None = None) -> DiskSink:
-    return DiskSink(disk_key=disk.spec.key, kind="file", size_bytes=size or disk.spec.capacity_bytes, path=str(path))
+def file_sink(disk: Disk, path: Path, size: int | None = None) -> SinkLocation:
+    return SinkLocation(
+        disk_key=disk.spec.key, kind="file", size_bytes=size or disk.spec.capacity_bytes, path=str(path)
+    )
 
 
 def expected_sha256(source: bytes) -> str:
@@ -366,7 +369,7 @@ async def test_copies_disks_to_an_nbd_export(
     for vm in ("dense", "sparse"):
         disk = harness.disk(vm)
         port = nbd_servers(server, disk.spec.capacity_bytes)
-        sink = DiskSink(
+        sink = SinkLocation(
             disk_key=disk.spec.key,
             kind="nbd",
             size_bytes=disk.spec.capacity_bytes,
@@ -381,7 +384,7 @@ async def test_copies_disks_to_an_nbd_export(
         assert copied.sha256 == expected_sha256(source)
         assert copied.bytes_written + copied.zero_bytes_skipped == len(source)
         assert_progress(harness, disk)
-    await harness.service.sinks.close_all()  # the servers stop only once their clients hang up
+    await harness.service.api.sinks.close_all()  # the servers stop only once their clients hang up
 
 
 async def test_a_cancelled_vm_stops_copying_at_once_and_leaves_no_open_sink(harness: Harness, tmp_path: Path) -> None:
@@ -410,7 +413,7 @@ async def test_a_copy_that_arrives_after_its_vm_was_cancelled_is_not_started(har
     await harness.bus.publisher.publish(
         VmCancelRequested(message_id=step_id("m2", "dense", "cancel"), migration="m2", vm_id="dense")
     )
-    registry = harness.service.cancellations
+    registry = harness.service.api.cancellations
     await eventually(lambda: registry.is_cancelled("m2", "dense"), timeout=5, what="the cancellation heard")
     target = tmp_path / "never.raw"
     await harness.copy(disk, file_sink(disk, target), migration="m2")
@@ -507,15 +510,16 @@ async def test_sinks_that_cannot_be_opened_say_why_and_whether_to_retry(
     factory = SinkFactory(SinkOptions(connect_timeout=5))
     port = nbd_servers("qemu-nbd", MiB)
 
-    def nbd(port: int, export: str) -> DiskSink:
-        return DiskSink(disk_key=1, kind="nbd", size_bytes=MiB, host="127.0.0.1", port=port, export=export)
+    def nbd(port: int, export: str) -> SinkLocation:
+        return SinkLocation(disk_key=1, kind="nbd", size_bytes=MiB, host="127.0.0.1", port=port, export=export)
 
     cases = [
         (nbd(free_port(), "disk"), "sink_unreachable", True, "may still be starting"),
         (nbd(port, "other"), "sink_refused", False, "check the sink's export name"),
-        (DiskSink(disk_key=1, kind="file", size_bytes=MiB, path=str(tmp_path / "no" / "d.raw")), "sink_missing", False,
-         "shared with every transfer worker"),
-        (DiskSink(disk_key=1, kind="file", size_bytes=MiB, path="relative.raw"), "invalid_sink", False, "not absolute"),
+        (SinkLocation(disk_key=1, kind="file", size_bytes=MiB, path=str(tmp_path / "no" / "d.raw")), "sink_missing",
+         False, "shared with every transfer worker"),
+        (SinkLocation(disk_key=1, kind="file", size_bytes=MiB, path="relative.raw"), "invalid_sink", False,
+         "not absolute"),
     ]  # fmt: skip
     for spec, code, retryable, advice in cases:
         with pytest.raises(SinkUnavailable) as caught:

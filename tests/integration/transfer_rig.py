@@ -31,15 +31,16 @@ from ferry_shared.migrations import (
     DiskCopied,
     DiskCopyCanceled,
     DiskCopyProgress,
-    DiskSink,
+    SinkLocation,
     SourceDisk,
     step_id,
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
 from ferry_testpeers.waiting import async_wait_for
-from ferry_transfer.adapters.checkpoints import DiskId, KvCheckpoints
+from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.domain.checkpoint import DiskRecord
+from ferry_transfer.domain.copies import DiskId
 
 MiB = 1024 * 1024
 EVENT_TYPES: list[type[Message]] = [DiskCopied, DiskCopyProgress, DiskCopyCanceled, MessageFailed]
@@ -132,7 +133,7 @@ class TransferRig:
         fired = {rule["id"]: rule["fired"] for rule in self.control("GET", "/faults")}
         return {index: fired[rule] for index, rule in rules.items()}
 
-    async def copy(self, disk: Disk, sink: DiskSink, *, migration: str = "m1") -> CopyDisk:
+    async def copy(self, disk: Disk, sink: SinkLocation, *, migration: str = "m1") -> CopyDisk:
         command = CopyDisk(
             message_id=step_id(migration, disk.moref, "copy_disk", disk.spec.key),
             migration=migration,
@@ -188,12 +189,12 @@ class TransferRig:
         return [event.bytes_done for event in self.of(DiskCopyProgress, disk)]
 
 
-def file_sink(disk: Disk, path: Path) -> DiskSink:
-    return DiskSink(disk_key=disk.spec.key, kind="file", size_bytes=disk.size, path=str(path))
+def file_sink(disk: Disk, path: Path) -> SinkLocation:
+    return SinkLocation(disk_key=disk.spec.key, kind="file", size_bytes=disk.size, path=str(path))
 
 
-def nbd_sink(disk: Disk, port: int) -> DiskSink:
-    return DiskSink(
+def nbd_sink(disk: Disk, port: int) -> SinkLocation:
+    return SinkLocation(
         disk_key=disk.spec.key, kind="nbd", size_bytes=disk.size, host="127.0.0.1", port=port, export="disk"
     )
 

@@ -14,9 +14,9 @@ from ferry_shared.migrations import (
     CreateVm,
     DiskCopied,
     DiskCopyProgress,
-    DiskSink,
     PowerOffSourceVm,
     PrepareVolumes,
+    SinkLocation,
     SourcePowerOffRequested,
     SourcePowerStateRecorded,
     SourceVmPoweredOff,
@@ -45,7 +45,7 @@ def answers(command: StepCommand) -> list[StepEvent]:
             ]
         case PrepareVolumes():
             sinks = tuple(
-                DiskSink(disk_key=disk.key, kind="file", size_bytes=disk.capacity_bytes, path=f"/t/{disk.key}.raw")
+                SinkLocation(disk_key=disk.key, kind="file", size_bytes=disk.capacity_bytes, path=f"/t/{disk.key}.raw")
                 for disk in command.vm.disks
             )
             return [VolumesPrepared(**step_fields(*ref, "prepared"), sinks=sinks)]

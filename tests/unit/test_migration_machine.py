@@ -13,10 +13,10 @@ from ferry_shared.migrations import (
     CreateVm,
     DiskCopied,
     DiskCopyProgress,
-    DiskSink,
     PowerOffSourceVm,
     PrepareVolumes,
     RestoreSourcePowerState,
+    SinkLocation,
     SourceDisk,
     SourcePowerOffRequested,
     SourcePowerStateRecorded,
@@ -68,9 +68,9 @@ def queued_vm(*, disks: int = 2, power_state: str = "poweredOn") -> VmMigration:
     )
 
 
-def sinks(vm: VmMigration) -> tuple[DiskSink, ...]:
+def sinks(vm: VmMigration) -> tuple[SinkLocation, ...]:
     return tuple(
-        DiskSink(disk_key=d.key, kind="file", size_bytes=d.capacity_bytes, path=f"/t/{d.key}.raw")
+        SinkLocation(disk_key=d.key, kind="file", size_bytes=d.capacity_bytes, path=f"/t/{d.key}.raw")
         for d in vm.source_disks
     )
 

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from ferry_transfer.adapters.cancellation import CancellationRegistry, run_unless_cancelled
+from ferry_transfer.adapters.cancellation import CancellationRegistry
+from ferry_transfer.handlers.cancelling import run_unless_cancelled
 
 
 class Clock:

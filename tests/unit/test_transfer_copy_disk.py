@@ -3,7 +3,9 @@ planning, CBT, checkpoints, idempotent redelivery, the events, cancellation and 
 
 import asyncio
 import errno
+import functools
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -16,7 +18,7 @@ from ferry_shared.migrations import (
     DiskCopied,
     DiskCopyCanceled,
     DiskCopyProgress,
-    DiskSink,
+    SinkLocation,
     SourceDisk,
     step_id,
 )
@@ -24,14 +26,17 @@ from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.errors import INVALID_LOGIN, UNREACHABLE, ProviderError
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.cancellation import CancellationRegistry
-from ferry_transfer.adapters.checkpoints import Change, DiskId
-from ferry_transfer.adapters.datastore import SourceReadError
 from ferry_transfer.adapters.nbd import NbdConnectionError
-from ferry_transfer.adapters.sink_factory import SinkUnavailable
-from ferry_transfer.domain.checkpoint import DiskRecord, RangeCounts, range_done
+from ferry_transfer.adapters.range_copy import copy_range as copy_one_range
+from ferry_transfer.domain.checkpoint import Change, DiskRecord, RangeCounts, range_done
 from ferry_transfer.domain.checksum import disk_checksum
+from ferry_transfer.domain.copies import DiskId
+from ferry_transfer.domain.errors import SinkUnavailable, SourceReadError
+from ferry_transfer.domain.ports import CopyPorts
 from ferry_transfer.domain.ranges import Extent
-from ferry_transfer.handlers import CopyDiskHandler, CopyOptions, CopyRangeHandler, RangeOptions
+from ferry_transfer.handlers import CopyOptions, RangeOptions
+from ferry_transfer.handlers.copy_disk import copy_disk
+from ferry_transfer.handlers.copy_range import copy_range
 
 from .transfer_fakes import (
     Cbt,
@@ -71,8 +76,8 @@ class World:
     publisher: Publisher
     registry: CancellationRegistry
     clock: Clock
-    coordinator: CopyDiskHandler
-    worker: CopyRangeHandler
+    coordinator: Callable[[CopyDisk, Delivery], Awaitable[None]]
+    worker: Callable[[CopyRange, Delivery], Awaitable[None]]
 
     async def plan(self, disk: CopyDisk) -> None:
         await self.coordinator(disk, Delivery())
@@ -101,24 +106,12 @@ def make_world(
     target = sink or MemorySink(SIZE)
     readers, sinks, cbt = Readers(source), Sinks(target), Cbt(extents)
     checkpoints, publisher, registry, clock = MemoryCheckpoints(), Publisher(), CancellationRegistry(), Clock()
-    coordinator = CopyDiskHandler(
-        sources=readers,
-        cbt=cbt,
-        sinks=sinks,
-        checkpoints=checkpoints,
-        publisher=publisher,
-        cancellations=registry,
-        options=CopyOptions(range_size=RANGE),
-        clock=clock,
+    ports = CopyPorts(
+        sources=readers, sinks=sinks, checkpoints=checkpoints, publisher=publisher, cancellations=registry, clock=clock
     )
-    worker = CopyRangeHandler(
-        sources=readers,
-        sinks=sinks,
-        checkpoints=checkpoints,
-        publisher=publisher,
-        cancellations=registry,
-        options=RangeOptions(chunk_size=CHUNK, progress_interval=1.5),
-        clock=clock,
+    coordinator = functools.partial(copy_disk, ports=ports, cbt=cbt, options=CopyOptions(range_size=RANGE))
+    worker = functools.partial(
+        copy_range, ports=ports, copier=copy_one_range, options=RangeOptions(chunk_size=CHUNK, progress_interval=1.5)
     )
     return World(content, source, target, readers, sinks, cbt, checkpoints, publisher, registry, clock,
                  coordinator, worker)  # fmt: skip
@@ -131,7 +124,7 @@ def command(*, source_type: str = "vsphere", cbt: bool = False) -> CopyDisk:
         vm_id="vm-1",
         source=ProviderSpec(name="vc", type=source_type, url="https://vc.example.com/sdk", username="u"),  # type: ignore[arg-type]
         disk=SourceDisk(key=2000, file_name="[ds1] vm-1/vm-1.vmdk", datacenter="DC0", capacity_bytes=SIZE, cbt=cbt),
-        sink=DiskSink(disk_key=2000, kind="file", size_bytes=SIZE, path="/targets/vm-1.raw"),
+        sink=SinkLocation(disk_key=2000, kind="file", size_bytes=SIZE, path="/targets/vm-1.raw"),
     )
 
 

@@ -17,8 +17,8 @@ from ferry_shared.messages import Message
 from ferry_shared.migrations import (
     CleanupVm,
     CreateVm,
-    DiskSink,
     PrepareVolumes,
+    SinkLocation,
     VmCleanedUp,
     VmCreated,
     VolumesPrepared,
@@ -30,7 +30,7 @@ TARGET = ProviderSpec(name="cluster", type="kubernetes")
 VM = TargetVm(name="web-1", namespace="apps", source_provider="vc", source_vm_id="vm-42", source_vm_name="Web 1",
               plan="p1", memory_mib=1024,
               disks=(TargetDisk(key=2000, source_file="[ds] web/web.vmdk", capacity_bytes=1 << 30),))  # fmt: skip
-SINKS = (DiskSink(disk_key=2000, kind="nbd", size_bytes=1 << 30, host="10.0.0.9", port=10809, export="disk"),)
+SINKS = (SinkLocation(disk_key=2000, kind="nbd", size_bytes=1 << 30, host="10.0.0.9", port=10809, export="disk"),)
 
 
 class FakeDelivery:
@@ -53,7 +53,7 @@ class FakeWriter:
     delivery: FakeDelivery
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[DiskSink, ...]:
+    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[SinkLocation, ...]:
         assert self.delivery.holding, "the lease is held while the target is written"
         self.calls.append(("prepare_volumes", migration))
         return SINKS

@@ -19,7 +19,7 @@ from ferry_kubevirt_writer.domain.sink_pod import (
     sink_pod_name,
     sink_state,
 )
-from ferry_shared.migrations import DiskSink
+from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
 MIB = 1024 * 1024
@@ -96,9 +96,9 @@ def test_a_vm_without_disks_has_no_sink_pod() -> None:
 
 def test_the_sinks_are_the_pods_ports_in_disk_order() -> None:
     assert disk_sinks(VM, "10.1.2.3") == (
-        DiskSink(disk_key=2000, kind="nbd", size_bytes=MIB, host="10.1.2.3", port=10809, export="disk"),
-        DiskSink(disk_key=2001, kind="nbd", size_bytes=2 * MIB, host="10.1.2.3", port=10810, export="disk"),
-        DiskSink(disk_key=2002, kind="nbd", size_bytes=3 * MIB, host="10.1.2.3", port=10811, export="disk"),
+        SinkLocation(disk_key=2000, kind="nbd", size_bytes=MIB, host="10.1.2.3", port=10809, export="disk"),
+        SinkLocation(disk_key=2001, kind="nbd", size_bytes=2 * MIB, host="10.1.2.3", port=10810, export="disk"),
+        SinkLocation(disk_key=2002, kind="nbd", size_bytes=3 * MIB, host="10.1.2.3", port=10811, export="disk"),
     )
 
 

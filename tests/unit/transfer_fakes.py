@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from ferry_shared.messages import Message
-from ferry_shared.migrations import DiskSink, SourceDisk
+from ferry_shared.migrations import SinkLocation, SourceDisk
 from ferry_shared.providers import ProviderSpec
-from ferry_transfer.adapters.checkpoints import Change, CheckpointMissing, DiskId
-from ferry_transfer.adapters.sink_factory import SinkUnavailable
-from ferry_transfer.adapters.sinks import Buffer
-from ferry_transfer.adapters.sinks import DiskSink as SinkPort
-from ferry_transfer.adapters.source_pool import DiskSource
-from ferry_transfer.domain.checkpoint import DiskRecord
+from ferry_transfer.domain.checkpoint import Change, DiskRecord
+from ferry_transfer.domain.copies import DiskId
+from ferry_transfer.domain.errors import CheckpointMissing, SinkUnavailable
+from ferry_transfer.domain.ports import Buffer, DiskSink, DiskSource
 from ferry_transfer.domain.ranges import Extent
 
 
@@ -104,7 +102,7 @@ class Sinks:
     fail: Exception | None = None
     prepared: list[list[Extent]] = field(default_factory=list)
 
-    async def prepare(self, spec: DiskSink, capacity: int, zero: Sequence[Extent]) -> None:
+    async def prepare(self, location: SinkLocation, capacity: int, zero: Sequence[Extent]) -> None:
         if self.fail is not None:
             raise self.fail
         if self.sink.size < capacity:
@@ -114,7 +112,7 @@ class Sinks:
             await self.sink.zero(part.offset, part.length)
 
     @contextlib.asynccontextmanager
-    async def open(self, spec: DiskSink) -> AsyncIterator[SinkPort]:
+    async def open(self, location: SinkLocation) -> AsyncIterator[DiskSink]:
         if self.fail is not None:
             raise self.fail
         self.sink.open += 1

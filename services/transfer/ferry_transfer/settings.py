@@ -1,4 +1,5 @@
-"""Tuning of the transfer workers, read from ``FERRY_TRANSFER_*`` environment variables.
+"""Tuning of the transfer workers, read from ``FERRY_TRANSFER_*`` environment variables (by
+:mod:`ferry_transfer.entrypoints.main`, the only reader).
 
 A worker handles ``ranges_in_flight`` messages (ranges, or disks being planned) at once; it
 is its command consumer's ``max_in_flight``. Memory per worker is about the process itself

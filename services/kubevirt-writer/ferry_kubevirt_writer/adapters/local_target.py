@@ -22,7 +22,7 @@ from ferry_kubevirt_writer.domain.local_bundle import README_FILE, VM_FILE, VOLU
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
 from ferry_shared.errors import FerryError, PermanentError, TemporaryError
-from ferry_shared.migrations import DiskSink
+from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetVm
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -42,7 +42,7 @@ class LocalTargetWriter:
         """Where ``vm``'s files go."""
         return self._root / vm.namespace / vm.name
 
-    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[DiskSink, ...]:
+    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[SinkLocation, ...]:
         return await asyncio.to_thread(self._guarded, self._prepare, vm)
 
     async def create_vm(self, vm: TargetVm) -> str:
@@ -70,7 +70,7 @@ class LocalTargetWriter:
                 "create it or correct the provider's path",
             )
 
-    def _prepare(self, vm: TargetVm) -> tuple[DiskSink, ...]:
+    def _prepare(self, vm: TargetVm) -> tuple[SinkLocation, ...]:
         directory = self.directory(vm)
         directory.mkdir(parents=True, exist_ok=True)
         sinks = []
@@ -82,7 +82,7 @@ class LocalTargetWriter:
                     os.ftruncate(descriptor, disk.capacity_bytes)  # sparse: no block is written
             finally:
                 os.close(descriptor)
-            sinks.append(DiskSink(disk_key=disk.key, kind="file", path=str(path), size_bytes=disk.capacity_bytes))
+            sinks.append(SinkLocation(disk_key=disk.key, kind="file", path=str(path), size_bytes=disk.capacity_bytes))
         return tuple(sinks)
 
     def _write_manifests(self, vm: TargetVm) -> str:

@@ -5,7 +5,7 @@ use hand-written fakes."""
 from typing import Protocol
 
 from ferry_shared.messages import Message
-from ferry_shared.migrations import DiskSink
+from ferry_shared.migrations import SinkLocation
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
 
@@ -17,7 +17,7 @@ class TargetWriter(Protocol):
     ``PermanentError`` or ``TemporaryError`` with a reason a person can act on.
     """
 
-    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[DiskSink, ...]:
+    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[SinkLocation, ...]:
         """Create the VM's volumes and whatever serves them; return one sink per disk,
         in disk order, once every sink accepts writes."""
         ...

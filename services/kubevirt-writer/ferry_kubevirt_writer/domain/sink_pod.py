@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, MAX_NAME, label_value, volume_name
-from ferry_shared.migrations import DiskSink
+from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
 ROLE_LABEL = "ferry.io/role"
@@ -144,10 +144,10 @@ def sink_pod(migration: str, vm: TargetVm, image: str) -> dict[str, Any]:
     }
 
 
-def disk_sinks(vm: TargetVm, pod_ip: str) -> tuple[DiskSink, ...]:
+def disk_sinks(vm: TargetVm, pod_ip: str) -> tuple[SinkLocation, ...]:
     """The NBD sink of every disk, once the pod serves at ``pod_ip``."""
     return tuple(
-        DiskSink(
+        SinkLocation(
             disk_key=disk.key,
             kind="nbd",
             host=pod_ip,

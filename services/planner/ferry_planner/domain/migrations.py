@@ -10,7 +10,7 @@ from enum import StrEnum
 
 import msgspec
 
-from ferry_shared.migrations import DiskSink, SourceDisk
+from ferry_shared.migrations import SinkLocation, SourceDisk
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
 
@@ -105,7 +105,7 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     source_power_recorded: bool = False
     # What happened so far.
     power_off_requested: bool = False
-    sinks: tuple[DiskSink, ...] = ()
+    sinks: tuple[SinkLocation, ...] = ()
     awaiting: str = ""  # Canceling: the step still running whose answer comes before the cleanup
     trace_parent: str = ""  # W3C traceparent of the VM's own trace (see handlers.vm_traces)
 

@@ -33,7 +33,7 @@ from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.messages import MessageFailed, decode_as
-from ferry_shared.migrations import CopyDisk, DiskCopied, DiskSink, SourceDisk, step_fields
+from ferry_shared.migrations import CopyDisk, DiskCopied, SinkLocation, SourceDisk, step_fields
 from ferry_shared.providers import ProviderSpec
 from line_rate_bench.ferry_slot import FerryCase
 from line_rate_bench.processes import Child
@@ -125,7 +125,7 @@ async def _copy(connection: Client, js: JetStreamContext, case: FerryCase) -> fl
             capacity_bytes=source.capacity,
             cbt=source.change_id is not None,
         ),
-        sink=DiskSink(disk_key=source.disk_key, kind="file", size_bytes=source.capacity, path=str(case.target)),
+        sink=SinkLocation(disk_key=source.disk_key, kind="file", size_bytes=source.capacity, path=str(case.target)),
     )
     async with _answers(connection) as answers:
         started = time.monotonic()

@@ -11,9 +11,10 @@ when no worker ran then) learns it too. It tells the process's
 * remembers the VM (the last ``max_entries``, for ``ttl`` seconds), so that a disk or range
   of it that arrives later is not copied.
 
-Handlers await :meth:`CancellationRegistry.caught_up` (the replay of past cancels is done)
-before they trust :meth:`CancellationRegistry.is_cancelled`.
-:func:`run_unless_cancelled` runs a copy so that its signal stops it.
+The registry is the handlers' :class:`~ferry_transfer.domain.ports.Cancellations` port:
+they await :meth:`CancellationRegistry.caught_up` (the replay of past cancels is done)
+before they trust :meth:`CancellationRegistry.is_cancelled`, and run a copy so that its
+signal stops it (:func:`ferry_transfer.handlers.cancelling.run_unless_cancelled`).
 """
 
 import asyncio
@@ -21,10 +22,9 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
@@ -37,7 +37,6 @@ from ferry_shared.migrations import VmCancelRequested
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 VmKey = tuple[str, str]
 """(migration, vm_id)"""
 
@@ -133,28 +132,6 @@ class CancellationRegistry:
             if at > oldest:
                 break
             del self._cancelled[key]
-
-
-async def run_unless_cancelled(work: Coroutine[Any, Any, T], cancelled: asyncio.Event) -> tuple[bool, T | None]:
-    """Run ``work`` until it ends or ``cancelled`` is set: ``(True, None)`` if cancelled, else ``(False, result)``.
-
-    The work's own exceptions propagate; when the caller itself is cancelled, the work is
-    cancelled and awaited before the cancellation goes on.
-    """
-    task = asyncio.ensure_future(work)
-    signal = asyncio.ensure_future(cancelled.wait())
-    try:
-        await asyncio.wait({task, signal}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        signal.cancel()
-        interrupted = not task.done()
-        task.cancel()  # no-op when it finished
-        await asyncio.wait({task, signal})
-    if interrupted:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.info("a cancelled copy ended with %s: %s", type(error).__name__, error)
-        return True, None
-    return False, task.result()
 
 
 async def listen_for_cancellations(js: JetStreamContext, registry: CancellationRegistry, stop: asyncio.Event) -> None:

@@ -10,46 +10,19 @@ double an update.
 """
 
 import asyncio
-import hashlib
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import msgspec
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from ferry_transfer.domain.checkpoint import DiskRecord
+from ferry_transfer.domain.checkpoint import Change, DiskRecord
+from ferry_transfer.domain.copies import DiskId
+from ferry_transfer.domain.errors import CheckpointConflict, CheckpointMissing
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(DiskRecord)
 WATCH_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class DiskId:
-    """Which disk copy a checkpoint is about."""
-
-    migration: str
-    vm_id: str
-    disk_key: int
-
-    @property
-    def token(self) -> str:
-        name = f"{self.migration}\0{self.vm_id}\0{self.disk_key}".encode()
-        return hashlib.sha256(name).hexdigest()[:32]
-
-
-class CheckpointConflict(Exception):  # noqa: N818 - reads as what happened
-    """A record kept changing under us for too many attempts."""
-
-
-class CheckpointMissing(Exception):  # noqa: N818 - reads as what happened
-    """There is no record to change (it was removed)."""
-
-
-Change = Callable[[DiskRecord], DiskRecord | None]
-"""A new record from the current one, or None to leave it as it is."""
 
 
 class KvCheckpoints:

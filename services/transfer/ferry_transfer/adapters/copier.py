@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from ferry_transfer.domain.ports import DiskSink
 from ferry_transfer.domain.ranges import (
     DEFAULT_RANGE_SIZE,
     DEFAULT_ZERO_BLOCK,
@@ -27,8 +28,6 @@ from ferry_transfer.domain.ranges import (
     ZeroBlocks,
     plan_segments,
 )
-
-from .sinks import DiskSink
 
 ProgressCallback = Callable[[int, int], None]
 _RECORD = struct.Struct(">QQ")

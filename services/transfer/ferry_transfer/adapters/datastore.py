@@ -22,7 +22,7 @@ from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 from ferry_shared.credentials import Secret
-from ferry_shared.errors import FerryError
+from ferry_transfer.domain.errors import SourceReadError
 
 from .https_ranges import (
     BadContentRangeError,
@@ -38,28 +38,6 @@ from .https_ranges import (
 SESSION_COOKIE = "vmware_soap_session"
 _BACKING = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.+)$")
 _T = TypeVar("_T")
-
-
-class SourceReadError(FerryError):
-    """A range of the source disk could not be read. ``retryable``: a later attempt may succeed.
-
-    ``code`` says why: ``disk_not_found`` (404), ``datastore_access_denied`` (401/403),
-    ``thumbprint_mismatch``, ``certificate_untrusted``, else ``source_read_failed``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str,
-        status: int | None = None,
-        retryable: bool = False,
-        code: str = "source_read_failed",
-    ) -> None:
-        super().__init__(code, message)
-        self.url = url
-        self.status = status
-        self.retryable = retryable
 
 
 def flat_file_url(host: str, backing_file: str, datacenter: str) -> str:

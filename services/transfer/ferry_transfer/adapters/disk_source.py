@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from ferry_shared.migrations import SourceDisk
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.endpoint import parse_endpoint
+from ferry_transfer.domain.errors import SourceReadError
 
-from .datastore import DatastoreReader, SourceReadError, flat_file_url
+from .datastore import DatastoreReader, flat_file_url
 from .source_sessions import SourceLogin, SourceSessions
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,9 @@ which costs a file no read at all. So memory per range is about one chunk (plus 
 reader's own buffering) whatever the range or disk size, and a slow sink slows the reads
 down instead of filling buffers. The range ends with :meth:`DiskSink.finish` (durable
 before it counts as done). A part that reads back different makes the whole range be
-copied once more; a second difference is a :class:`RangeMismatch`.
+copied once more; a second difference is a :class:`~ferry_transfer.domain.errors.RangeMismatch`.
+
+:func:`copy_range` is the handlers' range copier (:class:`~ferry_transfer.domain.ports.RangeCopier`).
 """
 
 import asyncio
@@ -21,11 +23,11 @@ from dataclasses import dataclass
 from ferry_transfer.domain.checkpoint import RangeCounts
 from ferry_transfer.domain.checksum import ZERO_BLOCK, RangeDigest
 from ferry_transfer.domain.chunks import chunk_plan
+from ferry_transfer.domain.copies import RangeCopy
 from ferry_transfer.domain.disk_plan import RangeWork
+from ferry_transfer.domain.errors import RangeMismatch
+from ferry_transfer.domain.ports import DiskSink, DiskSource
 from ferry_transfer.domain.ranges import Run
-
-from .sinks import DiskSink
-from .source_pool import DiskSource
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +35,10 @@ READ_BACK = 1024 * 1024
 """Largest piece read back from the sink at once to compare with what was written."""
 
 
-class RangeMismatch(Exception):  # noqa: N818 - reads as what happened
-    """What the sink holds differs from what was read, at ``offset``, even after copying the range again."""
-
-    def __init__(self, work: RangeWork, offset: int, attempts: int) -> None:
-        super().__init__(
-            f"the target differs from the source at offset {offset} of range {work.index} "
-            f"([{work.offset}, {work.end})) after {attempts} copies"
-        )
-        self.offset = offset
-
-
 class _Differs(Exception):  # noqa: N818
     def __init__(self, offset: int) -> None:
         super().__init__(offset)
         self.offset = offset
-
-
-@dataclass(frozen=True)
-class RangeCopy:
-    """A copied and checked range: its digest, what it took, and how many copies."""
-
-    digest: bytes
-    counts: RangeCounts
-    attempts: int
 
 
 async def copy_range(

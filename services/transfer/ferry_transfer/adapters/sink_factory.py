@@ -10,9 +10,9 @@
   ranges in flight, closed once no range used it for ``idle_seconds`` (so a sink server can
   stop when its disk is done), and one that broke is hung up and replaced on the next open.
 
-Opening failures become :class:`SinkUnavailable` with a code, a message saying what to do,
-and whether a later attempt may succeed (an NBD server that is not listening yet) or not
-(no such directory or export).
+Opening failures become :class:`~ferry_transfer.domain.errors.SinkUnavailable` with a code,
+a message saying what to do, and whether a later attempt may succeed (an NBD server that is
+not listening yet) or not (no such directory or export).
 """
 
 import asyncio
@@ -24,24 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferry_shared.errors import FerryError
-from ferry_shared.migrations import DiskSink as SinkSpec
+from ferry_shared.migrations import SinkLocation
+from ferry_transfer.domain.errors import SinkUnavailable
+from ferry_transfer.domain.ports import DiskSink
 from ferry_transfer.domain.ranges import Extent
 
 from .nbd import NbdClient, NbdConnectionError, NbdHandshakeError
-from .sinks import DiskSink, NbdSink, RawFileSink
+from .sinks import NbdSink, RawFileSink
 
 _CUT_OFF = (OSError, TimeoutError, asyncio.IncompleteReadError)
 """Causes of a handshake failure that a later attempt may not meet."""
 NbdKey = tuple[str, int, str]
-
-
-class SinkUnavailable(FerryError):  # noqa: N818 - reads as what happened
-    """The sink could not be opened or prepared. ``retryable``: a later attempt may succeed."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(code, message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -62,7 +55,7 @@ class _Connection:
 
 
 class SinkFactory:
-    """Prepares and opens sinks from their specs (the handlers' sink port)."""
+    """Prepares and opens sinks from their locations (the handlers' sink port)."""
 
     def __init__(self, options: SinkOptions | None = None) -> None:
         self._options = options or SinkOptions()
@@ -70,27 +63,27 @@ class SinkFactory:
         self._connecting: dict[NbdKey, asyncio.Lock] = {}
         self._closing: set[asyncio.Future[None]] = set()
 
-    async def prepare(self, spec: SinkSpec, capacity: int, zero: Sequence[Extent]) -> None:
+    async def prepare(self, location: SinkLocation, capacity: int, zero: Sequence[Extent]) -> None:
         """Check the sink holds ``capacity`` bytes and make the ``zero`` parts read as zeroes (idempotent)."""
-        if spec.kind == "file":
-            _check_size(spec, spec.size_bytes, capacity)
-            await asyncio.to_thread(_prepare_file, spec, zero)
+        if location.kind == "file":
+            _check_size(location, location.size_bytes, capacity)
+            await asyncio.to_thread(_prepare_file, location, zero)
             return
-        async with self.open(spec) as sink:
-            _check_size(spec, sink.size, capacity)
+        async with self.open(location) as sink:
+            _check_size(location, sink.size, capacity)
             for part in zero:
                 await sink.zero(part.offset, part.length)
             await sink.finish()
 
     @contextlib.asynccontextmanager
-    async def open(self, spec: SinkSpec) -> AsyncIterator[DiskSink]:
+    async def open(self, location: SinkLocation) -> AsyncIterator[DiskSink]:
         """The sink for writing ranges; an NBD connection broken meanwhile is hung up, not reused."""
-        if spec.kind == "file":
-            with _open_file(spec) as file_sink:
+        if location.kind == "file":
+            with _open_file(location) as file_sink:
                 yield file_sink
             return
-        key = (spec.host, spec.port, spec.export)
-        connection = await self._acquire(key, spec)
+        key = (location.host, location.port, location.export)
+        connection = await self._acquire(key, location)
         try:
             yield NbdSink(connection.client)
         except NbdConnectionError:
@@ -112,14 +105,14 @@ class SinkFactory:
         if self._closing:
             await asyncio.wait(self._closing)
 
-    async def _acquire(self, key: NbdKey, spec: SinkSpec) -> _Connection:
+    async def _acquire(self, key: NbdKey, location: SinkLocation) -> _Connection:
         async with self._connecting.setdefault(key, asyncio.Lock()):
             connection = self._nbd.get(key)
             if connection is not None and not connection.client.usable:
                 self._drop(key, connection)
                 connection = None
             if connection is None:
-                connection = _Connection(await self._connect(spec))
+                connection = _Connection(await self._connect(location))
                 self._nbd[key] = connection
             if connection.expiry is not None:
                 connection.expiry.cancel()
@@ -146,13 +139,13 @@ class SinkFactory:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _connect(self, spec: SinkSpec) -> NbdClient:
-        where = spec.describe()
+    async def _connect(self, location: SinkLocation) -> NbdClient:
+        where = location.describe()
         try:
             return await NbdClient.open(
-                host=spec.host,
-                port=spec.port,
-                export_name=spec.export,
+                host=location.host,
+                port=location.port,
+                export_name=location.export,
                 max_in_flight=self._options.nbd_in_flight,
                 connect_timeout=self._options.connect_timeout,
             )
@@ -177,20 +170,20 @@ class SinkFactory:
             ) from error
 
 
-def _check_size(spec: SinkSpec, size: int, capacity: int) -> None:
+def _check_size(location: SinkLocation, size: int, capacity: int) -> None:
     if size < capacity:
         raise SinkUnavailable(
             "sink_too_small",
-            f"the sink {spec.describe()} holds {size} bytes but the disk has {capacity}; "
+            f"the sink {location.describe()} holds {size} bytes but the disk has {capacity}; "
             "the target volume must be at least as large",
             retryable=False,
         )
 
 
-def _file_path(spec: SinkSpec) -> Path:
-    path = Path(spec.path)
+def _file_path(location: SinkLocation) -> Path:
+    path = Path(location.path)
     if not path.is_absolute():
-        raise SinkUnavailable("invalid_sink", f"the file sink path {spec.path!r} is not absolute", retryable=False)
+        raise SinkUnavailable("invalid_sink", f"the file sink path {location.path!r} is not absolute", retryable=False)
     if not path.parent.is_dir():
         raise SinkUnavailable(
             "sink_missing",
@@ -208,28 +201,28 @@ def _unwritable(path: Path, error: OSError) -> SinkUnavailable:
     )
 
 
-def _prepare_file(spec: SinkSpec, zero: Sequence[Extent]) -> None:
+def _prepare_file(location: SinkLocation, zero: Sequence[Extent]) -> None:
     """Create the file (a hole) or size it, and punch the parts no range covers."""
-    path = _file_path(spec)
+    path = _file_path(location)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise _unwritable(path, error) from error
     try:
-        if os.fstat(fd).st_size != spec.size_bytes:
-            os.ftruncate(fd, spec.size_bytes)
+        if os.fstat(fd).st_size != location.size_bytes:
+            os.ftruncate(fd, location.size_bytes)
     finally:
         os.close(fd)
-    with RawFileSink(path, spec.size_bytes, fresh=False) as sink:
+    with RawFileSink(path, location.size_bytes, fresh=False) as sink:
         for part in zero:
             sink.zero_sync(part.offset, part.length)
         sink.sync()
 
 
-def _open_file(spec: SinkSpec) -> RawFileSink:
-    path = _file_path(spec)
+def _open_file(location: SinkLocation) -> RawFileSink:
+    path = _file_path(location)
     try:
-        return RawFileSink(path, spec.size_bytes, fresh=False)
+        return RawFileSink(path, location.size_bytes, fresh=False)
     except FileNotFoundError as error:
         raise SinkUnavailable(
             "sink_missing",

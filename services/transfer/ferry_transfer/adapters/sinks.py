@@ -1,4 +1,5 @@
-"""Where copied disks go: a :class:`DiskSink` port with a raw-file and an NBD implementation.
+"""Where copied disks go: the raw-file and the NBD implementation of the
+:class:`~ferry_transfer.domain.ports.DiskSink` port.
 
 Range workers (:mod:`.range_copy`) write data runs with :meth:`DiskSink.write`, make zero
 runs read as zeroes with :meth:`DiskSink.zero` (a hole in a file, NBD WRITE_ZEROES), read
@@ -12,11 +13,11 @@ import ctypes.util
 import errno
 import os
 from pathlib import Path
-from typing import Protocol
+
+from ferry_transfer.domain.ports import Buffer
 
 from .nbd import NbdClient
 
-Buffer = bytes | bytearray | memoryview
 _ZERO_CHUNK = 1024 * 1024
 _CHECK_CHUNK = 4 * 1024 * 1024
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -39,28 +40,6 @@ _fallocate = _load_fallocate()
 def all_zero(data: bytes) -> bool:
     """Whether every byte is zero (a ``memcmp``-speed check)."""
     return not data or (data[0] == 0 and data == bytes(len(data)))
-
-
-class DiskSink(Protocol):
-    """A target disk of a fixed ``size``."""
-
-    @property
-    def size(self) -> int: ...
-
-    async def write(self, offset: int, data: Buffer) -> None:
-        """Store ``data`` at ``offset``."""
-
-    async def zero(self, offset: int, length: int) -> None:
-        """Make ``[offset, offset + length)`` read as zeroes, preferably without allocating."""
-
-    async def finish(self) -> None:
-        """Make every write so far durable (again after a repair)."""
-
-    async def read(self, offset: int, length: int) -> bytes:
-        """Read back what the target holds (for verification)."""
-
-    async def reads_zero(self, offset: int, length: int) -> bool:
-        """Whether the range reads as zeroes (a hole is checked without reading it where possible)."""
 
 
 class RawFileSink:

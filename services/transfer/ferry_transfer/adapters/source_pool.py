@@ -20,14 +20,10 @@ from typing import Protocol
 from ferry_shared.migrations import SourceDisk
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.endpoint import parse_endpoint
+from ferry_transfer.domain.ports import DiskSource
 
 _DATASTORE = re.compile(r"^\s*\[(?P<name>[^\]]+)\]")
 ReaderKey = tuple[ProviderSpec, str, str]
-
-
-class DiskSource(Protocol):
-    async def read(self, offset: int, length: int) -> bytes:
-        """Exactly the bytes ``[offset, offset + length)`` of the source disk."""
 
 
 class SourceOpener(Protocol):

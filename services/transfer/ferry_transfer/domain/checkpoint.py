@@ -6,7 +6,7 @@ it and ``bytes_done`` only grows. Ranges that need no copy (CBT found them unall
 are done from the start.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -68,6 +68,10 @@ class DiskRecord(msgspec.Struct, frozen=True, kw_only=True):
         for index in range(self.count):
             if _bit(self.work, index) and not _bit(self.done, index):
                 yield index
+
+
+Change = Callable[[DiskRecord], DiskRecord | None]
+"""A new record from the current one, or None to leave it as it is (applied with compare-and-set)."""
 
 
 @dataclass(frozen=True, slots=True)

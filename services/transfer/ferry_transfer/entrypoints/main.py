@@ -1,4 +1,6 @@
-"""Process entry point: ``python -m ferry_transfer`` runs the transfer service until SIGTERM."""
+"""Process entry point: ``python -m ferry_transfer`` runs the transfer service until SIGTERM.
+
+The only place that reads the service's settings from the environment."""
 
 import asyncio
 

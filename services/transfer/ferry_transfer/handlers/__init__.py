@@ -1,14 +1,8 @@
-"""Use cases of the transfer service: one handler per command, and the handler table."""
+"""Use cases of the transfer service: one handler function per command (:mod:`.copy_disk`,
+:mod:`.copy_range`), and the handler table the bootstrap gives the service's consumer."""
 
-from ferry_shared.bus.consumer import HandlerTable
-from ferry_shared.migrations import CopyDisk, CopyRange
+from .copy_disk import CopyOptions
+from .copy_range import RangeOptions
+from .table import handler_table
 
-from .copy_disk import CopyDiskHandler, CopyOptions
-from .copy_range import CopyRangeHandler, RangeOptions
-
-__all__ = ["CopyDiskHandler", "CopyOptions", "CopyRangeHandler", "RangeOptions", "handler_table"]
-
-
-def handler_table(copy_disk: CopyDiskHandler, copy_range: CopyRangeHandler) -> HandlerTable:
-    """Command type → handler."""
-    return {CopyDisk: copy_disk, CopyRange: copy_range}
+__all__ = ["CopyOptions", "RangeOptions", "handler_table"]

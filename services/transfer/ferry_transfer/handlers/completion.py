@@ -12,11 +12,10 @@ import logging
 
 from ferry_shared.errors import TemporaryError
 from ferry_shared.migrations import DiskCopied, DiskCopyCanceled, DiskCopyProgress, step_id
-from ferry_transfer.adapters.checkpoints import DiskId
 from ferry_transfer.domain.checkpoint import DiskRecord, finish
 from ferry_transfer.domain.checksum import combine, zero_range_digest
-
-from .ports import Checkpoints, EventPublisher
+from ferry_transfer.domain.copies import DiskId
+from ferry_transfer.domain.ports import Checkpoints, EventPublisher
 
 log = logging.getLogger(__name__)
 

@@ -15,21 +15,19 @@ publishes ``DiskCopied`` again for a finished one. A cancelled VM's disk is not 
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyDisk, CopyRange, step_id
-from ferry_transfer.adapters.cancellation import CancellationRegistry
-from ferry_transfer.adapters.checkpoints import DiskId
 from ferry_transfer.domain.checkpoint import DiskRecord, new_record
+from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.disk_plan import DiskPlan, RangeWork, plan_disk, range_size_for
+from ferry_transfer.domain.ports import ChangedAreas, CopyPorts, Leased
 from ferry_transfer.domain.ranges import MiB
 
 from .completion import DiskEvents, finish_disk
 from .failures import copy_failures
-from .ports import ChangedAreas, Checkpoints, EventPublisher, Leased, Sinks, SourceReaders
 
 log = logging.getLogger(__name__)
 
@@ -45,94 +43,78 @@ class CopyOptions:
     """``CopyRange`` publishes awaiting their acknowledgement at once."""
 
 
-class CopyDiskHandler:
-    """Handles ``CopyDisk`` (see the module docstring)."""
+async def copy_disk(
+    command: CopyDisk, delivery: Leased, *, ports: CopyPorts, cbt: ChangedAreas, options: CopyOptions
+) -> None:
+    """Plan the disk's copy and put its ranges on the queue (see the module docstring)."""
+    if command.source.type != "vsphere":
+        raise PermanentError(
+            "unsupported_source",
+            f"disk {command.disk.key} of VM {command.vm_id} comes from a {command.source.type} provider; "
+            "the transfer copies from vSphere only",
+        )
+    disk = DiskId(command.migration, command.vm_id, command.disk.key)
+    await ports.cancellations.caught_up()
+    if ports.cancellations.is_cancelled(command.migration, command.vm_id):
+        log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
+        await DiskEvents(ports.publisher).canceled(disk)
+        return
+    async with delivery.lease():
+        with copy_failures(command):
+            await _coordinate(command, disk, ports, cbt, options)
 
-    def __init__(
-        self,
-        *,
-        sources: SourceReaders,
-        cbt: ChangedAreas,
-        sinks: Sinks,
-        checkpoints: Checkpoints,
-        publisher: EventPublisher,
-        cancellations: CancellationRegistry,
-        options: CopyOptions | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._sources = sources
-        self._cbt = cbt
-        self._sinks = sinks
-        self._checkpoints = checkpoints
-        self._publisher = publisher
-        self._events = DiskEvents(publisher)
-        self._cancellations = cancellations
-        self._options = options or CopyOptions()
-        self._clock = clock
 
-    async def __call__(self, command: CopyDisk, delivery: Leased) -> None:
-        if command.source.type != "vsphere":
-            raise PermanentError(
-                "unsupported_source",
-                f"disk {command.disk.key} of VM {command.vm_id} comes from a {command.source.type} provider; "
-                "the transfer copies from vSphere only",
+async def _coordinate(
+    command: CopyDisk, disk: DiskId, ports: CopyPorts, cbt: ChangedAreas, options: CopyOptions
+) -> None:
+    events = DiskEvents(ports.publisher)
+    record = await ports.checkpoints.load(disk)
+    if record is not None and record.finished:
+        log.info("disk %d of VM %s was copied already; reporting it again", disk.disk_key, disk.vm_id)
+        await events.copied(disk, record)
+        return
+    if record is None or not record.complete:
+        await _probe(command, ports)
+        allocated = None
+        if command.disk.cbt:
+            allocated = await cbt.allocated(command.source, command.vm_id, command.disk)
+        capacity = command.disk.capacity_bytes
+        range_size = record.range_size if record else range_size_for(capacity, options.range_size)
+        plan = plan_disk(capacity, range_size, allocated)
+        if record is None:
+            await ports.sinks.prepare(command.sink, capacity, plan.uncovered())
+            record = await ports.checkpoints.create(disk, new_record(plan, ports.clock()))
+            log.info(
+                "planned disk %d of VM %s: %d of %d ranges of %d bytes to copy%s",
+                disk.disk_key,
+                disk.vm_id,
+                len(plan.work),
+                plan.count,
+                range_size,
+                " (CBT)" if allocated is not None else "",
             )
-        disk = DiskId(command.migration, command.vm_id, command.disk.key)
-        await self._cancellations.caught_up()
-        if self._cancellations.is_cancelled(command.migration, command.vm_id):
-            log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
-            await self._events.canceled(disk)
-            return
-        async with delivery.lease():
-            with copy_failures(command):
-                await self._coordinate(command, disk)
+        await _publish(command, _pending_work(plan, record), ports, options.publish_window)
+    if record.complete:
+        await finish_disk(ports.checkpoints, events, disk, ports.clock())
 
-    async def _coordinate(self, command: CopyDisk, disk: DiskId) -> None:
-        record = await self._checkpoints.load(disk)
-        if record is not None and record.finished:
-            log.info("disk %d of VM %s was copied already; reporting it again", disk.disk_key, disk.vm_id)
-            await self._events.copied(disk, record)
-            return
-        if record is None or not record.complete:
-            await self._probe(command)
-            allocated = None
-            if command.disk.cbt:
-                allocated = await self._cbt.allocated(command.source, command.vm_id, command.disk)
-            capacity = command.disk.capacity_bytes
-            range_size = record.range_size if record else range_size_for(capacity, self._options.range_size)
-            plan = plan_disk(capacity, range_size, allocated)
-            if record is None:
-                await self._sinks.prepare(command.sink, capacity, plan.uncovered())
-                record = await self._checkpoints.create(disk, new_record(plan, self._clock()))
-                log.info(
-                    "planned disk %d of VM %s: %d of %d ranges of %d bytes to copy%s",
-                    disk.disk_key,
-                    disk.vm_id,
-                    len(plan.work),
-                    plan.count,
-                    range_size,
-                    " (CBT)" if allocated is not None else "",
-                )
-            await self._publish(command, _pending_work(plan, record))
-        if record.complete:
-            await finish_disk(self._checkpoints, self._events, disk, self._clock())
 
-    async def _probe(self, command: CopyDisk) -> None:
-        """Log in and read the first bytes: a wrong password or a missing file fails here, once."""
-        length = min(PROBE_BYTES, command.disk.capacity_bytes)
-        async with self._sources.reader(command.source, command.disk) as reader:
-            if length:
-                await reader.read(0, length)
+async def _probe(command: CopyDisk, ports: CopyPorts) -> None:
+    """Log in and read the first bytes: a wrong password or a missing file fails here, once."""
+    length = min(PROBE_BYTES, command.disk.capacity_bytes)
+    async with ports.sources.reader(command.source, command.disk) as reader:
+        if length:
+            await reader.read(0, length)
 
-    async def _publish(self, command: CopyDisk, work: Iterable[RangeWork]) -> None:
-        """One ``CopyRange`` per range, ``publish_window`` at a time."""
-        pending = iter(work)
 
-        async def publisher() -> None:
-            for item in pending:
-                await self._publisher.publish(_range_command(command, item))
+async def _publish(command: CopyDisk, work: Iterable[RangeWork], ports: CopyPorts, window: int) -> None:
+    """One ``CopyRange`` per range, ``window`` at a time."""
+    pending = iter(work)
 
-        await asyncio.gather(*(publisher() for _ in range(self._options.publish_window)))
+    async def publisher() -> None:
+        for item in pending:
+            await ports.publisher.publish(_range_command(command, item))
+
+    await asyncio.gather(*(publisher() for _ in range(window)))
 
 
 def _pending_work(plan: DiskPlan, record: DiskRecord) -> Iterator[RangeWork]:

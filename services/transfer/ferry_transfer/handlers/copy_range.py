@@ -2,8 +2,8 @@
 
 Any worker takes any range. A range of a cancelled VM, or one the checkpoint has done
 already (a redelivery), is acknowledged without copying. Otherwise the worker holds the
-message's lease while it copies the range (:mod:`ferry_transfer.adapters.range_copy`: read,
-write, read back and compare, re-copy once on a difference), stores the range's digest,
+message's lease while it copies the range (the :class:`~ferry_transfer.domain.ports.RangeCopier`:
+read, write, read back and compare, re-copy once on a difference), stores the range's digest,
 then marks the range done in the disk's checkpoint with compare-and-set — so a range
 redelivered after a crash is never counted twice and ``bytes_done`` never goes backwards —
 and publishes ``DiskCopyProgress`` when the checkpoint says it is time. The worker whose
@@ -13,21 +13,19 @@ update completes the disk finishes it (:func:`.completion.finish_disk`).
 import itertools
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyRange
-from ferry_transfer.adapters.cancellation import CancellationRegistry, run_unless_cancelled
-from ferry_transfer.adapters.checkpoints import DiskId
-from ferry_transfer.adapters.range_copy import RangeCopy, copy_range
 from ferry_transfer.domain.checkpoint import DiskRecord, range_done
+from ferry_transfer.domain.copies import DiskId, RangeCopy
 from ferry_transfer.domain.disk_plan import RangeWork
+from ferry_transfer.domain.ports import CopyPorts, Leased, RangeCopier
 from ferry_transfer.domain.ranges import Extent, MiB
 
+from .cancelling import run_unless_cancelled
 from .completion import DiskEvents, finish_disk
 from .failures import copy_failures, describe
-from .ports import Checkpoints, EventPublisher, Leased, Sinks, SourceReaders
 
 log = logging.getLogger(__name__)
 
@@ -40,95 +38,83 @@ class RangeOptions:
     """Least time between two ``DiskCopyProgress`` events of one disk (across all workers)."""
 
 
-class CopyRangeHandler:
-    """Handles ``CopyRange`` (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        sources: SourceReaders,
-        sinks: Sinks,
-        checkpoints: Checkpoints,
-        publisher: EventPublisher,
-        cancellations: CancellationRegistry,
-        options: RangeOptions | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._sources = sources
-        self._sinks = sinks
-        self._checkpoints = checkpoints
-        self._events = DiskEvents(publisher)
-        self._cancellations = cancellations
-        self._options = options or RangeOptions()
-        self._clock = clock
-
-    async def __call__(self, command: CopyRange, delivery: Leased) -> None:
-        disk = DiskId(command.migration, command.vm_id, command.disk.key)
-        await self._cancellations.caught_up()
-        if self._cancellations.is_cancelled(command.migration, command.vm_id):
-            await self._events.canceled(disk)
-            return
-        with copy_failures(command):
-            record = await self._checkpoints.load(disk)
-        if record is None:
-            log.warning("%s: no checkpoint (the copy was removed); nothing to do", describe(command))
-            return
-        work = _work(command, record)
-        if record.is_done(work.index):
-            if record.complete:  # the finisher may have died before DiskCopied left: say it (again)
-                async with delivery.lease():
-                    with copy_failures(command):
-                        await finish_disk(self._checkpoints, self._events, disk, self._clock())
-            return
-        with self._cancellations.track(command.migration, command.vm_id) as cancelled:
+async def copy_range(
+    command: CopyRange, delivery: Leased, *, ports: CopyPorts, copier: RangeCopier, options: RangeOptions
+) -> None:
+    """Copy, check and count one range (see the module docstring)."""
+    disk = DiskId(command.migration, command.vm_id, command.disk.key)
+    events = DiskEvents(ports.publisher)
+    await ports.cancellations.caught_up()
+    if ports.cancellations.is_cancelled(command.migration, command.vm_id):
+        await events.canceled(disk)
+        return
+    with copy_failures(command):
+        record = await ports.checkpoints.load(disk)
+    if record is None:
+        log.warning("%s: no checkpoint (the copy was removed); nothing to do", describe(command))
+        return
+    work = _work(command, record)
+    if record.is_done(work.index):
+        if record.complete:  # the finisher may have died before DiskCopied left: say it (again)
             async with delivery.lease():
                 with copy_failures(command):
-                    stopped, _ = await run_unless_cancelled(self._copy(command, disk, work), cancelled)
-        if stopped:
-            log.info("%s: stopped, the VM was cancelled", describe(command))
-            await self._events.canceled(disk)
+                    await finish_disk(ports.checkpoints, events, disk, ports.clock())
+        return
+    with ports.cancellations.track(command.migration, command.vm_id) as cancelled:
+        async with delivery.lease():
+            with copy_failures(command):
+                copying = _copy(command, disk, work, ports, copier, options)
+                stopped, _ = await run_unless_cancelled(copying, cancelled)
+    if stopped:
+        log.info("%s: stopped, the VM was cancelled", describe(command))
+        await events.canceled(disk)
 
-    async def _copy(self, command: CopyRange, disk: DiskId, work: RangeWork) -> None:
-        started = time.monotonic()
-        async with (
-            self._sources.reader(command.source, command.disk) as source,
-            self._sinks.open(command.sink) as sink,
-        ):
-            copied = await copy_range(source, sink, work, chunk_size=self._options.chunk_size)
-        if not await self._record(disk, work, copied):
-            log.info("range %d of disk %d of VM %s: another delivery counted it", work.index, disk.disk_key, disk.vm_id)
-            return
-        log.info(
-            "copied range %d of disk %d of VM %s: %d bytes (%d read, %d written) in %.2fs",
-            work.index,
-            disk.disk_key,
-            disk.vm_id,
-            work.length,
-            copied.counts.bytes_read,
-            copied.counts.bytes_written,
-            time.monotonic() - started,
-            extra={"range_index": work.index, "disk_key": disk.disk_key, "attempts": copied.attempts},
-        )
 
-    async def _record(self, disk: DiskId, work: RangeWork, copied: RangeCopy) -> bool:
-        """Store the digest and mark the range done; False if another delivery of it counted it already."""
-        await self._checkpoints.put_digest(disk, work.index, copied.digest)
-        now, interval = self._clock(), self._options.progress_interval
-        decided: list[bool] = []
+async def _copy(
+    command: CopyRange, disk: DiskId, work: RangeWork, ports: CopyPorts, copier: RangeCopier, options: RangeOptions
+) -> None:
+    started = time.monotonic()
+    async with (
+        ports.sources.reader(command.source, command.disk) as source,
+        ports.sinks.open(command.sink) as sink,
+    ):
+        copied = await copier(source, sink, work, chunk_size=options.chunk_size)
+    if not await _record(disk, work, copied, ports, options.progress_interval):
+        log.info("range %d of disk %d of VM %s: another delivery counted it", work.index, disk.disk_key, disk.vm_id)
+        return
+    log.info(
+        "copied range %d of disk %d of VM %s: %d bytes (%d read, %d written) in %.2fs",
+        work.index,
+        disk.disk_key,
+        disk.vm_id,
+        work.length,
+        copied.counts.bytes_read,
+        copied.counts.bytes_written,
+        time.monotonic() - started,
+        extra={"range_index": work.index, "disk_key": disk.disk_key, "attempts": copied.attempts},
+    )
 
-        def mark(current: DiskRecord) -> DiskRecord | None:
-            result = range_done(current, work.index, copied.counts, now, interval)
-            decided[:] = [result is not None and result[1]]
-            return None if result is None else result[0]
 
-        seen, updated = await self._checkpoints.change(disk, mark)
-        if updated is None:
-            return False
-        if decided and decided[0]:
-            await self._events.progress(disk, updated.bytes_done, updated.capacity)
-        if updated.complete and not seen.complete:
-            await finish_disk(self._checkpoints, self._events, disk, self._clock())
-        return True
+async def _record(disk: DiskId, work: RangeWork, copied: RangeCopy, ports: CopyPorts, interval: float) -> bool:
+    """Store the digest and mark the range done; False if another delivery of it counted it already."""
+    await ports.checkpoints.put_digest(disk, work.index, copied.digest)
+    now = ports.clock()
+    decided: list[bool] = []
+
+    def mark(current: DiskRecord) -> DiskRecord | None:
+        result = range_done(current, work.index, copied.counts, now, interval)
+        decided[:] = [result is not None and result[1]]
+        return None if result is None else result[0]
+
+    seen, updated = await ports.checkpoints.change(disk, mark)
+    if updated is None:
+        return False
+    events = DiskEvents(ports.publisher)
+    if decided and decided[0]:
+        await events.progress(disk, updated.bytes_done, updated.capacity)
+    if updated.complete and not seen.complete:
+        await finish_disk(ports.checkpoints, events, disk, ports.clock())
+    return True
 
 
 def _work(command: CopyRange, record: DiskRecord) -> RangeWork:

@@ -3,6 +3,9 @@ the VM with the message) or a :class:`TemporaryError` (the command comes back af
 
 Messages name the disk (and range), the source provider and the sink, and say what to do;
 they carry the adapters' own messages, which never contain the password or the session cookie.
+The failures told apart are the domain's (:mod:`ferry_transfer.domain.errors`), raised by the
+adapters: a refused request or a lost connection comes from an NBD sink, a file sink fails
+with ``OSError``.
 """
 
 import errno
@@ -14,11 +17,15 @@ from nats.errors import Error as NatsError
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.migrations import CopyDisk, CopyRange
 from ferry_shared.vsphere.errors import API_ERROR, CONNECTION_LOST, UNREACHABLE, ProviderError
-from ferry_transfer.adapters.checkpoints import CheckpointConflict, CheckpointMissing
-from ferry_transfer.adapters.datastore import SourceReadError
-from ferry_transfer.adapters.nbd import NbdConnectionError, NbdError
-from ferry_transfer.adapters.range_copy import RangeMismatch
-from ferry_transfer.adapters.sink_factory import SinkUnavailable
+from ferry_transfer.domain.errors import (
+    CheckpointConflict,
+    CheckpointMissing,
+    RangeMismatch,
+    SinkConnectionLost,
+    SinkRequestRefused,
+    SinkUnavailable,
+    SourceReadError,
+)
 
 RETRY_DELAY = 10.0
 CHECKPOINT_RETRY_DELAY = 2.0
@@ -66,16 +73,16 @@ def copy_failures(command: CopyDisk | CopyRange) -> Iterator[None]:
         ) from error
     except CheckpointMissing as error:
         raise PermanentError("checkpoint_missing", f"{what}: {error}; copy the disk again") from error
-    except (NbdError, OSError) as error:
+    except (SinkRequestRefused, OSError) as error:
         raise _sink_failure(what, sink, error) from error
 
 
-def _sink_failure(what: str, sink: str, error: NbdError | OSError) -> PermanentError | TemporaryError:
-    if isinstance(error, NbdConnectionError):
+def _sink_failure(what: str, sink: str, error: SinkRequestRefused | OSError) -> PermanentError | TemporaryError:
+    if isinstance(error, SinkConnectionLost):
         return TemporaryError(
             "sink_connection_lost", f"{what}: the connection to the NBD sink {sink} broke ({error})", delay=RETRY_DELAY
         )
-    if isinstance(error, NbdError):
+    if isinstance(error, SinkRequestRefused):
         message = f"{what}: the NBD sink {sink} refused a request ({error})"
     else:
         message = f"{what}: writing {sink} failed ({error.strerror or error})"

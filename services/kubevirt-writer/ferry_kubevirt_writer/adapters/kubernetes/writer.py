@@ -43,7 +43,7 @@ from ferry_kubevirt_writer.domain.sink_pod import (
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import label_value, volume_bodies, volume_name
 from ferry_shared.errors import PermanentError, TemporaryError
-from ferry_shared.migrations import DiskSink
+from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetVm
 
 Owned = Callable[[Mapping[str, str] | None, TargetVm], bool]
@@ -72,7 +72,7 @@ class KubernetesTargetWriter:
 
     # ── PrepareVolumes ──────────────────────────────────────────────────────────────
 
-    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[DiskSink, ...]:
+    async def prepare_volumes(self, migration: str, vm: TargetVm) -> tuple[SinkLocation, ...]:
         for body in volume_bodies(vm):
             await self._ensure_volume(vm, body)
         if not vm.disks:

@@ -2,13 +2,16 @@
 
 Raised by :mod:`.negotiation`, :mod:`.connection` and :mod:`.client`; callers in the
 transfer service decide what is permanent (a refused export, EPERM) and what is worth a
-retry on a new connection (:class:`NbdConnectionError`).
+retry on a new connection (:class:`NbdConnectionError`). They are the domain's sink errors
+(:mod:`ferry_transfer.domain.errors`), which the handlers catch.
 """
+
+from ferry_transfer.domain.errors import SinkConnectionLost, SinkRequestRefused
 
 from .protocol import errno_name
 
 
-class NbdError(Exception):
+class NbdError(SinkRequestRefused):
     """The server (or a local capability check) refused one request; the connection is still usable.
 
     ``errno`` is the NBD error value (Linux numbering), ``name`` its symbol (``"EINVAL"``).
@@ -21,7 +24,7 @@ class NbdError(Exception):
         super().__init__(f"{self.name}: {message}")
 
 
-class NbdConnectionError(ConnectionError):
+class NbdConnectionError(SinkConnectionLost):
     """The connection is broken or closed: every outstanding and later request fails with this."""
 
 
