@@ -147,7 +147,9 @@ class Harness:
 
     async def failure(self, disk: Disk) -> MessageFailed:
         async def probe() -> MessageFailed | None:
-            found = [event for event in self.of(MessageFailed) if event.about.get("vm_id") == disk.vm]
+            found = [
+                event for event in self.of(MessageFailed) if event.about is not None and event.about.vm_id == disk.vm
+            ]
             return found[0] if found else None
 
         with stacks_on_timeout():
