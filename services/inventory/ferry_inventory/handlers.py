@@ -9,6 +9,10 @@ disks do not change, and powering it off would throw away its memory state. Each
 publishes its event with a ``step_id`` message id, so a redelivered command re-publishes
 the same (deduplicated) events. ``RestoreSourcePowerState`` powers the VM on only when the
 recorded state was ``poweredOn`` and the VM is now off.
+
+Each handler takes its dependencies as keyword parameters, typed by the ports of
+:mod:`.domain.ports` and :mod:`.domain.power`; :func:`handler_table` binds them for the
+bootstrap, and unit tests pass hand-written fakes.
 """
 
 import asyncio
