@@ -26,6 +26,7 @@ from pyVmomi import vim
 from ferry_cli.local.vcsim import Vcsim
 from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower, VsphereVm
 from ferry_inventory.bootstrap import bootstrap
+from ferry_inventory.settings import InventorySettings
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
@@ -220,7 +221,7 @@ async def inventory_service(bus: Bus, password: str) -> AsyncIterator[None]:
     """The inventory service's bootstrap and command consumer, as run_service wires them."""
     credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET))
     await credentials.put(PROVIDER, Secret(password))
-    inventory = await bootstrap(bus, ServiceSettings())
+    inventory = await bootstrap(bus, ServiceSettings(), InventorySettings())
     spec = commands_spec(subjects.INVENTORY, ack_wait=5.0, max_deliver=3, fetch_timeout=0.2)
     async with running_parts(bus, inventory.parts, spec):
         yield

@@ -8,40 +8,72 @@ from ferry_inventory.adapters.index_loader import load_index
 from ferry_inventory.adapters.kubernetes import KubernetesWatcher
 from ferry_inventory.adapters.kv_store import ProviderInventoryStore
 from ferry_inventory.adapters.local_target import LocalTargetWatcher
-from ferry_inventory.adapters.supervisor import WatcherSupervisor
-from ferry_inventory.adapters.vsphere import VsphereWatcher
-from ferry_inventory.adapters.vsphere.power import VspherePower
+from ferry_inventory.adapters.supervisor import WatcherFactory, WatcherSupervisor
+from ferry_inventory.adapters.vsphere import VsphereWatcher, WatchSettings
+from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower
 from ferry_inventory.domain.index import InventoryIndex
 from ferry_inventory.domain.ports import Watcher
 from ferry_inventory.handlers import handler_table
+from ferry_inventory.settings import InventorySettings
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.providers import ProviderSpec
-from ferry_shared.service import Bus, ServiceParts
+from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.INVENTORY
 
 
-def make_watcher(spec: ProviderSpec, secret: Secret | None) -> Watcher:
-    """The watcher for a provider's type."""
-    if spec.type == "vsphere":
-        return VsphereWatcher(spec, secret.reveal() if secret else "")
-    if spec.type == "kubernetes":
-        return KubernetesWatcher(spec, secret.reveal() if secret else None)
-    return LocalTargetWatcher(spec)
+@dataclass(frozen=True)
+class InventoryApi:
+    """What the HTTP API reads: the in-memory index of every provider's inventory."""
 
-
-@dataclass
-class Inventory:
-    """The wired service: its bus parts, and the index its HTTP API reads."""
-
-    parts: ServiceParts
     index: InventoryIndex
 
 
-async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
+def watch_settings(own: InventorySettings) -> WatchSettings:
+    """The vSphere watchers' part of the inventory's settings."""
+    return WatchSettings(
+        batch_size=own.watch_batch_size,
+        max_wait_seconds=own.watch_max_wait_seconds,
+        connect_timeout=own.connect_timeout,
+        call_timeout=own.call_timeout,
+        retry_initial=own.retry_initial,
+        retry_max=own.retry_max,
+        login_retry_min=own.login_retry_min,
+        close_timeout=own.close_timeout,
+    )
+
+
+def power_settings(own: InventorySettings) -> PowerSettings:
+    """The source-power adapter's part of the inventory's settings."""
+    return PowerSettings(
+        connect_timeout=own.connect_timeout,
+        call_timeout=own.call_timeout,
+        task_timeout=own.power_task_timeout,
+        max_wait_seconds=own.power_max_wait_seconds,
+        close_timeout=own.close_timeout,
+        threads=own.power_threads,
+    )
+
+
+def watcher_factory(own: InventorySettings) -> WatcherFactory:
+    """Makes the watcher for a provider's type."""
+    vsphere = watch_settings(own)
+    first, cap = own.retry_initial, own.retry_max
+
+    def make_watcher(spec: ProviderSpec, secret: Secret | None) -> Watcher:
+        if spec.type == "vsphere":
+            return VsphereWatcher(spec, secret.reveal() if secret else "", vsphere)
+        if spec.type == "kubernetes":
+            return KubernetesWatcher(spec, secret.reveal() if secret else None, retry_initial=first, retry_max=cap)
+        return LocalTargetWatcher(spec, retry_initial=first, retry_max=cap)
+
+    return make_watcher
+
+
+async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings) -> Wired[InventoryApi]:
     """Create the buckets, load the stored inventory, reconnect stored providers, and
     power source VMs off and on when asked."""
     replicas = settings.jetstream_replicas
@@ -50,8 +82,9 @@ async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
     index = InventoryIndex()
     await load_index(kv, index)
     supervisor = WatcherSupervisor(
-        make_watcher,
+        watcher_factory(own),
         lambda name, generation: ProviderInventoryStore(name, kv, bus.publisher, index, generation=generation),
+        stop_grace=own.watcher_stop_grace,
     )
     connections = ConnectionStore(kv)
 
@@ -62,14 +95,20 @@ async def bootstrap(bus: Bus, settings: ServiceSettings) -> Inventory:
         await stop.wait()
         await supervisor.stop_all()
 
-    power = VspherePower()
+    power = VspherePower(power_settings(own))
 
     async def stop_power_operations(stop: asyncio.Event) -> None:
         await stop.wait()
         power.close()  # waits end at once; their commands are nak'd and redelivered
 
     parts = ServiceParts(
-        handlers=handler_table(supervisor, connections, credentials, power, bus.publisher),
+        handlers=handler_table(
+            watchers=supervisor,
+            connections=connections,
+            credentials=credentials,
+            power=power,
+            publisher=bus.publisher,
+        ),
         background=[keep_providers_connected, stop_power_operations],
     )
-    return Inventory(parts=parts, index=index)
+    return Wired(parts=parts, api=InventoryApi(index=index))

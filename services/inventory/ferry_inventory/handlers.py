@@ -9,6 +9,10 @@ disks do not change, and powering it off would throw away its memory state. Each
 publishes its event with a ``step_id`` message id, so a redelivered command re-publishes
 the same (deduplicated) events. ``RestoreSourcePowerState`` powers the VM on only when the
 recorded state was ``poweredOn`` and the VM is now off.
+
+Each handler takes its dependencies as keyword parameters, typed by the ports of
+:mod:`.domain.ports` and :mod:`.domain.power`; :func:`handler_table` binds them for the
+bootstrap, and unit tests pass hand-written fakes.
 """
 
 import asyncio
@@ -19,13 +23,11 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
-from ferry_inventory.adapters.connections import ConnectionStore
-from ferry_inventory.adapters.supervisor import WatcherSupervisor
+from ferry_inventory.domain.ports import Connections, Credentials, EventPublisher, Watchers
 from ferry_inventory.domain.power import SourcePower, SourceVm, VmNotFoundError, VmPower
 from ferry_shared.bus.consumer import HandlerTable
 from ferry_shared.bus.delivery import Delivery
-from ferry_shared.bus.publisher import Publisher
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.inventory import PowerState
 from ferry_shared.migrations import (
@@ -72,24 +74,24 @@ async def connect_provider(
     command: ConnectProvider,
     delivery: Delivery,
     *,
-    supervisor: WatcherSupervisor,
-    connections: ConnectionStore,
-    credentials: CredentialStore,
+    watchers: Watchers,
+    connections: Connections,
+    credentials: Credentials,
 ) -> None:
     """Start (or restart with new settings) the watcher of one provider."""
-    async with supervisor.lock(command.provider.name):
-        await _connect(command, supervisor=supervisor, connections=connections, credentials=credentials)
+    async with watchers.lock(command.provider.name):
+        await _connect(command, watchers=watchers, connections=connections, credentials=credentials)
 
 
 async def _connect(
     command: ConnectProvider,
     *,
-    supervisor: WatcherSupervisor,
-    connections: ConnectionStore,
-    credentials: CredentialStore,
+    watchers: Watchers,
+    connections: Connections,
+    credentials: Credentials,
 ) -> None:
     spec = command.provider
-    current = supervisor.generation(spec.name)
+    current = watchers.generation(spec.name)
     if current is not None and current >= command.generation:
         log.info("provider %s generation %d already connected", spec.name, current)
         return
@@ -97,20 +99,20 @@ async def _connect(
     if secret is None and spec.type in NEEDS_SECRET:
         raise _missing_credentials(spec.name)
     await connections.put(ProviderConnection(provider=spec, generation=command.generation))
-    await supervisor.start(spec, secret, command.generation)
+    await watchers.start(spec, secret, command.generation)
 
 
 async def disconnect_provider(
     command: DisconnectProvider,
     delivery: Delivery,
     *,
-    supervisor: WatcherSupervisor,
-    connections: ConnectionStore,
+    watchers: Watchers,
+    connections: Connections,
 ) -> None:
     """Stop watching a provider and delete its inventory."""
-    async with supervisor.lock(command.provider_name):
+    async with watchers.lock(command.provider_name):
         await connections.delete(command.provider_name)
-        await supervisor.forget(command.provider_name)
+        await watchers.forget(command.provider_name)
 
 
 class VmLocks:
@@ -126,7 +128,7 @@ class VmLocks:
         return lock
 
 
-async def _password(spec: ProviderSpec, credentials: CredentialStore) -> Secret:
+async def _password(spec: ProviderSpec, credentials: Credentials) -> Secret:
     if spec.type != "vsphere":
         raise PermanentError(
             "unsupported_provider", f"provider '{spec.name}' is a {spec.type} provider; source VMs must be on vSphere"
@@ -163,7 +165,7 @@ async def _source_vm(
     delivery: Delivery,
     *,
     power: SourcePower,
-    credentials: CredentialStore,
+    credentials: Credentials,
     locks: VmLocks,
 ) -> AsyncIterator[SourceVm]:
     """The command's VM in a logged-in session, holding the message's lease and the VM's
@@ -181,8 +183,8 @@ async def power_off_source_vm(
     delivery: Delivery,
     *,
     power: SourcePower,
-    credentials: CredentialStore,
-    publisher: Publisher,
+    credentials: Credentials,
+    publisher: EventPublisher,
     locks: VmLocks,
 ) -> None:
     """Record the VM's power state and power it off (see the module docstring)."""
@@ -198,7 +200,7 @@ async def power_off_source_vm(
         await publisher.publish(SourceVmPoweredOff(**_step(command, "powered_off")))
 
 
-async def _power_off(command: PowerOffSourceVm, vm: SourceVm, state: VmPower, publisher: Publisher) -> None:
+async def _power_off(command: PowerOffSourceVm, vm: SourceVm, state: VmPower, publisher: EventPublisher) -> None:
     """Guest shutdown when the tools run, a hard power-off when not or when the guest is too slow."""
     if state.tools_running and await vm.shutdown_guest():
         await _requested(command, "guest_shutdown", publisher)
@@ -215,7 +217,7 @@ async def _power_off(command: PowerOffSourceVm, vm: SourceVm, state: VmPower, pu
     log.info("source VM %s powered off", command.vm_id)
 
 
-async def _requested(command: PowerOffSourceVm, method: PowerOffMethod, publisher: Publisher) -> None:
+async def _requested(command: PowerOffSourceVm, method: PowerOffMethod, publisher: EventPublisher) -> None:
     await publisher.publish(SourcePowerOffRequested(**_step(command, "power_off_requested", method), method=method))
 
 
@@ -224,8 +226,8 @@ async def restore_source_power_state(
     delivery: Delivery,
     *,
     power: SourcePower,
-    credentials: CredentialStore,
-    publisher: Publisher,
+    credentials: Credentials,
+    publisher: EventPublisher,
     locks: VmLocks,
 ) -> None:
     """Power the VM back on when it was on before the migration and is off now."""
@@ -244,19 +246,20 @@ def _step(command: PowerOffSourceVm | RestoreSourcePowerState, step: str, *parts
 
 
 def handler_table(
-    supervisor: WatcherSupervisor,
-    connections: ConnectionStore,
-    credentials: CredentialStore,
+    *,
+    watchers: Watchers,
+    connections: Connections,
+    credentials: Credentials,
     power: SourcePower,
-    publisher: Publisher,
+    publisher: EventPublisher,
 ) -> HandlerTable:
     """Command type → handler, with dependencies bound."""
     locks = VmLocks()
     return {
         ConnectProvider: functools.partial(
-            connect_provider, supervisor=supervisor, connections=connections, credentials=credentials
+            connect_provider, watchers=watchers, connections=connections, credentials=credentials
         ),
-        DisconnectProvider: functools.partial(disconnect_provider, supervisor=supervisor, connections=connections),
+        DisconnectProvider: functools.partial(disconnect_provider, watchers=watchers, connections=connections),
         PowerOffSourceVm: functools.partial(
             power_off_source_vm, power=power, credentials=credentials, publisher=publisher, locks=locks
         ),

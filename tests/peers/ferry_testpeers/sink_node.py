@@ -30,7 +30,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from ferry_cli.local.processes import ManagedProcess
-from ferry_shared.kubernetes.list_watch import Body, ListWatch
+from ferry_shared.kubernetes.list_watch import Body, ListWatch, body
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class _Follower:
             name,
             list_call,
             query={"label_selector": selector},
+            decode=body,
             listed=self._listed,
             changed=self._deliver,
             failed=self._failed,

@@ -8,13 +8,13 @@ the check with capped back-off while it fails, and then waits for stop.
 """
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 from pathlib import Path
 
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_shared.retry import Backoff, pause
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,17 @@ def check_directory(path: str) -> ProviderStatus:
 class LocalTargetWatcher:
     """Reports whether a local target directory can be written to."""
 
-    def __init__(self, spec: ProviderSpec) -> None:
+    def __init__(self, spec: ProviderSpec, *, retry_initial: float = FIRST_RETRY, retry_max: float = MAX_RETRY) -> None:
+        """A failed check is retried after ``retry_initial`` seconds, doubled after each
+        failure up to ``retry_max``."""
         self._spec = spec
+        self._retry = (retry_initial, retry_max)
 
     def __repr__(self) -> str:
         return f"LocalTargetWatcher({self._spec.name!r})"
 
     async def run(self, sink: InventorySink, status: StatusReporter, stop: asyncio.Event) -> None:
-        delay = FIRST_RETRY
+        backoff = Backoff(*self._retry)
         while not stop.is_set():
             checked = await asyncio.to_thread(check_directory, self._spec.path)
             if checked.phase == ProviderPhase.READY:
@@ -68,8 +71,7 @@ class LocalTargetWatcher:
                 await status.report(checked)
                 await stop.wait()
                 return
+            delay = backoff.next()
             log.warning("local target %s: %s; again in %.0fs", self._spec.name, checked.message, delay)
             await status.report(checked)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, MAX_RETRY)
+            await pause(delay, stop=stop)

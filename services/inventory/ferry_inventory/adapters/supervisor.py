@@ -27,9 +27,11 @@ class _Running:
 class WatcherSupervisor:
     """Starts, replaces and stops provider watchers."""
 
-    def __init__(self, make_watcher: WatcherFactory, make_store: StoreFactory) -> None:
+    def __init__(self, make_watcher: WatcherFactory, make_store: StoreFactory, *, stop_grace: float = 15.0) -> None:
+        """``stop_grace``: seconds a stopped watcher may take to end before it is cancelled."""
         self._make_watcher = make_watcher
         self._make_store = make_store
+        self._stop_grace = stop_grace
         self._running: dict[str, _Running] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -66,10 +68,11 @@ class WatcherSupervisor:
         task = asyncio.create_task(run(), name=f"watch {spec.name}")
         self._running[spec.name] = _Running(generation=generation, stop=stop, task=task)
 
-    async def stop(self, provider: str, grace: float = 15.0) -> None:
+    async def stop(self, provider: str) -> None:
         running = self._running.pop(provider, None)
         if running is None:
             return
+        grace = self._stop_grace
         running.stop.set()
         try:
             await asyncio.wait_for(asyncio.shield(running.task), grace)

@@ -1,4 +1,10 @@
-"""The ports between the inventory service's use cases and its provider adapters.
+"""The ports between the inventory service's use cases and its adapters.
+
+The handlers reach providers' watchers through a :class:`Watchers` (the supervisor),
+the stored connections through a :class:`Connections`, stored passwords and
+kubeconfigs through :class:`Credentials`, and the bus through an
+:class:`EventPublisher`; powering source VMs is :mod:`.power`'s port. Unit tests use
+hand-written fakes of each.
 
 A *watcher* connects to one provider, loads its whole inventory once, then keeps it
 live from the provider's own change feed (vSphere ``WaitForUpdatesEx``, Kubernetes
@@ -8,10 +14,13 @@ watches) — never a polling loop — until told to stop. It reports what it see
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from ferry_shared.credentials import Secret
 from ferry_shared.inventory import Record
-from ferry_shared.providers import ProviderStatus
+from ferry_shared.messages import Message
+from ferry_shared.providers import ProviderConnection, ProviderSpec, ProviderStatus
 
 KindAndRecord = tuple[str, Record]
 """A record with its kind (``vm``, ``network``, … see ``ferry_shared.inventory``)."""
@@ -41,3 +50,41 @@ class Watcher(Protocol):
     async def run(self, sink: InventorySink, status: StatusReporter, stop: asyncio.Event) -> None:
         """Connect, load, follow changes; report errors as statuses and retry with
         back-off while ``stop`` is unset. Returns when ``stop`` is set."""
+
+
+class Watchers(Protocol):
+    """Runs one watcher per connected provider (the adapters' ``WatcherSupervisor``)."""
+
+    def lock(self, provider: str) -> AbstractAsyncContextManager[object]:
+        """Held while a command about ``provider`` runs, so a delete then a re-add cannot interleave."""
+        ...
+
+    def generation(self, provider: str) -> int | None:
+        """The generation of ``provider``'s running watcher, None when none runs."""
+        ...
+
+    async def start(self, spec: ProviderSpec, secret: Secret | None, generation: int) -> None:
+        """Run a watcher for ``spec``, replacing an older generation's."""
+
+    async def forget(self, provider: str) -> None:
+        """Stop ``provider``'s watcher and delete its inventory and status."""
+
+
+class Connections(Protocol):
+    """The providers to keep connected, stored so a restart reconnects them."""
+
+    async def put(self, connection: ProviderConnection) -> None: ...
+
+    async def delete(self, provider: str) -> None: ...
+
+
+class Credentials(Protocol):
+    """The stored secrets of providers (the shared ``CredentialStore``)."""
+
+    async def get(self, provider: str) -> Secret | None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes events (the bus's ``Publisher``)."""
+
+    async def publish(self, message: Message) -> object: ...

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ferry_shared.migrations import SourceDisk
 from ferry_shared.providers import ProviderSpec
+from ferry_shared.retry import Backoff, pause
 from ferry_shared.vsphere.endpoint import parse_endpoint
 from ferry_transfer.domain.errors import SourceReadError
 
@@ -48,8 +49,7 @@ class SessionReader:
 
     async def read(self, offset: int, length: int) -> bytes:
         renewed = False
-        failures = 0
-        delay = self._retries.first_delay
+        backoff = Backoff(self._retries.first_delay)
         while True:
             login = self._login
             try:
@@ -67,12 +67,13 @@ class SessionReader:
                         status=error.status,
                         code=error.code,
                     ) from error
-                if not error.retryable or failures >= self._retries.attempts:
+                if not error.retryable or backoff.failures >= self._retries.attempts:
                     raise
-                failures += 1
-                log.warning("%s; retry %d of %d in %.1fs", error.message, failures, self._retries.attempts, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
+                delay = backoff.next()
+                log.warning(
+                    "%s; retry %d of %d in %.1fs", error.message, backoff.failures, self._retries.attempts, delay
+                )
+                await pause(delay)
 
     async def _renew(self, stale: SourceLogin) -> None:
         async with self._renewing:  # reads in flight fail together; the first renews for all

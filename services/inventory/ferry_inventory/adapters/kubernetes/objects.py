@@ -30,18 +30,6 @@ class KubeObject(msgspec.Struct, frozen=True, rename="camel"):
     metadata: Metadata = Metadata()
 
 
-class ListMetadata(msgspec.Struct, frozen=True, rename="camel"):
-    resource_version: str = ""
-    continue_: str = msgspec.field(default="", name="continue")
-
-
-class ObjectList(msgspec.Struct, frozen=True):
-    """One page of a list: items stay raw so one odd object cannot spoil the page."""
-
-    metadata: ListMetadata = ListMetadata()
-    items: list[msgspec.Raw] = []
-
-
 class StorageClassObject(KubeObject, frozen=True):
     provisioner: str = ""
 

@@ -7,7 +7,6 @@ failure as an ``error`` status and tries again with capped exponential back-off.
 """
 
 import asyncio
-import contextlib
 import logging
 
 from kubernetes.client import Configuration
@@ -18,6 +17,7 @@ from ferry_shared.credentials import Secret
 from ferry_shared.kubernetes.failures import TargetError, safe_url
 from ferry_shared.kubernetes.kubeconfig import configuration_for
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_shared.retry import Backoff, pause
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +28,26 @@ MAX_RETRY = 60.0
 class KubernetesWatcher:
     """Keeps one Kubernetes target's namespaces, storage classes, NADs and VMs live."""
 
-    def __init__(self, spec: ProviderSpec, kubeconfig: str | None) -> None:
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        kubeconfig: str | None,
+        *,
+        retry_initial: float = FIRST_RETRY,
+        retry_max: float = MAX_RETRY,
+    ) -> None:
         """``kubeconfig``: the provider's kubeconfig text, or None for the pod's service
-        account (as is ``spec.in_cluster``)."""
+        account (as is ``spec.in_cluster``); failures are retried after ``retry_initial``
+        seconds, doubled after each one up to ``retry_max``."""
         self._spec = spec
+        self._retry = (retry_initial, retry_max)
         self._kubeconfig = None if kubeconfig is None or spec.in_cluster else Secret(kubeconfig)
 
     def __repr__(self) -> str:
         return f"KubernetesWatcher({self._spec.name!r})"
 
     async def run(self, sink: InventorySink, status: StatusReporter, stop: asyncio.Event) -> None:
-        delay = FIRST_RETRY
+        backoff = Backoff(*self._retry)
         await status.report(ProviderStatus(phase=ProviderPhase.CONNECTING))
         last_failure: ProviderStatus | None = None
         while not stop.is_set():
@@ -51,19 +60,14 @@ class KubernetesWatcher:
                 if stop.is_set():
                     return
                 if session is not None and session.reached_ready:
-                    delay, last_failure = FIRST_RETRY, None
+                    backoff.reset()
+                    last_failure = None
+                delay = backoff.next()
                 log.warning("Kubernetes target %s: %s; retrying in %.0fs", self._spec.name, failure, delay)
                 if failure.status() != last_failure:  # the same failure again is no news
                     last_failure = failure.status()
                     await status.report(last_failure)
-                await _pause(stop, delay)
-                delay = min(delay * 2, MAX_RETRY)
+                await pause(delay, stop=stop)
 
     def _configuration(self) -> Configuration:
         return configuration_for(self._spec, self._kubeconfig)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds`` or until stop is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

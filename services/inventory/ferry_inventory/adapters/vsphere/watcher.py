@@ -9,7 +9,6 @@ Created by the inventory service's bootstrap, one per connected vSphere provider
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from ferry_inventory.adapters.vsphere.login import log_in
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
 from ferry_shared.credentials import Secret
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_shared.retry import Backoff, pause
 from ferry_shared.vsphere.errors import INVALID_LOGIN, ProviderError, SessionLostError, StoppedError
 from ferry_shared.vsphere.session import Session
 
@@ -35,25 +35,6 @@ class WatchSettings:
     retry_max: float = 60.0
     login_retry_min: float = 180.0  # a wrong password is retried slowly, so SSO does not lock the user out
     close_timeout: float = 10.0
-
-
-class Backoff:
-    """Capped exponential delays: initial, twice, four times, … up to the cap; reset on success."""
-
-    def __init__(self, initial: float, cap: float) -> None:
-        self._initial, self._cap, self._next = initial, cap, initial
-
-    def reset(self) -> None:
-        self._next = self._initial
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self._cap)
-        return delay
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 class VsphereWatcher:
@@ -86,7 +67,7 @@ class VsphereWatcher:
                 delay = backoff.next()
                 if error.reason == INVALID_LOGIN:
                     delay = max(delay, settings.login_retry_min)
-            await _pause(stop, delay)
+            await pause(delay, stop=stop)
 
     async def _watch(self, sink: InventorySink, status: StatusReporter, stop: asyncio.Event, backoff: Backoff) -> None:
         settings = self._settings

@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError
 from ferry_kubevirt_writer.adapters.kubernetes.failures import Call, failure
 from ferry_kubevirt_writer.adapters.kubernetes.objects import Body, Cluster
 from ferry_kubevirt_writer.adapters.kubernetes.resources import PODS
-from ferry_shared.kubernetes.list_watch import ListWatch
+from ferry_shared.kubernetes.list_watch import ListWatch, body
 
 State = Body | None  # None: the pod does not exist
 Item = State | BaseException
@@ -41,6 +41,7 @@ async def pod_states(cluster: Cluster, namespace: str, name: str) -> AsyncIterat
         f"watch pod {namespace}/{name}",
         functools.partial(CoreV1Api(cluster.api).list_namespaced_pod, namespace),
         query={"field_selector": f"metadata.name={name}"},
+        decode=body,
         listed=lambda items: emit(items[0] if items else None),
         changed=lambda kind, pod: emit(None if kind == "DELETED" else pod),
         failed=emit,
