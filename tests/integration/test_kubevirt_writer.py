@@ -122,9 +122,9 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
         assert dv["spec"]["storage"]["storageClassName"] == "standard"
 
         pod = cluster.pod("db-1-disk-sink")
-        assert pod.metadata.labels["ferry.io/role"] == "disk-sink"
-        assert pod.metadata.labels["ferry.io/migration"] == MIGRATION
-        assert pod.metadata.labels["ferry.io/vm"] == "db-1"
+        assert pod.metadata.labels["ferry.dev/role"] == "disk-sink"
+        assert pod.metadata.labels["ferry.dev/migration"] == MIGRATION
+        assert pod.metadata.labels["ferry.dev/vm"] == "db-1"
         assert pod.spec.security_context.run_as_non_root is True
         assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
         containers = pod.spec.containers

@@ -12,8 +12,8 @@ from ferry_planner.domain import vm_checks
 from ferry_planner.domain.conditions import Category, Concern, Condition
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
-from ferry_planner.domain.names import is_dns1123_label
 from ferry_planner.domain.plans import Plan, PlanStatus, PlanVm, VmValidation
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.inventory import VmRecord
 
 

@@ -29,7 +29,6 @@ from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.migration_machine import MachineContext, Step
 from ferry_planner.domain.migration_views import MigrationView, migration_view, vm_view
 from ferry_planner.domain.migrations import Migration, MigrationPhase, VmMigration, VmPhase
-from ferry_planner.domain.names import is_dns1123_label
 from ferry_planner.domain.new_migration import MigrationInputs, completed_before, new_migration, next_name
 from ferry_planner.domain.plans import Plan, PlanStatus
 from ferry_planner.domain.providers import ProviderRecord
@@ -40,6 +39,7 @@ from ferry_planner.handlers.vm_traces import new_vm_trace, within_vm_trace
 from ferry_shared.bus.consumer import Handler, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.publisher import Publisher
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.errors import TemporaryError
 from ferry_shared.messages import Message, MessageFailed, utc_now
 from ferry_shared.migrations import (

@@ -20,7 +20,6 @@ from ferry_planner.domain.events import PlanValidated
 from ferry_planner.domain.inventory_view import TargetView
 from ferry_planner.domain.map_validation import validate_network_map, validate_storage_map
 from ferry_planner.domain.maps import MapStatus, NetworkMap, StorageMap
-from ferry_planner.domain.names import is_dns1123_label
 from ferry_planner.domain.plan_validation import PlanContext, validate_plan
 from ferry_planner.domain.plans import Plan, PlanStatus
 from ferry_planner.domain.providers import ProviderRecord, effective_status
@@ -28,6 +27,7 @@ from ferry_planner.domain.views import NetworkMapView, PlanView, ProviderView, S
 from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError, NotFoundError
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderSpec
 
 log = logging.getLogger(__name__)
