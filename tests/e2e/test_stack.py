@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ferry_cli.local.nats_server import NatsServer
-from ferry_cli.local.stack import SERVICE_MODULES, start_service
+from ferry_testpeers.launch.nats_server import NatsServer
+from ferry_testpeers.launch.services import SERVICE_MODULES, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
 

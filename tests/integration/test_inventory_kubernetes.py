@@ -27,8 +27,6 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
 from ferry_inventory.adapters.kubernetes import KubernetesWatcher
 from ferry_inventory.adapters.kubernetes.feed import Feed, FeedItem, Listed
 from ferry_inventory.adapters.kubernetes.resources import VIRTUAL_MACHINES
@@ -37,6 +35,8 @@ from ferry_inventory.domain.ports import KindAndId, KindAndRecord, Watcher
 from ferry_shared.inventory import NadRecord, NamespaceRecord, Record, StorageClassRecord, TargetVmRecord
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 from ferry_testpeers.kube import KubeControlPlane, install_crds, new_client, start_control_plane
+from ferry_testpeers.launch.ports import free_port
+from ferry_testpeers.launch.processes import ManagedProcess
 from ferry_testpeers.pki import CertificateAuthority
 from ferry_testpeers.plugin import PEER_ERRORS, crd_directory
 

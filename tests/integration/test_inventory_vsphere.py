@@ -15,7 +15,6 @@ import pytest
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from ferry_cli.local.vcsim import Vcsim
 from ferry_inventory.adapters.vsphere import VsphereWatcher, WatchSettings
 from ferry_inventory.domain.ports import KindAndId, KindAndRecord
 from ferry_shared.inventory import (
@@ -26,6 +25,7 @@ from ferry_shared.inventory import (
     VmRecord,
 )
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
+from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import eventually, wait_for
 

@@ -122,9 +122,9 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
         assert dv["spec"]["storage"]["storageClassName"] == "standard"
 
         pod = cluster.pod("db-1-disk-sink")
-        assert pod.metadata.labels["ferry.io/role"] == "disk-sink"
-        assert pod.metadata.labels["ferry.io/migration"] == MIGRATION
-        assert pod.metadata.labels["ferry.io/vm"] == "db-1"
+        assert pod.metadata.labels["ferry.dev/role"] == "disk-sink"
+        assert pod.metadata.labels["ferry.dev/migration"] == MIGRATION
+        assert pod.metadata.labels["ferry.dev/vm"] == "db-1"
         assert pod.spec.security_context.run_as_non_root is True
         assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
         containers = pod.spec.containers
@@ -274,6 +274,25 @@ async def test_cleanup_removes_every_object_of_the_vm_and_lists_them(
 
     await async_wait_for(all_gone, timeout=10, what="every object to be gone")  # claims: once the node lets go
     assert writer.of(MessageFailed) == []
+
+
+async def test_sink_pods_an_earlier_version_labelled_are_still_cleaned_up(
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+) -> None:
+    vm = three_disk_vm(cluster.namespace)
+    ns = cluster.namespace
+    earlier = {"app.kubernetes.io/managed-by": "ferry", "ferry.io/role": "disk-sink",
+               "ferry.io/migration": "wave-1-1", "ferry.io/vm": "db-1"}  # fmt: skip
+    for name in ("db-1-disk-sink", "db-1-earlier-sink"):
+        pod = {"metadata": {"name": name, "labels": earlier},
+               "spec": {"containers": [{"name": "disk-0", "image": SINK_IMAGE}]}}  # fmt: skip
+        cluster.core.create_namespaced_pod(ns, pod)  # type: ignore[arg-type]
+    async with running_writer(bus, settings(), admin(kube)) as writer:
+        await writer.send(CleanupVm, TARGET, vm)
+        cleaned = await writer.next(VmCleanedUp)
+    assert sorted(cleaned.removed) == [f"Pod {ns}/db-1-disk-sink", f"Pod {ns}/db-1-earlier-sink"]
+    await async_wait_for(until(lambda: not cluster.core.list_namespaced_pod(ns).items), timeout=10,
+                         what="the earlier version's sink pods to be gone")  # fmt: skip
 
 
 async def test_objects_that_ferry_did_not_make_are_neither_taken_nor_deleted(

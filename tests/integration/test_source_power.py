@@ -23,7 +23,6 @@ from nats.aio.msg import Msg
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from ferry_cli.local.vcsim import Vcsim
 from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower, VsphereVm
 from ferry_inventory.bootstrap import bootstrap
 from ferry_inventory.settings import InventorySettings
@@ -43,6 +42,7 @@ from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
 from ferry_shared.vsphere.errors import ProviderError, StoppedError
+from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 

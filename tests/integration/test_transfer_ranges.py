@@ -15,10 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ferry_cli.local.nats_server import NatsServer
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
-from ferry_cli.local.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.migrations import (
@@ -30,6 +26,10 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
+from ferry_testpeers.launch.nats_server import NatsServer
+from ferry_testpeers.launch.ports import free_port
+from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.nbd import NbdClient

@@ -25,9 +25,6 @@ import pytest
 import pytest_asyncio
 from nats.aio.msg import Msg
 
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
-from ferry_cli.local.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.bus.topology import ensure_kv
@@ -46,6 +43,9 @@ from ferry_shared.migrations import (
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus, Wired
 from ferry_shared.settings import ServiceSettings
+from ferry_testpeers.launch.ports import free_port
+from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 from ferry_transfer.adapters.nbd import NbdClient

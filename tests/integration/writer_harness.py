@@ -99,10 +99,10 @@ async def running_writer(
             writer.events.append(_decoder.decode(msg.data))
 
     subscription = await bus.nc.subscribe(subjects.ALL_EVENTS, cb=collect)
-    parts = await bootstrap(bus, ServiceSettings(), settings or WriterSettings())
+    wired = await bootstrap(bus, ServiceSettings(), settings or WriterSettings())
     spec = commands_spec(SERVICE, fetch_timeout=0.2, max_deliver=2, unexpected_error_delay=0.5)
     try:
-        async with running_parts(bus, parts, spec):
+        async with running_parts(bus, wired.parts, spec):
             yield writer
     finally:
         await subscription.unsubscribe()

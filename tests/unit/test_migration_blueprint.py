@@ -11,10 +11,10 @@ from ferry_planner.domain.blueprint import BlueprintError, build_blueprint, disk
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.migrations import MigrationPhase, VmPhase
-from ferry_planner.domain.names import to_dns1123_label
 from ferry_planner.domain.new_migration import MigrationInputs, new_migration, next_name
 from ferry_planner.domain.plan_validation import PlanContext, validate_plan
 from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_shared.dns1123 import to_dns1123_label
 from ferry_shared.inventory import (
     DatastoreRecord,
     DiskRecord,

@@ -5,9 +5,9 @@ import pytest
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.map_validation import validate_network_map, validate_storage_map
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
-from ferry_planner.domain.names import is_dns1123_label, to_dns1123_label
 from ferry_planner.domain.plan_validation import PlanContext, validate_plan
 from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_shared.dns1123 import is_dns1123_label, to_dns1123_label
 from ferry_shared.inventory import (
     DatastoreRecord,
     DiskRecord,

@@ -67,7 +67,7 @@ def test_long_vm_names_give_distinct_volume_names_within_63_characters() -> None
     for name in names:
         assert len(name) <= 63
         assert name.endswith("-disk-3")
-        assert re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name)
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
     assert volume_name(first, 3) == volume_name(first, 3)
 
 
@@ -86,7 +86,7 @@ def test_invalid_label_values_are_sanitized(value: str) -> None:
     sanitized = label_value(value)
     assert sanitized
     assert len(sanitized) <= 63
-    assert LABEL_VALUE.match(sanitized)
+    assert LABEL_VALUE.fullmatch(sanitized)
 
 
 def test_sanitized_label_values_do_not_collide() -> None:
@@ -222,7 +222,7 @@ def test_vm_label_values_are_sanitized() -> None:
     body = virtual_machine(target(source_vm_id="datacenter-1/vm 42", source_provider="VC prod!", plan="p" * 70))
     for value in body["metadata"]["labels"].values():
         assert len(value) <= 63
-        assert LABEL_VALUE.match(value)
+        assert LABEL_VALUE.fullmatch(value)
     assert body["metadata"]["annotations"]["ferry.dev/source-vm-id"] == "datacenter-1/vm 42"
 
 

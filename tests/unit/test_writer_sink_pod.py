@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from ferry_kubevirt_writer.domain.ownership import sink_is_ours
 from ferry_kubevirt_writer.domain.sink_pod import (
     Broken,
     Gone,
@@ -14,7 +15,6 @@ from ferry_kubevirt_writer.domain.sink_pod import (
     Starting,
     Stopping,
     disk_sinks,
-    sink_is_ours,
     sink_pod,
     sink_pod_name,
     sink_state,
@@ -41,20 +41,20 @@ def test_the_pod_is_named_after_the_vm_within_63_characters_and_deterministicall
     long = "a" * 50 + "-" + "b" * 12
     assert len(long) == 63
     name = sink_pod_name(long)
-    assert len(name) <= 63 and DNS1123.match(name) and name.endswith("-disk-sink")
+    assert len(name) <= 63 and DNS1123.fullmatch(name) and name.endswith("-disk-sink")
     assert name == sink_pod_name(long)
     assert name != sink_pod_name(long[:-1] + "c")
 
 
 def test_labels_mark_role_migration_and_vm_with_label_safe_values() -> None:
     labels = sink_pod("Wave 1 / retry #2" + "x" * 60, VM, "img")["metadata"]["labels"]
-    assert labels["ferry.io/role"] == "disk-sink"
-    assert labels["ferry.io/vm"] == "web-1"
+    assert labels["ferry.dev/role"] == "disk-sink"
+    assert labels["ferry.dev/vm"] == "web-1"
     assert labels["app.kubernetes.io/managed-by"] == "ferry"
-    assert all(LABEL_VALUE.match(value) and len(value) <= 63 for value in labels.values())
+    assert all(LABEL_VALUE.fullmatch(value) and len(value) <= 63 for value in labels.values())
     assert sink_is_ours(labels, VM)
     assert not sink_is_ours(labels, msgspec.structs.replace(VM, name="web-2"))
-    assert not sink_is_ours({"ferry.io/vm": "web-1"}, VM)
+    assert not sink_is_ours({"ferry.dev/vm": "web-1"}, VM)
 
 
 def test_each_disk_gets_a_qemu_nbd_container_on_its_own_port() -> None:

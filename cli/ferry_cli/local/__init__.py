@@ -1,1 +1,2 @@
-"""Starting Ferry and its peers as local processes (for ``ferry demo`` and the tests)."""
+"""``ferry demo``'s local stack and the simulated vCenter it migrates from; the processes
+are started with the test peers' launchers (:mod:`ferry_testpeers.launch`)."""

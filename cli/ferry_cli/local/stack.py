@@ -1,39 +1,21 @@
 """A whole Ferry stack on one machine: NATS, the simulated vCenter and the four services.
 
-Used by ``ferry demo`` and the end-to-end tests; every process logs to a file in the
-stack's work folder and is stopped with SIGTERM (then SIGKILL) on the way out.
+Used by ``ferry demo``; the processes are started by the test peers' launchers
+(:mod:`ferry_testpeers.launch`), each logging to a file in the stack's work folder, and
+stopped with SIGTERM (then SIGKILL) on the way out.
 """
 
 import contextlib
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from ferry_cli.local.nats_server import NatsServer, start_nats_server
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess, stop_all
-from ferry_cli.local.vcsim import Vcsim, start_vcsim
-
-SERVICE_MODULES = {
-    "inventory": "ferry_inventory",
-    "planner": "ferry_planner",
-    "transfer": "ferry_transfer",
-    "kubevirt-writer": "ferry_kubevirt_writer",
-}
-
-
-@dataclass
-class ServiceProcess:
-    """One running Ferry service and its HTTP address."""
-
-    name: str
-    process: ManagedProcess
-    http_url: str
+from ferry_testpeers.launch.nats_server import NatsServer, start_nats_server
+from ferry_testpeers.launch.processes import stop_all
+from ferry_testpeers.launch.services import SERVICE_MODULES, ServiceProcess, start_service
+from ferry_testpeers.launch.vcsim import Vcsim, start_vcsim
 
 
 @dataclass
@@ -56,28 +38,8 @@ class LocalStack:
         self.nats.stop()
 
 
-def _ready(url: str) -> bool | None:
-    try:
-        return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
-    except httpx.HTTPError:
-        return None
-
-
 DEMO_PORTS = {"planner": 8081, "inventory": 8082, "transfer": 8083, "kubevirt-writer": 8084}
 """Fixed ports for ``ferry demo``, so the CLI's defaults reach it."""
-
-
-def start_service(
-    name: str, nats_url: str, work_dir: Path, *, port: int | None = None, timeout: float = 60.0
-) -> ServiceProcess:
-    """Start one service as ``python -m <package>`` and wait until it is ready."""
-    port = port or free_port()
-    env = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
-    argv = [sys.executable, "-m", SERVICE_MODULES[name]]
-    process = ManagedProcess(name, argv, work_dir / "logs" / f"{name}.log", env=env)
-    url = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _ready(url), timeout=timeout, what="ready")
-    return ServiceProcess(name=name, process=process, http_url=url)
 
 
 @contextlib.contextmanager

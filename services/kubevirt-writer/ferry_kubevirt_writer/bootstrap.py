@@ -1,35 +1,48 @@
-"""Composition root of the kubevirt-writer service: wires adapters into handlers."""
+"""Composition root of the kubevirt-writer service: wires adapters into handlers.
+
+Called by :mod:`.entrypoints.main` (with settings it read from the environment) and by
+the integration tests (with their own); reads no settings itself.
+"""
 
 import asyncio
+from dataclasses import dataclass
 
 from ferry_kubevirt_writer.adapters.targets import TargetWriterFactory
+from ferry_kubevirt_writer.domain.ports import TargetWriters
 from ferry_kubevirt_writer.handlers import handler_table
 from ferry_kubevirt_writer.settings import WriterSettings
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
-from ferry_shared.service import Bus, ServiceParts
+from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.KUBEVIRT_WRITER
 
 
-async def bootstrap(bus: Bus, settings: ServiceSettings, writer: WriterSettings | None = None) -> ServiceParts:
-    """The writer's handlers over the target providers' writers; ``writer`` settings are
-    read from the environment when not given."""
-    writer = writer or WriterSettings()
+@dataclass(frozen=True)
+class WriterApi:
+    """What the writer's callers can reach: the writers of the target providers (it
+    serves no routes of its own)."""
+
+    targets: TargetWriters
+
+
+async def bootstrap(bus: Bus, settings: ServiceSettings, own: WriterSettings) -> Wired[WriterApi]:
+    """The writer's handlers over the target providers' writers."""
     credentials = CredentialStore(
         await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=settings.jetstream_replicas)
     )
     targets = TargetWriterFactory(
         credentials,
-        sink_image=writer.sink_image,
-        sink_ready_timeout=writer.sink_ready_timeout,
-        request_timeout=writer.request_timeout,
+        sink_image=own.sink_image,
+        sink_ready_timeout=own.sink_ready_timeout,
+        request_timeout=own.request_timeout,
     )
 
     async def close_clients(stop: asyncio.Event) -> None:
         await stop.wait()
         targets.close()
 
-    return ServiceParts(handlers=handler_table(targets, bus.publisher), background=[close_clients])
+    parts = ServiceParts(handlers=handler_table(targets, bus.publisher), background=[close_clients])
+    return Wired(parts=parts, api=WriterApi(targets=targets))

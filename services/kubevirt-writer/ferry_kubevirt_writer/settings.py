@@ -1,5 +1,5 @@
 """Settings of the kubevirt-writer service beyond the common ones, read from
-``FERRY_WRITER_*`` environment variables by the bootstrap."""
+``FERRY_WRITER_*`` environment variables by the entry point."""
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict

@@ -17,9 +17,9 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 
-from ferry_cli.local.binaries import peer_binary
-from ferry_cli.local.ports import free_port
-from ferry_cli.local.processes import ManagedProcess
+from ferry_testpeers.launch.binaries import peer_binary
+from ferry_testpeers.launch.ports import free_port
+from ferry_testpeers.launch.processes import ManagedProcess
 from ferry_testpeers.pki import CertificateAuthority, KeyPair
 
 

@@ -1,7 +1,7 @@
 """The node where kubevirt-writer's disk-sink pods run, played by the tests: no kubelet
 runs beside the test control plane, so something must "run" a sink pod for it to serve.
 
-A :class:`SinkNode` watches pods labelled ``ferry.io/role=disk-sink`` in every
+A :class:`SinkNode` watches pods labelled ``ferry.dev/role=disk-sink`` in every
 namespace. For each new one it picks a free loopback address (any 127/8 address works
 on Linux) as the pod's IP and, per container, starts a real ``qemu-nbd`` on the
 container's port serving a sparse raw file ``<root>/<namespace>/<claim>.raw`` (the
@@ -29,13 +29,14 @@ from typing import Any
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from ferry_cli.local.processes import ManagedProcess
+from ferry_shared import labels
 from ferry_shared.kubernetes.list_watch import Body, ListWatch, body
+from ferry_testpeers.launch.processes import ManagedProcess
 
 log = logging.getLogger(__name__)
 
-SINK_SELECTOR = "ferry.io/role=disk-sink"
-FERRY_SELECTOR = "app.kubernetes.io/managed-by=ferry"
+SINK_SELECTOR = f"{labels.ROLE}={labels.SINK_ROLE}"
+FERRY_SELECTOR = ",".join(f"{key}={value}" for key, value in labels.MANAGED_BY_FERRY.items())
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 MERGE_PATCH = "application/merge-patch+json"
 WATCH_SECONDS = 30

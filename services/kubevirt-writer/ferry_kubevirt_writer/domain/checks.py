@@ -6,7 +6,8 @@ something. Pure.
 """
 
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
-from ferry_kubevirt_writer.domain.volumes import is_dns1123_label, volume_bodies
+from ferry_kubevirt_writer.domain.volumes import volume_bodies
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.target_vm import TargetVm
 
 

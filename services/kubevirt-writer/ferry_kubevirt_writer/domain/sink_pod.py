@@ -17,14 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, MAX_NAME, label_value, volume_name
+from ferry_kubevirt_writer.domain.volumes import MAX_NAME, label_value, volume_name
+from ferry_shared import labels
 from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
-ROLE_LABEL = "ferry.io/role"
-MIGRATION_LABEL = "ferry.io/migration"
-VM_LABEL = "ferry.io/vm"
-SINK_ROLE = "disk-sink"
 FIRST_PORT = 10809  # NBD's registered port
 EXPORT_NAME = "disk"
 SIZE_ENV = "FERRY_DISK_SIZE"
@@ -47,23 +44,13 @@ def sink_port(index: int) -> int:
 
 
 def sink_labels(migration: str, vm: TargetVm) -> dict[str, str]:
+    """The labels :mod:`~ferry_kubevirt_writer.domain.ownership` recognises the pod by."""
     return {
-        **MANAGED_BY,
-        ROLE_LABEL: SINK_ROLE,
-        MIGRATION_LABEL: label_value(migration),
-        VM_LABEL: label_value(vm.name),
+        **labels.MANAGED_BY_FERRY,
+        labels.ROLE: labels.SINK_ROLE,
+        labels.MIGRATION: label_value(migration),
+        labels.VM: label_value(vm.name),
     }
-
-
-def sink_is_ours(labels: Mapping[str, str] | None, vm: TargetVm) -> bool:
-    """A sink pod that Ferry made for ``vm`` (of any migration)."""
-    labels = labels or {}
-    return labels.get(ROLE_LABEL) == SINK_ROLE and labels.get(VM_LABEL) == label_value(vm.name)
-
-
-def sink_migration(labels: Mapping[str, str] | None) -> str:
-    """The (label-safe) migration a sink pod was made for."""
-    return (labels or {}).get(MIGRATION_LABEL, "")
 
 
 def is_block(disk: TargetDisk) -> bool:
@@ -121,7 +108,7 @@ def sink_pod(migration: str, vm: TargetVm, image: str) -> dict[str, Any]:
             "name": sink_pod_name(vm.name),
             "namespace": vm.namespace,
             "labels": sink_labels(migration, vm),
-            "annotations": {"ferry.dev/migration": migration, "ferry.dev/source-vm-id": vm.source_vm_id},
+            "annotations": {labels.MIGRATION: migration, labels.SOURCE_VM_ID: vm.source_vm_id},
         },
         "spec": {
             "restartPolicy": "OnFailure",

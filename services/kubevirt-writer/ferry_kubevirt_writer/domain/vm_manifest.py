@@ -6,7 +6,9 @@ names). Pure: validates the input and returns a plain JSON-able dict, no I/O.
 
 from typing import Any
 
-from ferry_kubevirt_writer.domain.volumes import MANAGED_BY, is_dns1123_label, label_value, volume_name
+from ferry_kubevirt_writer.domain.volumes import label_value, volume_name
+from ferry_shared import labels
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 
 DISK_BUSES = ("virtio", "sata", "scsi")
@@ -107,15 +109,15 @@ def virtual_machine(vm: TargetVm) -> dict[str, Any]:
             "name": vm.name,
             "namespace": vm.namespace,
             "labels": {
-                **MANAGED_BY,
-                "ferry.dev/plan": label_value(vm.plan),
-                "ferry.dev/source-provider": label_value(vm.source_provider),
-                "ferry.dev/source-vm-id": label_value(vm.source_vm_id),
+                **labels.MANAGED_BY_FERRY,
+                labels.PLAN: label_value(vm.plan),
+                labels.SOURCE_PROVIDER: label_value(vm.source_provider),
+                labels.SOURCE_VM_ID: label_value(vm.source_vm_id),
             },
             "annotations": {
-                "ferry.dev/source-vm-name": vm.source_vm_name,
-                "ferry.dev/source-provider": vm.source_provider,
-                "ferry.dev/source-vm-id": vm.source_vm_id,
+                labels.SOURCE_VM_NAME: vm.source_vm_name,
+                labels.SOURCE_PROVIDER: vm.source_provider,
+                labels.SOURCE_VM_ID: vm.source_vm_id,
             },
         },
         "spec": {

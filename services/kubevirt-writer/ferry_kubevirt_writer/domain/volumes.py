@@ -1,8 +1,8 @@
 """The volumes behind a target VM's disks: deterministic names and PVC/DataVolume bodies.
 
 Called by the handlers (to create the volumes, idempotently by name) and by
-:mod:`vm_manifest` (to reference them). Also holds the label helpers both share.
-Pure: returns plain JSON-able dicts, no I/O.
+:mod:`vm_manifest` (to reference them). Also holds :func:`label_value`, which every
+builder uses to make a label value. Pure: returns plain JSON-able dicts, no I/O.
 """
 
 import hashlib
@@ -10,22 +10,17 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from ferry_shared import labels
+from ferry_shared.dns1123 import MAX_LABEL, is_dns1123_label
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
 MIB = 1024 * 1024
-MAX_NAME = 63
+MAX_NAME = MAX_LABEL
 MAX_LABEL_VALUE = 63
 CDI_DEFAULT_FILESYSTEM_OVERHEAD = 0.055  # CDI's global default (CDIConfig filesystemOverhead)
-MANAGED_BY = {"app.kubernetes.io/managed-by": "ferry"}
 VOLUME_MODES = ("Filesystem", "Block", "")
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-
-
-def is_dns1123_label(name: str) -> bool:
-    """True when ``name`` is a valid DNS-1123 label (a VM, PVC or DataVolume name)."""
-    return len(name) <= MAX_NAME and bool(_DNS1123_LABEL.match(name))
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
 
 def _short_hash(text: str) -> str:
@@ -36,7 +31,7 @@ def label_value(text: str) -> str:
     """``text`` as a valid label value (≤63 characters of alphanumerics, ``-``, ``_``, ``.``,
     starting and ending alphanumeric). A value that has to change gets a short hash suffix,
     so two different inputs cannot collapse into the same label."""
-    if len(text) <= MAX_LABEL_VALUE and _LABEL_VALUE.match(text):
+    if len(text) <= MAX_LABEL_VALUE and _LABEL_VALUE.fullmatch(text):
         return text
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
     cleaned = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
@@ -100,11 +95,11 @@ def _metadata(vm: TargetVm, disk: TargetDisk, index: int) -> dict[str, Any]:
         "name": volume_name(vm.name, index),
         "namespace": vm.namespace,
         "labels": {
-            **MANAGED_BY,
-            "ferry.dev/plan": label_value(vm.plan),
-            "ferry.dev/source-vm": label_value(vm.source_vm_id),
+            **labels.MANAGED_BY_FERRY,
+            labels.PLAN: label_value(vm.plan),
+            labels.SOURCE_VM: label_value(vm.source_vm_id),
         },
-        "annotations": {"ferry.dev/source-file": disk.source_file},
+        "annotations": {labels.SOURCE_FILE: disk.source_file},
     }
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from ferry_planner.domain import vm_checks
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
-from ferry_planner.domain.names import is_dns1123_label
 from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.inventory import VmRecord
 from ferry_shared.plans import Category, Concern, Condition, PlanStatus, VmValidation
 

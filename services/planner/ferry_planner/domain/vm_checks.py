@@ -2,7 +2,7 @@
 
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, StorageMap
-from ferry_planner.domain.names import is_dns1123_label, to_dns1123_label
+from ferry_shared.dns1123 import is_dns1123_label, to_dns1123_label
 from ferry_shared.inventory import PowerState, VmRecord
 from ferry_shared.plans import Category, Concern
 

@@ -1,6 +1,6 @@
 """The planner's use-case errors; the HTTP API turns each kind into its status code."""
 
-from ferry_planner.domain.names import is_dns1123_label
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.errors import PermanentError
 
 

@@ -6,7 +6,6 @@ from ferry_planner.domain.blueprint import BlueprintError
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.migration_views import MigrationView
 from ferry_planner.domain.migrations import MigrationPhase
-from ferry_planner.domain.names import is_dns1123_label
 from ferry_planner.domain.new_migration import MigrationInputs, new_migration, next_name
 from ferry_planner.domain.outbox import MIGRATION_ITSELF, Outbox, finished_event
 from ferry_planner.domain.plans import Plan
@@ -17,6 +16,7 @@ from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, Inv
 from ferry_planner.handlers.migration_queries import migration
 from ferry_planner.handlers.plans import plan_view
 from ferry_planner.handlers.slots import grant_slots
+from ferry_shared.dns1123 import is_dns1123_label
 from ferry_shared.plans import Category, PlanStatus
 
 log = logging.getLogger(__name__)

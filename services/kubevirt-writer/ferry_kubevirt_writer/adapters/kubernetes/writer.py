@@ -23,19 +23,20 @@ from ferry_kubevirt_writer.adapters.kubernetes.resources import (
     VIRTUAL_MACHINES,
     Resource,
 )
-from ferry_kubevirt_writer.domain.ownership import vm_is_ours, volume_is_ours
+from ferry_kubevirt_writer.domain.ownership import (
+    sink_is_ours,
+    sink_migration,
+    sink_selectors,
+    vm_is_ours,
+    volume_is_ours,
+)
 from ferry_kubevirt_writer.domain.sink_pod import (
-    ROLE_LABEL,
-    SINK_ROLE,
-    VM_LABEL,
     Broken,
     Gone,
     Serving,
     SinkState,
     Starting,
     disk_sinks,
-    sink_is_ours,
-    sink_migration,
     sink_pod,
     sink_pod_name,
     sink_state,
@@ -192,10 +193,11 @@ class KubernetesTargetWriter:
         return tuple(removed)
 
     async def _remove_sinks(self, vm: TargetVm) -> list[str]:
-        """Delete the VM's sink pods (by name, and any other by label); what was deleted."""
-        selector = f"{ROLE_LABEL}={SINK_ROLE},{VM_LABEL}={label_value(vm.name)}"
-        labelled = await self._cluster.find(PODS, vm.namespace, selector)
-        names = {sink_pod_name(vm.name)} | {str(pod["metadata"]["name"]) for pod in labelled}
+        """Delete the VM's sink pods (by name, and any other by label, today's or an
+        earlier version's); what was deleted."""
+        names = {sink_pod_name(vm.name)}
+        for selector in sink_selectors(vm):
+            names |= {str(pod["metadata"]["name"]) for pod in await self._cluster.find(PODS, vm.namespace, selector)}
         return [
             f"Pod {vm.namespace}/{name}"
             for name in sorted(names)

@@ -1,0 +1,49 @@
+"""One Ferry service as a local process (``python -m <package>``), ready to take requests.
+
+Used by ``ferry demo``'s stack, the end-to-end tests and the benchmarks.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ferry_testpeers.launch.ports import free_port
+from ferry_testpeers.launch.processes import ManagedProcess
+
+SERVICE_MODULES = {
+    "inventory": "ferry_inventory",
+    "planner": "ferry_planner",
+    "transfer": "ferry_transfer",
+    "kubevirt-writer": "ferry_kubevirt_writer",
+}
+
+
+@dataclass
+class ServiceProcess:
+    """One running Ferry service and its HTTP address."""
+
+    name: str
+    process: ManagedProcess
+    http_url: str
+
+
+def _ready(url: str) -> bool | None:
+    try:
+        return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def start_service(
+    name: str, nats_url: str, work_dir: Path, *, port: int | None = None, timeout: float = 60.0
+) -> ServiceProcess:
+    """Start one service as ``python -m <package>`` and wait until it is ready."""
+    port = port or free_port()
+    env = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
+    argv = [sys.executable, "-m", SERVICE_MODULES[name]]
+    process = ManagedProcess(name, argv, work_dir / "logs" / f"{name}.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+    process.wait_until(lambda: _ready(url), timeout=timeout, what="ready")
+    return ServiceProcess(name=name, process=process, http_url=url)
