@@ -15,7 +15,7 @@ test: install peers lint
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock scripts/install-python.sh $(wildcard */pyproject.toml services/*/pyproject.toml)
+$(STAMP): requirements.lock scripts/install-python.sh $(wildcard */pyproject.toml services/*/pyproject.toml peers/launch/pyproject.toml tests/peers/pyproject.toml)
 	scripts/install-python.sh
 	touch $(STAMP)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from ferry_testpeers.launch.nats_server import start_nats_server
-from ferry_testpeers.launch.services import start_service
-from ferry_testpeers.launch.vcsim import start_vcsim
+from ferry_peers.nats_server import start_nats_server
+from ferry_peers.services import start_service
+from ferry_peers.vcsim import start_vcsim
 
 
 def generated_model(count: int) -> dict[str, Any]:

@@ -9,4 +9,4 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps \
   -e shared -e services/inventory -e services/planner -e services/transfer \
-  -e services/kubevirt-writer -e cli -e tests/peers
+  -e services/kubevirt-writer -e cli -e peers/launch -e tests/peers

@@ -17,10 +17,10 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.services import ServiceProcess
+from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.services import ServiceProcess
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.waiting import wait_for
 
 

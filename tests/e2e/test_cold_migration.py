@@ -23,10 +23,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.processes import stop_all
+from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_testpeers.kube import KubeControlPlane
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.processes import stop_all
-from ferry_testpeers.launch.services import SERVICE_MODULES, start_service
 from ferry_testpeers.models import CANCELED_VM, migration_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.sink_node import SinkNode

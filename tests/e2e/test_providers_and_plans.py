@@ -14,10 +14,10 @@ from kubernetes import client
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.processes import stop_all
+from ferry_peers.services import start_service
 from ferry_testpeers.kube import KubeControlPlane
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.processes import stop_all
-from ferry_testpeers.launch.services import start_service
 from ferry_testpeers.models import TAKEN_MAC, planning_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import wait_for

@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.services import SERVICE_MODULES, start_service
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.services import SERVICE_MODULES, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.processes import ManagedProcess
 from ferry_shared.service import Bus
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.processes import ManagedProcess
 from ferry_testpeers.probe import DoProbeWork
 from ferry_testpeers.waiting import wait_for
 

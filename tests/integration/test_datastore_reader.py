@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
 
-from ferry_testpeers.launch.vcsim import Vcsim
+from ferry_peers.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.adapters.datastore import DatastoreReader, flat_file_url

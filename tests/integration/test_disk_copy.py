@@ -17,9 +17,9 @@ import httpx
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
 
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
-from ferry_testpeers.launch.vcsim import Vcsim
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
+from ferry_peers.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_transfer.adapters.copier import CopyResult, copy_disk
 from ferry_transfer.adapters.datastore import DatastoreReader, flat_file_url

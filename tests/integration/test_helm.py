@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from ferry_peers.binaries import peer_binary
 from ferry_testpeers.kube import KubeControlPlane
-from ferry_testpeers.launch.binaries import peer_binary
 
 pytestmark = pytest.mark.kube
 

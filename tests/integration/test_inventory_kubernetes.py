@@ -32,11 +32,11 @@ from ferry_inventory.adapters.kubernetes.feed import Feed, FeedItem, Listed
 from ferry_inventory.adapters.kubernetes.resources import VIRTUAL_MACHINES
 from ferry_inventory.adapters.local_target import LocalTargetWatcher
 from ferry_inventory.domain.ports import KindAndId, KindAndRecord, Watcher
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
 from ferry_shared.inventory import NadRecord, NamespaceRecord, Record, StorageClassRecord, TargetVmRecord
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 from ferry_testpeers.kube import KubeControlPlane, install_crds, new_client, start_control_plane
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
 from ferry_testpeers.pki import CertificateAuthority
 from ferry_testpeers.plugin import PEER_ERRORS, crd_directory
 

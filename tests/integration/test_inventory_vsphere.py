@@ -17,6 +17,7 @@ from pyVmomi import vim
 
 from ferry_inventory.adapters.vsphere import VsphereWatcher, WatchSettings
 from ferry_inventory.domain.ports import KindAndId, KindAndRecord
+from ferry_peers.vcsim import Vcsim
 from ferry_shared.inventory import (
     DatastoreRecord,
     HostRecord,
@@ -25,7 +26,6 @@ from ferry_shared.inventory import (
     VmRecord,
 )
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import eventually, wait_for
 

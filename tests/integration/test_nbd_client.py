@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.nbd import NbdClient, NbdConnectionError, NbdError, NbdHandshakeError
 

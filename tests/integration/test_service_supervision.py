@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
+from ferry_peers.nats_server import NatsServer
 from ferry_shared.service import Bus, ServicePartEndedError, ServiceParts, run_service
 from ferry_shared.settings import ServiceSettings
-from ferry_testpeers.launch.nats_server import NatsServer
 
 
 async def test_a_background_job_that_dies_stops_the_service_with_its_name(nats_server: NatsServer) -> None:

@@ -26,6 +26,7 @@ from pyVmomi import vim
 from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower, VsphereVm
 from ferry_inventory.bootstrap import bootstrap
 from ferry_inventory.settings import InventorySettings
+from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
@@ -42,7 +43,6 @@ from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
 from ferry_shared.vsphere.errors import ProviderError, StoppedError
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 

@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ferry_peers.nats_server import NatsServer, start_nats_server
+from ferry_peers.vcsim import Vcsim
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.migrations import DiskCopied
 from ferry_shared.service import Bus
-from ferry_testpeers.launch.nats_server import NatsServer, start_nats_server
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 from ferry_transfer.domain.checkpoint import DiskRecord

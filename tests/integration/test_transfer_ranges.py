@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from ferry_peers.nats_server import NatsServer
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
+from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.migrations import (
@@ -26,10 +30,6 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.service import Bus
 from ferry_shared.settings import ServiceSettings
-from ferry_testpeers.launch.nats_server import NatsServer
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.nbd import NbdClient

@@ -25,6 +25,9 @@ import pytest
 import pytest_asyncio
 from nats.aio.msg import Msg
 
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
+from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
 from ferry_shared.bus.topology import ensure_kv
@@ -43,9 +46,6 @@ from ferry_shared.migrations import (
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus, Wired
 from ferry_shared.settings import ServiceSettings
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for, eventually
 from ferry_transfer.adapters.nbd import NbdClient

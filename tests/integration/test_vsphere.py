@@ -13,7 +13,7 @@ import pytest
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim, vmodl
 
-from ferry_testpeers.launch.vcsim import Vcsim
+from ferry_peers.vcsim import Vcsim
 from ferry_testpeers.plugin import VcsimFactory
 
 pytestmark = pytest.mark.vsphere

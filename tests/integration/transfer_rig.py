@@ -20,6 +20,8 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from ferry_peers.services import ServiceProcess, start_service
+from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
@@ -35,8 +37,6 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
-from ferry_testpeers.launch.services import ServiceProcess, start_service
-from ferry_testpeers.launch.vcsim import Vcsim
 from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.domain.checkpoint import DiskRecord

@@ -21,10 +21,10 @@ from ferry_cli.commands.demo_plan import PLAN, plan_everything
 from ferry_cli.follow.state import EXIT_FAILED, EXIT_INTERRUPTED, exit_code
 from ferry_cli.local.demo_model import demo_model
 from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
+from ferry_peers.binaries import PeerNotBuiltError
+from ferry_peers.processes import ProcessFailedError
 from ferry_shared import subjects
 from ferry_shared.bus.connection import connect
-from ferry_testpeers.launch.binaries import PeerNotBuiltError
-from ferry_testpeers.launch.processes import ProcessFailedError
 
 DEFAULT_WORK_DIR = Path("var/demo")
 

@@ -1,2 +1,2 @@
 """``ferry demo``'s local stack and the simulated vCenter it migrates from; the processes
-are started with the test peers' launchers (:mod:`ferry_testpeers.launch`)."""
+are started with the test peers' launchers (:mod:`ferry_peers`)."""

@@ -1,7 +1,7 @@
 """A whole Ferry stack on one machine: NATS, the simulated vCenter and the four services.
 
 Used by ``ferry demo``; the processes are started by the test peers' launchers
-(:mod:`ferry_testpeers.launch`), each logging to a file in the stack's work folder, and
+(:mod:`ferry_peers`), each logging to a file in the stack's work folder, and
 stopped with SIGTERM (then SIGKILL) on the way out.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry_testpeers.launch.nats_server import NatsServer, start_nats_server
-from ferry_testpeers.launch.processes import stop_all
-from ferry_testpeers.launch.services import SERVICE_MODULES, ServiceProcess, start_service
-from ferry_testpeers.launch.vcsim import Vcsim, start_vcsim
+from ferry_peers.nats_server import NatsServer, start_nats_server
+from ferry_peers.processes import stop_all
+from ferry_peers.services import SERVICE_MODULES, ServiceProcess, start_service
+from ferry_peers.vcsim import Vcsim, start_vcsim
 
 
 @dataclass

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ferry_inventory.adapters.vsphere.live import LiveInventory
+from ferry_peers.vcsim import start_vcsim
 from ferry_shared.credentials import Secret
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.endpoint import parse_endpoint
 from ferry_shared.vsphere.session import Credentials, open_session
 from ferry_shared.vsphere.trust import client_context, normalize_thumbprint, probe
-from ferry_testpeers.launch.vcsim import start_vcsim
 
 
 def generated_model(count: int) -> dict[str, Any]:

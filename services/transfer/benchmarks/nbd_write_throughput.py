@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
 from ferry_transfer.adapters.nbd import NbdClient
 
 MiB = 1024 * 1024

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 from pyVim.connect import Disconnect, SmartConnect
 
-from ferry_testpeers.launch.vcsim import Vcsim, start_vcsim
+from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_transfer.adapters.datastore import DatastoreReader, flat_file_url, session_cookie_header
 
 MiB = 1024 * 1024

@@ -17,9 +17,9 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 
-from ferry_testpeers.launch.binaries import peer_binary
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.binaries import peer_binary
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
 from ferry_testpeers.pki import CertificateAuthority, KeyPair
 
 

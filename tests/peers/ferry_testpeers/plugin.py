@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from ferry_peers.binaries import PeerNotBuiltError
+from ferry_peers.nats_server import NatsServer, start_nats_server
+from ferry_peers.processes import ProcessFailedError
+from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.service import Bus
 from ferry_testpeers.kube import KubeControlPlane, start_control_plane
-from ferry_testpeers.launch.binaries import PeerNotBuiltError
-from ferry_testpeers.launch.nats_server import NatsServer, start_nats_server
-from ferry_testpeers.launch.processes import ProcessFailedError
-from ferry_testpeers.launch.vcsim import Vcsim, start_vcsim
 from ferry_testpeers.sink_node import SinkNode
 
 PEER_ERRORS = (PeerNotBuiltError, ProcessFailedError, OSError)

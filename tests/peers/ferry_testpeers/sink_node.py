@@ -29,9 +29,9 @@ from typing import Any
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from ferry_peers.processes import ManagedProcess
 from ferry_shared import labels
 from ferry_shared.kubernetes.list_watch import Body, ListWatch, body
-from ferry_testpeers.launch.processes import ManagedProcess
 
 log = logging.getLogger(__name__)
 

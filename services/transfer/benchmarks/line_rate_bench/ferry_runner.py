@@ -26,6 +26,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from ferry_peers.nats_server import start_nats_server
+from ferry_peers.ports import free_port
 from ferry_shared import subjects
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
@@ -33,8 +35,6 @@ from ferry_shared.credentials import CredentialStore
 from ferry_shared.messages import MessageFailed, decode_as
 from ferry_shared.migrations import CopyDisk, DiskCopied, SinkLocation, SourceDisk, step_fields
 from ferry_shared.providers import ProviderSpec
-from ferry_testpeers.launch.nats_server import start_nats_server
-from ferry_testpeers.launch.ports import free_port
 from line_rate_bench.ferry_slot import FerryCase
 from line_rate_bench.processes import Child
 from line_rate_bench.results import RunResult

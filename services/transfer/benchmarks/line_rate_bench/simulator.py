@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from pyVim.connect import Disconnect, SmartConnect
 
+from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_shared.credentials import Secret
-from ferry_testpeers.launch.vcsim import Vcsim, start_vcsim
 from ferry_transfer.adapters.datastore import flat_file_url, session_cookie_header
 from line_rate_bench.cases import DATACENTER
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from ferry_testpeers.launch.ports import free_port
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.ports import free_port
+from ferry_peers.processes import ManagedProcess
 
 SERVICE_MODULES = {
     "inventory": "ferry_inventory",

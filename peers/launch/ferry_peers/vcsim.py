@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferry_testpeers.launch.binaries import peer_binary
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.binaries import peer_binary
+from ferry_peers.processes import ManagedProcess
 
 DEFAULT_USERNAME = "administrator@vsphere.local"
 

@@ -4,8 +4,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry_testpeers.launch.binaries import peer_binary
-from ferry_testpeers.launch.processes import ManagedProcess
+from ferry_peers.binaries import peer_binary
+from ferry_peers.processes import ManagedProcess
 
 
 @dataclass
