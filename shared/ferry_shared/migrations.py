@@ -25,6 +25,7 @@ from typing import ClassVar, Literal, TypedDict
 import msgspec
 
 from ferry_shared import subjects
+from ferry_shared.ids import message_id
 from ferry_shared.messages import Command, Event, StepRef
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.target_vm import TargetVm
@@ -52,7 +53,7 @@ class StepEvent(Event, frozen=True, kw_only=True):
 
 def step_id(migration: str, vm_id: str, step: str, *parts: object) -> str:
     """Deterministic ``message_id`` of one step of one VM of one migration."""
-    return ":".join([migration, vm_id, step, *(str(part) for part in parts)])
+    return message_id(migration, vm_id, step, *(str(part) for part in parts))
 
 
 class StepFields(TypedDict):

@@ -1,7 +1,6 @@
 """Use cases of plans: create, show with their validation, delete, and announcing every
 change of a plan's validation result (``PlanValidated`` and the event stream)."""
 
-import hashlib
 import logging
 from collections.abc import Iterable
 
@@ -17,6 +16,7 @@ from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, check_name
 from ferry_planner.handlers.lookups import is_ready, require, target_view
 from ferry_planner.handlers.providers import changed
+from ferry_shared.ids import digest, message_id
 from ferry_shared.plans import PlanStatus, PlanValidated
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ def _announcement_id(ports: PlannerPorts, plan: str, status: PlanStatus) -> str:
     """Derived from the result and the plan's previous announcement: a retried publish is
     deduplicated, while a result that comes back after another is announced again."""
     previous = ports.announced.ids.get(plan, "")
-    digest = hashlib.sha256(previous.encode() + msgspec.json.encode(status)).hexdigest()[:32]
-    ports.announced.ids[plan] = message_id = f"plan_validated:{plan}:{digest}"
-    return message_id
+    ports.announced.ids[plan] = announced = message_id(
+        "plan_validated", plan, digest(previous.encode(), msgspec.json.encode(status))
+    )
+    return announced

@@ -7,6 +7,7 @@ from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError, check_name
 from ferry_planner.handlers.lookups import require
 from ferry_shared.credentials import Secret
+from ferry_shared.ids import message_id
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderSpec
 
 
@@ -21,7 +22,9 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
         await ports.credentials.put(spec.name, secret)
     # The record's revision tells this provider apart from an earlier one of the same name.
     await ports.publisher.publish(
-        ConnectProvider(message_id=f"connect:{spec.name}:{revision}", provider=spec, generation=record.generation)
+        ConnectProvider(
+            message_id=message_id("connect", spec.name, str(revision)), provider=spec, generation=record.generation
+        )
     )
     changed(ports, "provider", spec.name)
     return await provider(ports, spec.name)
@@ -32,7 +35,9 @@ async def delete_provider(ports: PlannerPorts, name: str) -> None:
     revision = await ports.resources.revision(ProviderRecord, name)
     await ports.resources.delete(ProviderRecord, name)
     await ports.credentials.delete(name)
-    await ports.publisher.publish(DisconnectProvider(message_id=f"disconnect:{name}:{revision}", provider_name=name))
+    await ports.publisher.publish(
+        DisconnectProvider(message_id=message_id("disconnect", name, str(revision)), provider_name=name)
+    )
     changed(ports, "provider", name)
 
 

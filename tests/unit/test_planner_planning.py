@@ -1,0 +1,58 @@
+"""The planner's provider and plan use cases over fakes: ids derived from what a message is
+about, secrets kept apart, and plan results announced once per change."""
+
+import msgspec
+import pytest
+
+from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError
+from ferry_planner.handlers.plans import revalidate_plans
+from ferry_planner.handlers.providers import add_provider, delete_provider, provider
+from ferry_shared.credentials import Secret
+from ferry_shared.plans import PlanValidated
+from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderStatus
+
+from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, ready_world, source_vm
+
+
+async def test_a_provider_added_again_after_a_delete_is_connected_by_a_new_message() -> None:
+    world = ready_world([source_vm(1)])
+    spec = msgspec.structs.replace(SOURCE, name="vc2")
+    await add_provider(world.ports, spec, Secret("s3cret"))
+    with pytest.raises(AlreadyExistsError):
+        await add_provider(world.ports, spec, Secret("s3cret"))
+    await delete_provider(world.ports, "vc2")
+    await add_provider(world.ports, spec, Secret("other"))
+
+    connects = world.publisher.of(ConnectProvider)
+    assert [c.provider.name for c in connects] == ["vc2", "vc2"]
+    assert connects[0].message_id != connects[1].message_id, "a retry deduplicates, a new provider does not"
+    assert [d.provider_name for d in world.publisher.of(DisconnectProvider)] == ["vc2"]
+    credentials = world.ports.credentials
+    assert isinstance(credentials, FakeCredentials) and credentials.secrets["vc2"].reveal() == "other"
+    assert "s3cret" not in repr(world.publisher.published) and "other" not in repr(world.publisher.published)
+    assert (await provider(world.ports, "vc2")).has_credentials
+
+
+@pytest.mark.parametrize("name", ["vc 2", "vc*", "vc\x00", "vc\n", "x" * 64, "VC"])
+async def test_a_name_that_is_no_dns1123_label_is_refused_before_anything_is_stored(name: str) -> None:
+    world = ready_world([source_vm(1)])
+    with pytest.raises(InvalidError):
+        await add_provider(world.ports, msgspec.structs.replace(SOURCE, name=name), Secret("pw"))
+    assert world.publisher.published == []
+
+
+async def test_a_plan_result_is_announced_once_per_change_and_again_when_it_comes_back() -> None:
+    world = ready_world([source_vm(1)])
+    inventory = world.ports.inventory
+    assert isinstance(inventory, FakeInventory)
+    await revalidate_plans(world.ports)
+    await revalidate_plans(world.ports)  # nothing changed: nothing announced
+    inventory.statuses["vc"] = ProviderStatus(phase=ProviderPhase.ERROR, generation=1, reason="unreachable")
+    await revalidate_plans(world.ports)
+    inventory.statuses["vc"] = ProviderStatus(phase=ProviderPhase.READY, generation=1)
+    await revalidate_plans(world.ports, {"vc"})
+
+    announced = world.publisher.of(PlanValidated)
+    assert [a.status.ready for a in announced] == [True, False, True]
+    assert len({a.message_id for a in announced}) == 3, "the same result, announced again, is a new message"
+    assert {"kind": "inventory", "name": "vc"} in world.changes.changes
