@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.migrations import Migration
-from ferry_planner.domain.outbox import Commit, Outbox
+from ferry_planner.domain.outbox import OUTBOX_TYPES, Commit, Outbox
 from ferry_planner.domain.plans import Plan, PlanVm
 from ferry_planner.domain.providers import ProviderRecord
 from ferry_planner.handlers.context import PlannerPorts
@@ -22,6 +22,7 @@ from ferry_shared.credentials import Secret
 from ferry_shared.errors import TemporaryError
 from ferry_shared.inventory import DatastoreRecord, DiskRecord, HostRecord, NetworkRecord, NicRecord, VmRecord
 from ferry_shared.messages import Message
+from ferry_shared.migrations import MigrationFinished, StepCommand, StepEvent
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 
 MIB = 2**20
@@ -119,6 +120,8 @@ class FakePublisher:
         if self.crash_before is not None and self.calls == self.crash_before:
             raise CrashError(f"crashed before publishing {type(message).__name__}")
         self.calls += 1
+        if isinstance(message, StepCommand | StepEvent | MigrationFinished):
+            assert isinstance(message, OUTBOX_TYPES), f"{type(message).__name__} cannot be stored in an outbox"
         if not self.durable.stored_unsent(message):
             self.unstored.append(message)
         self.published.append(message)

@@ -11,7 +11,7 @@ deterministic, so the bus deduplicates a repeat). Pure, no I/O.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
+from typing import Union, get_args
 
 import msgspec
 
@@ -31,19 +31,6 @@ from ferry_shared.migrations import (
     step_id,
 )
 
-OUTBOX_TYPES: tuple[type[Message], ...] = (
-    PowerOffSourceVm,
-    RestoreSourcePowerState,
-    PrepareVolumes,
-    CopyDisk,
-    CreateVm,
-    CleanupVm,
-    VmCancelRequested,
-    VmPhaseChanged,
-    MigrationFinished,
-)
-"""Every message the planner sends for a migration (what an outbox may hold)."""
-
 OutboxMessage = Union[  # noqa: UP007 (msgspec needs a Union of the concrete types)
     PowerOffSourceVm,
     RestoreSourcePowerState,
@@ -55,6 +42,9 @@ OutboxMessage = Union[  # noqa: UP007 (msgspec needs a Union of the concrete typ
     VmPhaseChanged,
     MigrationFinished,
 ]
+"""Every message the planner sends for a migration (what an outbox may hold)."""
+
+OUTBOX_TYPES: tuple[type[Message], ...] = get_args(OutboxMessage)
 
 MIGRATION_ITSELF = ""
 """The ``vm_id`` of an outbox that belongs to the migration, not to one VM."""
