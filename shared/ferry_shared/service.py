@@ -130,6 +130,8 @@ async def _until_stopped_or_ended(stop: asyncio.Event, tasks: list[asyncio.Task[
         done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+    if stop.is_set():
+        return []  # parts that wait for the stop end with it
     ended = [task for task in tasks if task in done]
     for task in ended:
         error = None if task.cancelled() else task.exception()

@@ -56,8 +56,8 @@ class VmStepDone(Event, frozen=True, kw_only=True, tag="ferry.test.vm_step_done.
     migration: str
     vm_id: str
 
-    def correlation(self) -> dict[str, str]:
-        return {"migration": self.migration, "vm_id": self.vm_id}
+    def step_ref(self) -> StepRef:
+        return StepRef(migration=self.migration, vm_id=self.vm_id)
 
 
 class Received:
