@@ -604,3 +604,24 @@ async def test_a_restarted_planner_continues_from_its_bucket_and_its_durable_con
     assert len(peers.received(CreateVm, "vm-2")) == 1
     changes = [e.phase for e in await bus_events(bus, VmPhaseChanged) if e.vm_id == "vm-2"]
     assert changes == PIPELINE, "every phase announced once across the restart"
+
+
+async def test_a_provider_in_use_by_a_running_migration_cannot_be_deleted(bus: Bus, peers: FakePeers) -> None:
+    peers.hold_copy.add("vm-2")
+    async with planner_running(bus) as planner:
+        await make_plan(planner)
+        await planner.post("/migrations", {"plan": "p1"})
+        await planner.wait_vm("p1-1", "vm-2", lambda vm: vm["disks"][0]["bytes_done"] > 0, "db-01 to be copying")
+        for provider in ("vc", "kube"):
+            refused = await planner.http.delete(f"/api/v1/providers/{provider}")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["reason"] == "provider_in_use"
+            assert "migration 'p1-1'" in refused.json()["message"]
+        assert (await planner.get("/providers/vc"))["has_credentials"]
+        await planner.post("/migrations/p1-1/cancel", {}, status=202)
+        await planner.wait_migration("p1-1", "Canceled")
+
+        async def deleted() -> bool | None:
+            return (await planner.http.delete("/api/v1/providers/vc")).status_code == 204 or None
+
+        await async_wait_for(deleted, timeout=20, what="the provider to be deletable once the sources are restored")

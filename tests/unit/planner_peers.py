@@ -16,9 +16,11 @@ from ferry_shared.migrations import (
     DiskCopyProgress,
     PowerOffSourceVm,
     PrepareVolumes,
+    RestoreSourcePowerState,
     SinkLocation,
     SourcePowerOffRequested,
     SourcePowerStateRecorded,
+    SourcePowerStateRestored,
     SourceVmPoweredOff,
     StepCommand,
     StepEvent,
@@ -61,6 +63,8 @@ def answers(command: StepCommand) -> list[StepEvent]:
             return [VmCreated(**step_fields(*ref, "created"), location=f"/t/{command.vm.name}")]
         case CleanupVm():
             return [VmCleanedUp(**step_fields(*ref, "cleaned"))]
+        case RestoreSourcePowerState():
+            return [SourcePowerStateRestored(**step_fields(*ref, "restored"), power_state=command.power_state)]
     return []
 
 

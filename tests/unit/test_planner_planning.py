@@ -4,14 +4,19 @@ about, secrets kept apart, and plan results announced once per change."""
 import msgspec
 import pytest
 
-from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError
+from ferry_planner.domain.migrations import VmPhase
+from ferry_planner.handlers.cancel_migration import cancel_migration
+from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError
 from ferry_planner.handlers.plans import revalidate_plans
 from ferry_planner.handlers.providers import add_provider, delete_provider, provider
+from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.credentials import Secret
+from ferry_shared.migrations import CopyDisk, CreateVm, RestoreSourcePowerState
 from ferry_shared.plans import PlanValidated
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderStatus
 
 from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, ready_world, source_vm
+from .planner_peers import Peers
 
 
 async def test_a_provider_added_again_after_a_delete_is_connected_by_a_new_message() -> None:
@@ -56,3 +61,35 @@ async def test_a_plan_result_is_announced_once_per_change_and_again_when_it_come
     assert [a.status.ready for a in announced] == [True, False, True]
     assert len({a.message_id for a in announced}) == 3, "the same result, announced again, is a new message"
     assert {"kind": "inventory", "name": "vc"} in world.changes.changes
+
+
+async def test_a_provider_a_migration_still_needs_cannot_be_deleted() -> None:
+    world = ready_world([source_vm(1)])
+    peers = Peers(hold={("vm-1", CopyDisk)}, fail={("vm-1", RestoreSourcePowerState)})
+    await start_migration(world.ports, "p1")
+    await peers.drive(world)
+    with pytest.raises(ConflictError, match="used by migration 'p1-1'") as refused:
+        await delete_provider(world.ports, "vc")
+    assert refused.value.code == "provider_in_use"
+    peers.hold.clear()
+    peers.fail.clear()
+    peers.hold.add(("vm-1", RestoreSourcePowerState))
+    await cancel_migration(world.ports, "p1-1")
+    await peers.drive(world)
+    migration = world.ports.migrations.get("p1-1")
+    assert migration is not None and migration.vms[0].phase is VmPhase.CANCELED
+    with pytest.raises(ConflictError, match="power a source VM back on"):
+        await delete_provider(world.ports, "vc")  # its source is not powered on yet
+    await peers.release(world, "vm-1", RestoreSourcePowerState)
+    await delete_provider(world.ports, "vc")
+
+
+async def test_a_source_that_could_not_be_powered_back_on_is_said_in_the_vms_reason() -> None:
+    world = ready_world([source_vm(1)])
+    await start_migration(world.ports, "p1")
+    await Peers(fail={("vm-1", CreateVm), ("vm-1", RestoreSourcePowerState)}).drive(world)
+    migration = world.ports.migrations.get("p1-1")
+    assert migration is not None
+    vm = migration.vms[0]
+    assert vm.phase is VmPhase.FAILED and not vm.restore_pending
+    assert vm.reason == "CreateVM failed: it broke; the source VM could not be powered back on: it broke"

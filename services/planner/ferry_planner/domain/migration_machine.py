@@ -44,6 +44,7 @@ from ferry_shared.migrations import (
     RestoreSourcePowerState,
     SourcePowerOffRequested,
     SourcePowerStateRecorded,
+    SourcePowerStateRestored,
     SourceVmPoweredOff,
     StepEvent,
     VmCancelRequested,
@@ -191,13 +192,16 @@ def fail(vm: VmMigration, ctx: MachineContext, now: datetime, *, code: str, reas
     """Fail an active VM: remove what was created for it and restore the source."""
     if vm.phase not in ACTIVE and vm.phase is not VmPhase.CANCELING:
         return _unchanged(vm)
-    failed = replace(vm, phase=VmPhase.FAILED, reason=reason, error_code=code, completed_at=now)
+    restore = _restore(vm, ctx)
+    failed = replace(
+        vm, phase=VmPhase.FAILED, reason=reason, error_code=code, completed_at=now, restore_pending=bool(restore)
+    )
     messages: list[Message] = [_phase_changed(failed, VmPhase.FAILED, ctx, reason)]
     if vm.phase is VmPhase.COPY_DISKS:
         messages.append(_stop_copies(vm, ctx))
     if vm.phase is not VmPhase.CANCELING:  # a cancelled VM's cleanup was already asked for
         messages += _cleanup(vm, ctx)
-    messages += _restore(vm, ctx)
+    messages += restore
     return Step(vm=failed, messages=tuple(messages), entered=(VmPhase.FAILED,))
 
 
@@ -247,7 +251,7 @@ def _answered(vm: VmMigration, event: StepEvent | MessageFailed) -> bool:
 def on_event(vm: VmMigration, event: StepEvent | MessageFailed, ctx: MachineContext, now: datetime) -> Step:
     """Apply one event about this VM (stale, duplicate or late ones change nothing)."""
     if vm.finished:
-        return _unchanged(vm)
+        return _restore_answered(vm, event)
     if vm.phase is VmPhase.CANCELING and vm.awaiting and _answered(vm, event):
         ready = replace(vm, awaiting="")
         return Step(vm=ready, messages=_cleanup(ready, ctx))
@@ -361,9 +365,22 @@ def _disk_copied(vm: VmMigration, event: DiskCopied, ctx: MachineContext, now: d
 def _cleaned_up(vm: VmMigration, ctx: MachineContext, now: datetime) -> Step:
     if vm.phase is not VmPhase.CANCELING or vm.awaiting:
         return _unchanged(vm)
-    canceled = replace(vm, phase=VmPhase.CANCELED, completed_at=now)
-    messages = (_phase_changed(canceled, VmPhase.CANCELED, ctx, vm.reason), *_restore(vm, ctx))
+    restore = _restore(vm, ctx)
+    canceled = replace(vm, phase=VmPhase.CANCELED, completed_at=now, restore_pending=bool(restore))
+    messages = (_phase_changed(canceled, VmPhase.CANCELED, ctx, vm.reason), *restore)
     return Step(vm=canceled, messages=messages, entered=(VmPhase.CANCELED,))
+
+
+def _restore_answered(vm: VmMigration, event: StepEvent | MessageFailed) -> Step:
+    """A finished VM hears only whether its source was powered back on (a failure is added to its reason)."""
+    if not vm.restore_pending:
+        return _unchanged(vm)
+    if isinstance(event, SourcePowerStateRestored):
+        return Step(vm=replace(vm, restore_pending=False))
+    if isinstance(event, MessageFailed) and event.failed_type == RESTORE_TYPE:
+        reason = f"{vm.reason}; the source VM could not be powered back on: {event.reason}"
+        return Step(vm=replace(vm, restore_pending=False, reason=reason.lstrip("; ")))
+    return _unchanged(vm)
 
 
 CLEANUP_TYPE = CleanupVm.type_tag()

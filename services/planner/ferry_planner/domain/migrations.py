@@ -107,6 +107,7 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     power_off_requested: bool = False
     sinks: tuple[SinkLocation, ...] = ()
     awaiting: str = ""  # Canceling: the step still running whose answer comes before the cleanup
+    restore_pending: bool = False  # RestoreSourcePowerState sent, its answer not yet in
     trace_parent: str = ""  # W3C traceparent of the VM's own trace (see handlers.vm_traces)
 
     @property

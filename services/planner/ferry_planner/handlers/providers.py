@@ -1,10 +1,11 @@
 """Use cases of providers: add, delete, show. A provider's secret is stored apart from its
 settings; the inventory service is told to connect or disconnect it."""
 
+from ferry_planner.domain.migrations import MigrationPhase
 from ferry_planner.domain.providers import ProviderRecord, effective_status
 from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
-from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError, check_name
+from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, check_name
 from ferry_planner.handlers.lookups import require
 from ferry_shared.credentials import Secret
 from ferry_shared.ids import message_id
@@ -31,7 +32,14 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
 
 
 async def delete_provider(ports: PlannerPorts, name: str) -> None:
+    """Delete a provider no migration needs any more (409 naming the one that does)."""
     await require(ports, ProviderRecord, "provider", name)
+    if users := migrations_using(ports, name):
+        raise ConflictError(
+            "provider_in_use",
+            f"provider '{name}' is used by migration '{users[0]}', which still needs its credentials "
+            "(to copy, or to power a source VM back on); cancel it or wait for it to end, then delete the provider",
+        )
     revision = await ports.resources.revision(ProviderRecord, name)
     await ports.resources.delete(ProviderRecord, name)
     await ports.credentials.delete(name)
@@ -55,6 +63,16 @@ async def _view(ports: PlannerPorts, record: ProviderRecord) -> ProviderView:
         generation=record.generation,
         has_credentials=await ports.credentials.get(record.spec.name) is not None,
         status=effective_status(record, ports.inventory.status(record.spec.name)),
+    )
+
+
+def migrations_using(ports: PlannerPorts, provider: str) -> list[str]:
+    """Migrations that still need ``provider``: running, or waiting to hear that a source was powered back on."""
+    return sorted(
+        migration.name
+        for migration in ports.migrations.all()
+        if provider in (migration.source.name, migration.target.name)
+        and (migration.phase is MigrationPhase.RUNNING or any(vm.restore_pending for vm in migration.vms))
     )
 
 
