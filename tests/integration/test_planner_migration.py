@@ -287,9 +287,12 @@ class Planner:
 
 
 @contextlib.asynccontextmanager
-async def planner_running(bus: Bus, *, max_vms_per_host: int = 10) -> AsyncIterator[Planner]:
+async def planner_running(
+    bus: Bus, *, max_vms_per_host: int = 10, step_deadline: float = 900.0
+) -> AsyncIterator[Planner]:
     settings = ServiceSettings()
-    wired = await bootstrap(bus, settings, PlannerSettings(max_vms_per_host=max_vms_per_host))
+    own = PlannerSettings(max_vms_per_host=max_vms_per_host, step_deadline=step_deadline)
+    wired = await bootstrap(bus, settings, own)
     assert await _consumer_exists(bus), "the event consumer exists before the API can start a migration"
     app = health_app("planner", {})
     install(app, wired.api)
@@ -625,3 +628,22 @@ async def test_a_provider_in_use_by_a_running_migration_cannot_be_deleted(bus: B
             return (await planner.http.delete("/api/v1/providers/vc")).status_code == 204 or None
 
         await async_wait_for(deleted, timeout=20, what="the provider to be deletable once the sources are restored")
+
+
+async def test_a_copy_that_goes_silent_fails_at_the_deadline_naming_the_transfer(bus: Bus, peers: FakePeers) -> None:
+    peers.hold_copy.add("vm-2")
+    async with planner_running(bus, step_deadline=3.0) as planner:
+        await make_plan(planner)
+        await planner.post("/migrations", {"plan": "p1"})
+        copying = await planner.wait_vm(
+            "p1-1", "vm-2", lambda vm: vm["disks"][0]["bytes_done"] > 0, "db-01 to be copying"
+        )
+        assert (copying["waiting_for"]["service"], copying["waiting_for"]["step"]) == ("transfer", "CopyDisk")
+        failed = await planner.wait_vm("p1-1", "vm-2", lambda vm: vm["phase"] == "Failed", "db-01 to give up")
+        assert failed["error_code"] == "step_timeout"
+        assert failed["reason"].startswith("CopyDisks got no answer from the transfer service (CopyDisk) for 3 seconds")
+        assert failed["waiting_for"] is None
+        done = await planner.wait_migration("p1-1", "Failed")
+    assert [vm["phase"] for vm in done["vms"]] == ["Completed", "Failed", "Completed"]
+    assert len(peers.received(CleanupVm, "vm-2")) == 1
+    assert [e.vm_id for e in await bus_events(bus, VmCancelRequested)] == ["vm-2"]

@@ -4,11 +4,14 @@ failure in every phase, and a crash between storing and publishing at every publ
 import asyncio
 import itertools
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 
+from ferry_planner.domain.migration_views import migration_view
 from ferry_planner.domain.migrations import PIPELINE, Migration, MigrationPhase, VmMigration, VmPhase
 from ferry_planner.handlers.cancel_migration import cancel_migration
+from ferry_planner.handlers.deadlines import expire_silent_vms
 from ferry_planner.handlers.resume import resume, store_progress
 from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.errors import TemporaryError
@@ -28,7 +31,7 @@ from ferry_shared.migrations import (
     step_fields,
 )
 
-from .planner_fakes import MIB, CrashError, World, ready_world, restarted, source_vm
+from .planner_fakes import MIB, Clock, CrashError, World, ready_world, restarted, source_vm
 from .planner_peers import Peers, deliver
 
 PIPELINE_NAMES = [phase.value for phase in PIPELINE]
@@ -283,3 +286,51 @@ async def test_on_start_a_migration_whose_vms_all_ended_gets_its_end() -> None:
     await resume(again.ports)
     assert migration_of(again).completed_at is not None
     assert [m.migration for m in again.publisher.of(MigrationFinished)] == ["p1-1"]
+
+
+@pytest.mark.parametrize(("held", "phase", "service"), [
+    (PowerOffSourceVm, "StorePowerState", "inventory"),
+    (PrepareVolumes, "CreateDataVolumes", "kubevirt-writer"),
+    (CopyDisk, "CopyDisks", "transfer"),
+    (CreateVm, "CreateVM", "kubevirt-writer"),
+])  # fmt: skip
+async def test_a_vm_that_hears_nothing_says_whom_it_waits_for_and_fails_at_the_deadline(
+    held: type[StepCommand], phase: str, service: str
+) -> None:
+    world = ready_world([source_vm(1), source_vm(2)])
+    peers = Peers(hold={("vm-1", held)})
+    await start_migration(world.ports, "p1")
+    await peers.drive(world)
+    waiting = migration_view(migration_of(world)).vms[0].waiting_for
+    assert waiting is not None and (waiting.service, waiting.step) == (service, held.__name__)
+
+    clock = world.ports.clock
+    assert isinstance(clock, Clock)
+    assert await expire_silent_vms(world.ports) == waiting.since + timedelta(seconds=world.ports.step_deadline)
+    assert vm_of(world, "vm-1").phase.value == phase, "not before its deadline"
+    clock.now = waiting.since + timedelta(seconds=world.ports.step_deadline)
+    assert await expire_silent_vms(world.ports) is None, "nobody else waits"
+
+    vm = vm_of(world, "vm-1")
+    assert (vm.phase, vm.error_code) == (VmPhase.FAILED, "step_timeout")
+    assert vm.reason.startswith(f"{phase} got no answer from the {service} service ({held.__name__}) for 15 minutes")
+    assert len(of_vm(world.publisher.published, CleanupVm, "vm-1")) == 1
+    assert len(of_vm(world.publisher.published, RestoreSourcePowerState, "vm-1")) == 1
+    assert vm_of(world, "vm-2").phase is VmPhase.COMPLETED
+
+
+async def test_progress_keeps_a_long_copy_alive_past_the_deadline() -> None:
+    world = ready_world([source_vm(1)])
+    await start_migration(world.ports, "p1")
+    await Peers(hold={("vm-1", CopyDisk)}).drive(world)
+    clock = world.ports.clock
+    assert isinstance(clock, Clock)
+    for done in (1, 2, 3):
+        clock.now += timedelta(seconds=world.ports.step_deadline - 5)
+        progress = DiskCopyProgress(
+            **step_fields("p1-1", "vm-1", "progress", 2000, done), disk_key=2000, bytes_done=done * MIB,
+            bytes_total=8 * MIB,
+        )  # fmt: skip
+        await deliver(world, progress)
+        await expire_silent_vms(world.ports)
+    assert vm_of(world, "vm-1").phase is VmPhase.COPY_DISKS

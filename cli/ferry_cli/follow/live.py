@@ -71,6 +71,19 @@ def _elapsed(started: str | None, completed: str | None, now: datetime) -> float
     return ((parse_time(completed) or now) - begun).total_seconds()
 
 
+SILENCE_SHOWN_AFTER = 30.0
+"""Seconds without news after which a VM says whose answer it waits for."""
+
+
+def _silence(vm: dict[str, Any], now: datetime) -> str:
+    waiting = vm.get("waiting_for")
+    since = parse_time(waiting.get("since")) if waiting else None
+    if not waiting or since is None or (now - since).total_seconds() < SILENCE_SHOWN_AFTER:
+        return ""
+    quiet = formats.clock((now - since).total_seconds())
+    return f"waiting for the {waiting['service']} ({waiting['step']}), nothing heard for {quiet}"
+
+
 def _visible(vms: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str]:
     if len(vms) <= limit:
         return vms, ""
@@ -109,7 +122,7 @@ def render_progress(view: View | None, meters: dict[tuple[str, int], RateMeter],
 
 def _vm_rows(grid: Table, vm: dict[str, Any], meters: dict[tuple[str, int], RateMeter], now: datetime) -> None:
     phase = vm["phase"]
-    reason = Text(vm["reason"] or "", style="red" if phase == "Failed" else "dim")
+    reason = Text(vm["reason"] or _silence(vm, now), style="red" if phase == "Failed" else "dim")
     status = Text(phase, style=formats.phase_style(phase))
     if elapsed := formats.clock(_elapsed(vm.get("started_at"), vm.get("completed_at"), now)):
         status.append(f" {elapsed}", style="default")

@@ -10,6 +10,7 @@ from ferry_planner.adapters.migration_store import MigrationStore
 from ferry_planner.adapters.repository import PlannerRepository
 from ferry_planner.adapters.revalidation import DebouncedRevalidation
 from ferry_planner.handlers.context import PlannerPorts
+from ferry_planner.handlers.deadlines import expire_silent_vms
 from ferry_planner.handlers.events import event_handlers
 from ferry_planner.handlers.plans import revalidate_plans
 from ferry_planner.handlers.resume import resume, store_progress
@@ -23,6 +24,8 @@ from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.PLANNER
+DEADLINE_SLACK = 0.05
+"""Seconds past a VM's deadline the timer wakes, so the VM is overdue when it looks."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
         revalidation=revalidation,
         clock=utc_now,
         max_vms_per_host=own.max_vms_per_host,
+        step_deadline=own.step_deadline,
     )
     handlers = event_handlers(ports)
     # A new durable starts at the next event: create it before the API can start a
@@ -72,5 +76,16 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
                 await asyncio.wait_for(stop.wait(), own.progress_save_interval)
             await store_progress(ports)
 
-    parts = ServiceParts(handlers={}, event_handlers=handlers, background=[mirror.run, revalidate, carry_on])
+    async def give_up_on_silence(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            next_deadline = await expire_silent_vms(ports)
+            wait = own.step_deadline
+            if next_deadline is not None:
+                wait = min(wait, max(0.0, (next_deadline - utc_now()).total_seconds()) + DEADLINE_SLACK)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+    parts = ServiceParts(
+        handlers={}, event_handlers=handlers, background=[mirror.run, revalidate, carry_on, give_up_on_silence]
+    )
     return Wired(parts=parts, api=PlannerApi(ports=ports, events=broadcaster))

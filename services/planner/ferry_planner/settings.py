@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ferry_planner.handlers.context import DEFAULT_MAX_VMS_PER_HOST
+from ferry_planner.handlers.context import DEFAULT_MAX_VMS_PER_HOST, DEFAULT_STEP_DEADLINE
 
 
 class PlannerSettings(BaseSettings):
@@ -18,3 +18,11 @@ class PlannerSettings(BaseSettings):
     progress_save_interval: Annotated[
         float, Field(gt=0, description="seconds between stores of disk progress (which is announced at once)")
     ] = 0.5
+    step_deadline: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="seconds a VM may hear nothing (no answer, no progress) about the step it waits for before "
+            "it fails, naming the service it waited for; above the inventory's guest shutdown timeout (300 s)",
+        ),
+    ] = DEFAULT_STEP_DEADLINE

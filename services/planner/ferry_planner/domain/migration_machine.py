@@ -26,11 +26,12 @@ powered off) after it was cleaned up (or restored).
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from ferry_planner.domain.migrations import ACTIVE, PIPELINE, DiskProgress, PhaseRecord, VmMigration, VmPhase
+from ferry_planner.domain.waiting import silence_reason, waiting_for
 from ferry_shared.inventory import PowerState
 from ferry_shared.messages import Message, MessageFailed
 from ferry_shared.migrations import (
@@ -203,6 +204,14 @@ def fail(vm: VmMigration, ctx: MachineContext, now: datetime, *, code: str, reas
         messages += _cleanup(vm, ctx)
     messages += restore
     return Step(vm=failed, messages=tuple(messages), entered=(VmPhase.FAILED,))
+
+
+def time_out(vm: VmMigration, ctx: MachineContext, now: datetime, patience: timedelta) -> Step:
+    """Fail a VM that heard nothing about the step it waits for in ``patience``."""
+    waiting = waiting_for(vm)
+    if waiting is None or waiting.since + patience > now:
+        return _unchanged(vm)
+    return fail(vm, ctx, now, code="step_timeout", reason=silence_reason(vm, waiting, patience))
 
 
 _IN_FLIGHT = {

@@ -6,6 +6,7 @@ from datetime import datetime
 import msgspec
 
 from ferry_planner.domain.migrations import DiskProgress, Migration, MigrationCounts, PhaseRecord, VmMigration
+from ferry_planner.domain.waiting import Waiting, waiting_for
 
 
 class VmMigrationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,6 +22,7 @@ class VmMigrationView(msgspec.Struct, frozen=True, kw_only=True):
     pipeline: tuple[PhaseRecord, ...]
     disks: tuple[DiskProgress, ...]
     location: str
+    waiting_for: Waiting | None = None  # whose answer an active VM waits for, since it last heard
 
 
 class MigrationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +50,7 @@ def vm_view(vm: VmMigration) -> VmMigrationView:
         pipeline=vm.pipeline,
         disks=vm.disks,
         location=vm.location,
+        waiting_for=waiting_for(vm),
     )
 
 

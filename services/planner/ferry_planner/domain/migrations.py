@@ -108,6 +108,7 @@ class VmMigration(msgspec.Struct, frozen=True, kw_only=True):
     sinks: tuple[SinkLocation, ...] = ()
     awaiting: str = ""  # Canceling: the step still running whose answer comes before the cleanup
     restore_pending: bool = False  # RestoreSourcePowerState sent, its answer not yet in
+    heard_at: datetime | None = None  # the last change of this VM: the start of its wait for an answer
     trace_parent: str = ""  # W3C traceparent of the VM's own trace (see handlers.vm_traces)
 
     @property

@@ -101,9 +101,10 @@ def finish_if_done(migration: Migration, now: datetime) -> tuple[Migration, tupl
 
 def commit_of(before: Migration, steps: Sequence[Step], now: datetime) -> Commit:
     """Fold ``steps`` (each about a different VM of ``before``) into one commit."""
+    heard = [msgspec.structs.replace(step.vm, heard_at=now) for step in steps]
     after = before
-    for step in steps:
-        after = after.with_vm(step.vm)
+    for vm in heard:
+        after = after.with_vm(vm)
     after, ending = finish_if_done(after, now)
     boxes = tuple(Outbox(migration=before.name, vm_id=step.vm.vm_id, messages=step.messages) for step in steps)
     return Commit(

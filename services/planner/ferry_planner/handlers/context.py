@@ -25,6 +25,7 @@ from ferry_planner.domain.ports import (
 from ferry_shared.plans import PlanStatus
 
 DEFAULT_MAX_VMS_PER_HOST = 10
+DEFAULT_STEP_DEADLINE = 900.0
 
 
 @dataclass
@@ -54,9 +55,12 @@ class PlannerPorts:
     revalidation: Revalidation
     clock: Clock
     max_vms_per_host: int = DEFAULT_MAX_VMS_PER_HOST
+    step_deadline: float = DEFAULT_STEP_DEADLINE  # seconds a VM may hear nothing about the step it waits for
     guards: Guards = field(default_factory=Guards)
     announced: Announced = field(default_factory=Announced)
 
     def __post_init__(self) -> None:
         if self.max_vms_per_host < 1:
             raise ValueError(f"max_vms_per_host must be at least 1, got {self.max_vms_per_host}")
+        if self.step_deadline <= 0:
+            raise ValueError(f"step_deadline must be positive, got {self.step_deadline}")
