@@ -1,22 +1,25 @@
 """Composition root of the planner service: wires adapters into the ports its use cases take."""
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from ferry_planner.adapters.broadcast import Broadcaster
+from ferry_planner.adapters.bucket_follower import follow_bucket
 from ferry_planner.adapters.inventory_mirror import InventoryMirror
+from ferry_planner.adapters.lease import KvLease
+from ferry_planner.adapters.migration_store import PREFIX as MIGRATION_PREFIX
 from ferry_planner.adapters.migration_store import MigrationStore
+from ferry_planner.adapters.repository import PREFIXES as RESOURCE_PREFIXES
 from ferry_planner.adapters.repository import PlannerRepository
 from ferry_planner.adapters.revalidation import DebouncedRevalidation
+from ferry_planner.handlers.background import run_active
 from ferry_planner.handlers.context import PlannerPorts
-from ferry_planner.handlers.deadlines import expire_silent_vms
 from ferry_planner.handlers.events import event_handlers
 from ferry_planner.handlers.plans import revalidate_plans
-from ferry_planner.handlers.resume import resume, store_progress
+from ferry_planner.handlers.replicas import take_change_from_elsewhere
 from ferry_planner.settings import PlannerSettings
 from ferry_shared import subjects
-from ferry_shared.bus.consumer import ensure_durable
+from ferry_shared.bus.consumer import DurableConsumer, ensure_durable
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.messages import utc_now
@@ -24,8 +27,6 @@ from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.PLANNER
-DEADLINE_SLACK = 0.05
-"""Seconds past a VM's deadline the timer wakes, so the VM is overdue when it looks."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     migrations = MigrationStore(planner_kv)
     await migrations.load()
     broadcaster = Broadcaster()
+    lease = KvLease(planner_kv, own.replica_name, ttl=own.lease_ttl, renew_every=own.lease_renew_every)
     revalidation = DebouncedRevalidation()
     mirror.listeners.append(revalidation.request)
     ports = PlannerPorts(
@@ -59,33 +61,33 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
         clock=utc_now,
         max_vms_per_host=own.max_vms_per_host,
         step_deadline=own.step_deadline,
+        leadership=lease,
     )
     handlers = event_handlers(ports)
+    events_spec = event_consumer_spec(SERVICE, handlers, settings)
     # A new durable starts at the next event: create it before the API can start a
     # migration, or the first answers would be missed.
-    await ensure_durable(bus.js, event_consumer_spec(SERVICE, handlers, settings))
+    await ensure_durable(bus.js, events_spec)
+    consumer = DurableConsumer(bus.js, bus.publisher, events_spec, handlers)
 
     async def revalidate(stop: asyncio.Event) -> None:
         await mirror.loaded.wait()
         await revalidation.run(lambda inventories: revalidate_plans(ports, inventories), stop)
 
-    async def carry_on(stop: asyncio.Event) -> None:
-        await resume(ports)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), own.progress_save_interval)
-            await store_progress(ports)
+    async def on_entry(key: str, revision: int, value: bytes | None) -> None:
+        if key.startswith(f"{MIGRATION_PREFIX}.") and value is not None:
+            name = key.split(".")[1]
+            await take_change_from_elsewhere(ports, name, lambda: migrations.adopt(key, revision, value))
+        elif key.split(".", 1)[0] in RESOURCE_PREFIXES.values():
+            revalidation.request()  # a provider, map or plan changed, perhaps through another replica
 
-    async def give_up_on_silence(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            next_deadline = await expire_silent_vms(ports)
-            wait = own.step_deadline
-            if next_deadline is not None:
-                wait = min(wait, max(0.0, (next_deadline - utc_now()).total_seconds()) + DEADLINE_SLACK)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+    async def run_migrations_while_leader(stop: asyncio.Event) -> None:
+        await lease.hold(stop, lambda ending: run_active(ports, consumer.run, own.progress_save_interval, ending))
+
+    async def follow_other_replicas(stop: asyncio.Event) -> None:
+        await follow_bucket(planner_kv, on_entry, stop)
 
     parts = ServiceParts(
-        handlers={}, event_handlers=handlers, background=[mirror.run, revalidate, carry_on, give_up_on_silence]
+        handlers={}, background=[mirror.run, revalidate, follow_other_replicas, run_migrations_while_leader]
     )
     return Wired(parts=parts, api=PlannerApi(ports=ports, events=broadcaster))

@@ -1,6 +1,8 @@
 """The planner's own settings (``FERRY_PLANNER_*``); the settings every service shares are
 :class:`ferry_shared.settings.ServiceSettings`."""
 
+import os
+import socket
 from typing import Annotated
 
 from pydantic import Field
@@ -26,3 +28,10 @@ class PlannerSettings(BaseSettings):
             "it fails, naming the service it waited for; above the inventory's guest shutdown timeout (300 s)",
         ),
     ] = DEFAULT_STEP_DEADLINE
+    replica_name: Annotated[
+        str, Field(min_length=1, max_length=253, description="this replica's name in the lease")
+    ] = f"{socket.gethostname()}-{os.getpid()}"
+    lease_ttl: Annotated[
+        float, Field(gt=0, description="seconds without a renewal after which a standby replica takes over")
+    ] = 6.0
+    lease_renew_every: Annotated[float, Field(gt=0, description="seconds between the active replica's renewals")] = 2.0

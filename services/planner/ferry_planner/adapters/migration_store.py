@@ -23,6 +23,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ferry_planner.domain.migrations import Migration, MigrationHeader, VmMigration
 from ferry_planner.domain.outbox import MIGRATION_ITSELF, Commit, Outbox, OutboxMessage
+from ferry_planner.domain.ports import StoredChange
 from ferry_shared.errors import TemporaryError
 from ferry_shared.inventory import kv_safe
 from ferry_shared.messages import Message
@@ -193,6 +194,47 @@ class MigrationStore:
                 delay=0.5,
             ) from error
         self._written[key] = value
+
+    # --- changes made by another replica ---------------------------------------------
+    def adopt(self, key: str, revision: int, value: bytes) -> StoredChange | None:
+        """Take a key another replica wrote (seen on the bucket's watch) into the copy in
+        memory; None when it is one this copy already has (its own writes come back too)
+        or part of a migration not yet whole. Call with the migration's lock held."""
+        if revision <= self._revisions.get(key, 0):
+            return None
+        try:
+            decoded: msgspec.Struct = _vm_decoder.decode(value) if ".vm." in key else _record_decoder.decode(value)
+        except msgspec.DecodeError as error:
+            log.error("ignoring unreadable migration key %s: %s", key, error)
+            return None
+        self._written[key], self._revisions[key] = decoded, revision
+        if isinstance(decoded, VmRecord):
+            name = key.split(".vm.", 1)[0].removeprefix(f"{PREFIX}.")
+            migration = self._migrations.get(name)
+            if migration is None:
+                return self._assemble_new(name)
+            self._set_outbox(Outbox(migration=name, vm_id=decoded.vm_id, messages=decoded.outbox))
+            self._migrations[name] = migration.with_vm(_vm_of(decoded))
+            self._staged.discard(name)
+            return StoredChange(migration=name, vm_id=decoded.vm_id)
+        assert isinstance(decoded, MigrationRecord)
+        current = self._migrations.get(decoded.name)
+        if current is None:
+            return self._assemble_new(decoded.name)
+        self._set_outbox(Outbox(migration=decoded.name, vm_id=MIGRATION_ITSELF, messages=decoded.outbox))
+        self._migrations[decoded.name] = Migration(**_fields(decoded, MigrationHeader), vms=current.vms)
+        return StoredChange(migration=decoded.name, vm_id=MIGRATION_ITSELF)
+
+    def _assemble_new(self, name: str) -> StoredChange | None:
+        """A migration another replica created, once its record and every VM key were seen."""
+        record = self._written.get(migration_key(name))
+        if not isinstance(record, MigrationRecord):
+            return None
+        vms = [self._written.get(vm_key(name, vm_id)) for vm_id in record.vm_ids]
+        if not all(isinstance(vm, VmRecord) for vm in vms):
+            return None
+        self._adopt(record, [vm for vm in vms if isinstance(vm, VmRecord)])
+        return StoredChange(migration=name, vm_id=MIGRATION_ITSELF, created=True)
 
     # --- loading -------------------------------------------------------------------
     async def load(self) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.migrations import Migration
@@ -110,6 +112,20 @@ class ChangeFeed(Protocol):
     """The server-sent-events stream: each change to every open subscriber."""
 
     def publish(self, change: dict[str, Any]) -> None: ...
+
+
+class Leadership(Protocol):
+    """Whether this replica runs the migrations (holds the lease); every replica serves the API."""
+
+    def is_leader(self) -> bool: ...
+
+
+class StoredChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What a key another replica wrote changed: a VM, or the migration itself (``created`` when new)."""
+
+    migration: str
+    vm_id: str
+    created: bool = False
 
 
 class Revalidation(Protocol):

@@ -17,6 +17,7 @@ from ferry_planner.domain.ports import (
     Clock,
     Credentials,
     InventoryView,
+    Leadership,
     MigrationRepository,
     Publisher,
     Resources,
@@ -44,6 +45,13 @@ class Announced:
     ids: dict[str, str] = field(default_factory=dict)
 
 
+class SoleReplica:
+    """The ``Leadership`` of a planner that runs alone (unit tests): always the leader."""
+
+    def is_leader(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class PlannerPorts:
     resources: Resources
@@ -56,6 +64,7 @@ class PlannerPorts:
     clock: Clock
     max_vms_per_host: int = DEFAULT_MAX_VMS_PER_HOST
     step_deadline: float = DEFAULT_STEP_DEADLINE  # seconds a VM may hear nothing about the step it waits for
+    leadership: Leadership = field(default_factory=SoleReplica)
     guards: Guards = field(default_factory=Guards)
     announced: Announced = field(default_factory=Announced)
 

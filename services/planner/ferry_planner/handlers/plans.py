@@ -80,7 +80,8 @@ async def revalidate_plans(ports: PlannerPorts, inventories: Iterable[str] = ())
             {"kind": "plan_status", "name": plan.name, "ready": status.ready, "status": msgspec.to_builtins(status)}
         )
         message_id = _announcement_id(ports, plan.name, status)
-        await ports.publisher.publish(PlanValidated(message_id=message_id, plan_name=plan.name, status=status))
+        if ports.leadership.is_leader():  # every replica tells its own SSE clients; one tells the bus
+            await ports.publisher.publish(PlanValidated(message_id=message_id, plan_name=plan.name, status=status))
 
 
 def _announcement_id(ports: PlannerPorts, plan: str, status: PlanStatus) -> str:
