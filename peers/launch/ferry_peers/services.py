@@ -4,6 +4,7 @@ Used by ``ferry demo``'s stack, the end-to-end tests and the benchmarks.
 """
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +38,22 @@ def _ready(url: str) -> bool | None:
 
 
 def start_service(
-    name: str, nats_url: str, work_dir: Path, *, port: int | None = None, timeout: float = 60.0
+    name: str,
+    nats_url: str,
+    work_dir: Path,
+    *,
+    port: int | None = None,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    replica: str = "",
 ) -> ServiceProcess:
-    """Start one service as ``python -m <package>`` and wait until it is ready."""
+    """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
+    settings, ``replica`` names a second process of the same service (and its log)."""
     port = port or free_port()
-    env = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
+    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
-    process = ManagedProcess(name, argv, work_dir / "logs" / f"{name}.log", env=env)
+    label = f"{name}-{replica}" if replica else name
+    process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: _ready(url), timeout=timeout, what="ready")
     return ServiceProcess(name=name, process=process, http_url=url)
