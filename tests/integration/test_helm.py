@@ -74,4 +74,11 @@ def test_chart_installs_and_grants_kubevirt_writer_only_its_objects(kube: KubeCo
         planner_deployment = next(d for d in deployments if d.metadata.name == f"{RELEASE}-ferry-planner")
         planner_env = {e.name: e.value for e in planner_deployment.spec.template.spec.containers[0].env}
         assert planner_env["FERRY_PLANNER_MAX_VMS_PER_HOST"] == "10"
+        assert planner_env["FERRY_PLANNER_STEP_DEADLINE"] == "900"
+        assert planner_deployment.spec.replicas == 2, "a standby planner takes over when the active one dies"
+        replica_name = next(e for e in planner_deployment.spec.template.spec.containers[0].env
+                            if e.name == "FERRY_PLANNER_REPLICA_NAME")  # fmt: skip
+        assert replica_name.value_from.field_ref.field_path == "metadata.name"
+        budget = client.PolicyV1Api(api).read_namespaced_pod_disruption_budget(f"{RELEASE}-ferry-planner", NAMESPACE)
+        assert budget.spec.min_available == 1
         assert not allowed(api, f"{RELEASE}-ferry-transfer", NAMESPACE, "kubevirt.io", "virtualmachines")
