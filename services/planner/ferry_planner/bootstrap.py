@@ -19,6 +19,7 @@ from ferry_shared.bus.consumer import ensure_durable
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.messages import utc_now
+from ferry_shared.readiness import Readiness
 from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 
@@ -73,4 +74,5 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
             await store_progress(ports)
 
     parts = ServiceParts(handlers={}, event_handlers=handlers, background=[mirror.run, revalidate, carry_on])
+    parts.readiness.add("inventory mirror", mirror.health.check)
     return Wired(parts=parts, api=PlannerApi(ports=ports, events=broadcaster))
