@@ -19,7 +19,6 @@ from ferry_shared.bus.consumer import ensure_durable
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.messages import utc_now
-from ferry_shared.readiness import Readiness
 from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 

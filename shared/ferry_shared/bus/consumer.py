@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -305,7 +306,7 @@ async def _unsubscribe(subscription: JetStreamContext.PullSubscription) -> None:
     """Drop a subscription; failing to (the connection is gone) only matters to the log."""
     try:
         await subscription.unsubscribe()
-    except Exception as error:
+    except (nats.errors.Error, OSError) as error:
         log.warning("could not unsubscribe from a pull consumer: %s: %s", type(error).__name__, error)
 
 

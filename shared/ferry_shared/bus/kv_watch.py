@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import nats.errors
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ferry_shared.readiness import Health
@@ -164,5 +165,5 @@ async def _stop(watcher: KeyValue.KeyWatcher) -> None:
     """Stop a watcher; on a broken connection that can fail, which only matters to the log."""
     try:
         await watcher.stop()  # type: ignore[no-untyped-call]
-    except Exception as error:
+    except (nats.errors.Error, OSError) as error:
         log.warning("could not stop a KV watch: %s: %s", type(error).__name__, error)
