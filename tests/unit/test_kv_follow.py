@@ -13,7 +13,7 @@ from ferry_shared.readiness import Health
 from ferry_testpeers.waiting import eventually
 
 
-class Gone(Exception):
+class ConsumerGoneError(Exception):
     """The fake server lost the watch's consumer."""
 
 
@@ -25,7 +25,7 @@ class FakeSubscription:
     async def consumer_info(self) -> object:
         self.checks += 1
         if self.gone:
-            raise Gone("consumer not found")
+            raise ConsumerGoneError("consumer not found")
         return object()
 
 
