@@ -3,20 +3,19 @@
 Services add their own routers to the app this returns.
 """
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ferry_shared.api_errors import install_error_handlers
-
-ReadinessCheck = Callable[[], str | None]
-"""Returns None when ready, else a short reason why not."""
+from ferry_shared.readiness import ReadinessCheck
 
 
-def health_app(service: str, checks: dict[str, ReadinessCheck]) -> FastAPI:
-    """A FastAPI app answering liveness, readiness (running ``checks``) and metrics."""
+def health_app(service: str, checks: Mapping[str, ReadinessCheck]) -> FastAPI:
+    """A FastAPI app answering liveness, readiness (running ``checks`` at each request; a
+    :class:`~ferry_shared.readiness.Readiness` may still grow after this) and metrics."""
     app = FastAPI(title=f"Ferry {service}", version="0.1.0")
     install_error_handlers(app)
 

@@ -24,6 +24,7 @@ from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.health import health_app
 from ferry_shared.lifecycle import stop_on_signals
 from ferry_shared.logs import configure_logging
+from ferry_shared.readiness import Readiness
 from ferry_shared.settings import ServiceSettings
 from ferry_shared.tracing import configure_tracing
 
@@ -44,13 +45,15 @@ class Bus:
 @dataclass
 class ServiceParts:
     """What a service contributes: its command handlers, the events it reacts to
-    (read through its own durable consumer on the events stream), its HTTP routes and
-    its background jobs."""
+    (read through its own durable consumer on the events stream), its HTTP routes, its
+    background jobs, and the readiness checks of its own parts (mirrors, watches; the
+    NATS connection and the consumers are checked by :func:`run_service`)."""
 
     handlers: HandlerTable
     event_handlers: HandlerTable = field(default_factory=dict)
     app_setup: Callable[[FastAPI], None] = lambda app: None
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    readiness: Readiness = field(default_factory=Readiness)
 
 
 A = TypeVar("A")
@@ -84,7 +87,19 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     bus = Bus(nc=nc, js=js, publisher=Publisher(js))
     parts = await bootstrap(bus, settings)
 
-    app = health_app(service, {"nats": lambda: None if nc.is_connected else "NATS disconnected"})
+    readiness = Readiness({"nats": lambda: None if nc.is_connected else "NATS disconnected"})
+    consumers: dict[str, DurableConsumer] = {}
+    if parts.handlers:
+        commands = command_consumer_spec(service, settings)
+        consumers["consumer"] = DurableConsumer(js, bus.publisher, commands, parts.handlers)
+        readiness.add(commands.durable, consumers["consumer"].health.check)
+    if parts.event_handlers:
+        events = event_consumer_spec(service, parts.event_handlers, settings)
+        consumers["event consumer"] = DurableConsumer(js, bus.publisher, events, parts.event_handlers)
+        readiness.add(events.durable, consumers["event consumer"].health.check)
+    readiness.extend(parts.readiness)
+
+    app = health_app(service, readiness)
     parts.app_setup(app)
     # Long-lived responses (the planner's event stream) would hold a graceful shutdown
     # open forever; they get a moment to finish, then are closed.
@@ -97,14 +112,7 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     )
     server = uvicorn.Server(config)
     tasks = [asyncio.create_task(server.serve(), name="http")]
-    if parts.handlers:
-        consumer = DurableConsumer(js, bus.publisher, command_consumer_spec(service, settings), parts.handlers)
-        tasks.append(asyncio.create_task(consumer.run(stop), name="consumer"))
-    if parts.event_handlers:
-        events = DurableConsumer(
-            js, bus.publisher, event_consumer_spec(service, parts.event_handlers, settings), parts.event_handlers
-        )
-        tasks.append(asyncio.create_task(events.run(stop), name="event consumer"))
+    tasks += [asyncio.create_task(consumer.run(stop), name=name) for name, consumer in consumers.items()]
     tasks += [asyncio.create_task(job(stop), name=_job_name(job)) for job in parts.background]
     log.info("%s started", service)
     ended = await _until_stopped_or_ended(stop, tasks)

@@ -19,6 +19,7 @@ from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.providers import ProviderSpec
+from ferry_shared.readiness import Health, Readiness
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 
@@ -75,15 +76,20 @@ def watcher_factory(own: InventorySettings) -> WatcherFactory:
 
 async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings) -> Wired[InventoryApi]:
     """Create the buckets, load the stored inventory, reconnect stored providers, and
-    power source VMs off and on when asked."""
+    power source VMs off and on when asked. Readiness covers the inventory bucket's writes
+    (and, through ``run_service``, the commands consumer), not the providers: a provider in
+    error is its status, not a broken service."""
     replicas = settings.jetstream_replicas
     kv = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
     credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
     index = InventoryIndex()
     await load_index(kv, index)
+    bucket = Health()
     supervisor = WatcherSupervisor(
         watcher_factory(own),
-        lambda name, generation: ProviderInventoryStore(name, kv, bus.publisher, index, generation=generation),
+        lambda name, generation: ProviderInventoryStore(
+            name, kv, bus.publisher, index, generation=generation, health=bucket
+        ),
         stop_grace=own.watcher_stop_grace,
     )
     connections = ConnectionStore(kv)
@@ -110,5 +116,6 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings)
             publisher=bus.publisher,
         ),
         background=[keep_providers_connected, stop_power_operations],
+        readiness=Readiness({"inventory bucket": bucket.check}),
     )
     return Wired(parts=parts, api=InventoryApi(index=index))

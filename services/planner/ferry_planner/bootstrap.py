@@ -90,4 +90,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     parts = ServiceParts(
         handlers={}, background=[mirror.run, revalidate, follow_other_replicas, run_migrations_while_leader]
     )
+    parts.readiness.add("inventory mirror", mirror.health.check)
+    # A standby does not consume the events (it serves the API): only the active replica's consumer counts.
+    parts.readiness.add(events_spec.durable, lambda: consumer.health.check() if lease.is_leader() else None)
     return Wired(parts=parts, api=PlannerApi(ports=ports, events=broadcaster))

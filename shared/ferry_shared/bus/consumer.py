@@ -11,6 +11,12 @@ handler inside a CONSUMER span that continues the publisher's trace. Then:
 
 An event consumer reads a shared stream in which most types are someone else's
 business: with ``ignore_unknown`` a message whose type has no handler is acked unread.
+
+The fetch loop ends only at the stop. A fetch that times out is an idle moment; any other
+failure (the consumer or its stream deleted, the server gone) is logged, makes
+:attr:`DurableConsumer.health` not ready with the reason, and is retried with back-off
+(``fetch_retry_initial`` doubling to ``fetch_retry_max``), re-creating the durable and
+binding to it again; the first fetch that works makes it ready again.
 """
 
 import asyncio
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -29,6 +36,8 @@ from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_consumer
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
+from ferry_shared.readiness import Health
+from ferry_shared.retry import Backoff, pause
 from ferry_shared.tracing import extract_context, tracer
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,8 @@ class ConsumerSpec:
     max_in_flight: int = 16
     unexpected_error_delay: float = 5.0
     fetch_timeout: float = 1.0
+    fetch_retry_initial: float = 0.5
+    fetch_retry_max: float = 15.0
     drain_timeout: float = 20.0
 
 
@@ -96,12 +107,14 @@ class DurableConsumer:
         self._decoder = decoder_for(list(self._handlers))
         self._known_tags = {message_type.type_tag() for message_type in self._handlers}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.health = Health(not_ready=f"not yet reading {spec.stream} through {spec.durable}")
+        """Ready while fetching works; a :data:`~ferry_shared.readiness.ReadinessCheck` is ``health.check``."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle messages until ``stop`` is set, then finish those in flight."""
         spec = self._spec
-        await ensure_durable(self._js, spec)
-        subscription = await self._js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+        backoff = Backoff(spec.fetch_retry_initial, spec.fetch_retry_max, jitter=spec.fetch_retry_initial)
+        subscription: JetStreamContext.PullSubscription | None = None
         try:
             while not stop.is_set():
                 free = spec.max_in_flight - len(self._tasks)
@@ -109,16 +122,58 @@ class DurableConsumer:
                     await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    batch = await subscription.fetch(free, timeout=spec.fetch_timeout)
-                except TimeoutError:  # nats raises both its own subclass and the builtin
+                    if subscription is None:
+                        subscription = await self._subscribe()
+                    batch = await self._fetch(subscription, free)
+                except _FetchFailedError as failure:
+                    if subscription is not None:
+                        await _unsubscribe(subscription)
+                        subscription = None
+                    self._failed(failure, backoff)
+                    await pause(backoff.next(), stop=stop)
                     continue
+                if not self.health.is_ready:
+                    log.info("%s: fetching from %s works again", spec.durable, spec.stream)
+                self.health.ready()
+                backoff.reset()
                 for msg in batch:
                     task = asyncio.create_task(self._handle(msg), name=f"handle {msg.subject}")
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
             await self._drain()
-            await subscription.unsubscribe()
+            if subscription is not None:
+                await _unsubscribe(subscription)
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        """Create (or update) the durable and bind to it."""
+        spec = self._spec
+        try:
+            await ensure_durable(self._js, spec)
+            return await self._js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+        except Exception as error:
+            raise _FetchFailedError(f"cannot bind to {spec.stream}/{spec.durable}", error) from error
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+        """Up to ``batch`` messages; none when the fetch timed out (nothing to do)."""
+        try:
+            return await subscription.fetch(batch, timeout=self._spec.fetch_timeout)
+        except TimeoutError:  # nats raises both its own subclass and the builtin
+            return []
+        except Exception as error:
+            raise _FetchFailedError(f"fetching from {self._spec.stream}/{self._spec.durable} fails", error) from error
+
+    def _failed(self, failure: "_FetchFailedError", backoff: Backoff) -> None:
+        """Log a failed fetch (with its traceback the first time in a row) and say so in ``health``."""
+        cause = failure.cause
+        reason = f"{failure.what}: {type(cause).__name__}: {cause}"
+        self.health.not_ready(reason)
+        log.warning(
+            "%s; retrying (%d failures in a row)",
+            reason,
+            backoff.failures + 1,
+            exc_info=cause if backoff.failures == 0 else None,
+        )
 
     async def _drain(self) -> None:
         """Let in-flight handlers finish for ``drain_timeout``; cancel the rest (they are
@@ -236,6 +291,23 @@ class DurableConsumer:
             )
         )
         await msg.term()
+
+
+class _FetchFailedError(Exception):
+    """A fetch (or the binding before it) failed for another reason than a timeout."""
+
+    def __init__(self, what: str, cause: Exception) -> None:
+        super().__init__(f"{what}: {cause}")
+        self.what = what
+        self.cause = cause
+
+
+async def _unsubscribe(subscription: JetStreamContext.PullSubscription) -> None:
+    """Drop a subscription; failing to (the connection is gone) only matters to the log."""
+    try:
+        await subscription.unsubscribe()
+    except (nats.errors.Error, OSError) as error:
+        log.warning("could not unsubscribe from a pull consumer: %s: %s", type(error).__name__, error)
 
 
 class _TypeOnly(msgspec.Struct):

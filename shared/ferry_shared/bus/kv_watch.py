@@ -1,13 +1,33 @@
-"""Reading and following a JetStream KV bucket through its watch feed (no polling)."""
+"""Reading and following a JetStream KV bucket through its watch feed (no polling).
+
+:func:`follow` keeps a bucket's view current until its stop, whatever happens to the
+watch: a quiet bucket is not an end (after ``idle_check`` seconds without a change it
+asks the server whether the watch's consumer still exists), and a watch that broke (its
+consumer gone after a server restart, the server unreachable) is made again with
+back-off. A new watch re-reads the bucket's current values; ``on_change`` is called only
+for keys whose revision differs from the one it last saw, and with None for the keys
+that disappeared meanwhile, so its view ends up the bucket's, deletes included. Errors
+raised by ``on_change`` itself are not the watch's: they end :func:`follow`.
+"""
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
+import nats.errors
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from ferry_shared.readiness import Health
+from ferry_shared.retry import Backoff, pause
+
+log = logging.getLogger(__name__)
 
 KvChange = Callable[[str, bytes | None], Awaitable[None]]
 """Called with (key, value), value None when the key was deleted."""
+
+IDLE_CHECK_SECONDS = 30.0
+"""How long a watch may stay quiet before :func:`follow` checks that it still exists."""
 
 
 async def read_all(kv: KeyValue) -> dict[str, bytes]:
@@ -26,27 +46,124 @@ async def read_all(kv: KeyValue) -> dict[str, bytes]:
     return values
 
 
-async def follow(kv: KeyValue, on_change: KvChange, stop: asyncio.Event, *, initial_done: asyncio.Event) -> None:
+async def follow(
+    kv: KeyValue,
+    on_change: KvChange,
+    stop: asyncio.Event,
+    *,
+    initial_done: asyncio.Event,
+    health: Health | None = None,
+    idle_check: float = IDLE_CHECK_SECONDS,
+    retry_initial: float = 0.5,
+    retry_max: float = 15.0,
+) -> None:
     """Call ``on_change`` for every current key, set ``initial_done``, then for every
-    change until ``stop`` is set."""
-    watcher = await kv.watchall()
-    stopping = asyncio.create_task(stop.wait())
+    change until ``stop`` is set (see the module docstring). ``health`` is not ready until
+    the current values are read, and while the watch is broken."""
+    follower = _Follower(kv, on_change, health or Health(not_ready="reading the bucket"), idle_check)
+    backoff = Backoff(retry_initial, retry_max, jitter=retry_initial)
+    while not stop.is_set():
+        try:
+            await follower.watch(stop, initial_done, backoff)
+        except _WatchBrokenError as broken:
+            delay = backoff.next()
+            follower.health.not_ready(f"the KV watch is broken ({broken}); watching again")
+            log.warning(
+                "KV watch broken (%s); watching again in %.1fs", broken, delay, exc_info=broken.first_time(backoff)
+            )
+            await pause(delay, stop=stop)
+
+
+class _WatchBrokenError(Exception):
+    """Creating, reading or checking the watch failed; the watch is made again."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(f"{what}: {type(cause).__name__}: {cause}")
+        self.cause = cause
+
+    def first_time(self, backoff: Backoff) -> BaseException | None:
+        """The cause, to log its traceback, on the first failure in a row only."""
+        return self.cause if backoff.failures == 1 else None
+
+
+class _Follower:
+    """What :func:`follow` keeps across watches: the revision ``on_change`` saw per live key."""
+
+    def __init__(self, kv: KeyValue, on_change: KvChange, health: Health, idle_check: float) -> None:
+        self._kv = kv
+        self._on_change = on_change
+        self.health = health
+        self._idle_check = idle_check
+        self._revisions: dict[str, int] = {}
+
+    async def watch(self, stop: asyncio.Event, initial_done: asyncio.Event, backoff: Backoff) -> None:
+        """Follow one watch until ``stop`` (returns) or until it breaks (raises)."""
+        try:
+            watcher = await self._kv.watchall()
+        except Exception as error:
+            raise _WatchBrokenError("cannot watch the bucket", error) from error
+        current: set[str] | None = set()  # the keys of the current values, until they are all read
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                next_entry = asyncio.create_task(watcher.updates(timeout=self._idle_check))  # type: ignore[no-untyped-call]
+                done, _ = await asyncio.wait({next_entry, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if next_entry not in done:
+                    next_entry.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await next_entry
+                    return
+                try:
+                    entry = next_entry.result()
+                except TimeoutError:  # quiet: is the watch still there?
+                    await _check_alive(watcher)
+                    continue
+                if entry is None:  # every current value is read
+                    await self._forget_all_but(current or set())
+                    current = None
+                    initial_done.set()
+                    self.health.ready()
+                    backoff.reset()
+                    continue
+                if current is not None:
+                    current.add(entry.key)
+                await self._apply(entry)
+        finally:
+            stopping.cancel()
+            await _stop(watcher)
+
+    async def _apply(self, entry: KeyValue.Entry) -> None:
+        """Pass on a change ``on_change`` has not seen (a new watch re-reads what it has)."""
+        key, revision = entry.key, entry.revision or 0
+        if entry.operation in (KV_DEL, KV_PURGE):
+            if self._revisions.pop(key, None) is not None:
+                await self._on_change(key, None)
+        elif self._revisions.get(key) != revision:
+            await self._on_change(key, entry.value)
+            self._revisions[key] = revision
+
+    async def _forget_all_but(self, live: set[str]) -> None:
+        """Keys deleted while no watch ran (or while one was broken): delete them."""
+        for key in [key for key in self._revisions if key not in live]:
+            del self._revisions[key]
+            await self._on_change(key, None)
+
+
+async def _check_alive(watcher: KeyValue.KeyWatcher) -> None:
+    """Raise unless the server still has the watch's consumer (a restart may have lost it)."""
+    # nats.py keeps the watch's subscription private; KeyValue.keys() reads it the same way.
+    subscription = watcher._sub
     try:
-        while not stop.is_set():
-            update = watcher.updates(timeout=3600.0)  # type: ignore[no-untyped-call]
-            next_entry = asyncio.create_task(update)
-            done, _ = await asyncio.wait({next_entry, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if next_entry not in done:
-                next_entry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await next_entry
-                break
-            entry = next_entry.result()
-            if entry is None:
-                initial_done.set()
-                continue
-            deleted = entry.operation in (KV_DEL, KV_PURGE)
-            await on_change(entry.key, None if deleted else entry.value)
-    finally:
-        stopping.cancel()
+        if subscription is None:
+            raise RuntimeError("the watcher has no subscription")
+        await subscription.consumer_info()
+    except Exception as error:
+        raise _WatchBrokenError("the watch's consumer is gone", error) from error
+
+
+async def _stop(watcher: KeyValue.KeyWatcher) -> None:
+    """Stop a watcher; on a broken connection that can fail, which only matters to the log."""
+    try:
         await watcher.stop()  # type: ignore[no-untyped-call]
+    except (nats.errors.Error, OSError) as error:
+        log.warning("could not stop a KV watch: %s: %s", type(error).__name__, error)

@@ -3,7 +3,8 @@
 :func:`open_session` runs after the TLS probe (see :mod:`.trust`): it makes a SOAP stub
 with ``SmartStubAdapter`` (which picks the newest API version both sides speak), checks
 that the endpoint is a vCenter before sending any credentials, and logs in. Each expected
-failure becomes a :class:`ProviderError`; the password is passed to pyvmomi only and
+failure becomes a :class:`ProviderError` (:mod:`.answers` says which answers mean what);
+an unexpected exception goes on as it is. The password is passed to pyvmomi only and
 appears in no message.
 """
 
@@ -13,24 +14,15 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from xml.parsers.expat import ExpatError
 
 from pyVim.connect import SmartStubAdapter
 from pyVmomi import vim, vmodl
-from pyVmomi.Security import ThumbprintMismatchException
+from pyVmomi.SoapAdapter import SoapStubAdapter
 
 from ferry_shared.credentials import Secret
+from ferry_shared.vsphere.answers import SdkAnswer, is_no_sdk, login_error, no_sdk_error, require_service_content
 from ferry_shared.vsphere.endpoint import Endpoint
-from ferry_shared.vsphere.errors import (
-    API_ERROR,
-    CERTIFICATE_UNTRUSTED,
-    INVALID_LOGIN,
-    NOT_VCENTER,
-    THUMBPRINT_MISMATCH,
-    UNREACHABLE,
-    ProviderError,
-    fault_text,
-)
+from ferry_shared.vsphere.errors import NOT_VCENTER, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +58,11 @@ def open_session(
 ) -> Session:
     """Log in to vCenter at ``endpoint`` (TLS already probed with ``context``/``pinned``)."""
     with _login_errors(endpoint, credentials):
-        stub = SmartStubAdapter(  # type: ignore[no-untyped-call]
-            host=endpoint.host,
-            port=endpoint.port,
-            path=endpoint.path,
-            sslContext=context,
-            thumbprint=pinned.replace(":", "") or None,
-            httpConnectionTimeout=timeout,
-        )
+        stub = _stub(endpoint, context, pinned, timeout)
     service: vim.ServiceInstance = vim.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
     try:
         with _login_errors(endpoint, credentials):
-            content = service.RetrieveContent()
+            content = require_service_content(endpoint, service.RetrieveContent())
             _require_vcenter(endpoint, content.about)
             if content.sessionManager is None:
                 raise ProviderError(NOT_VCENTER, f"{endpoint} offers no session manager, so it is not a vCenter")
@@ -86,6 +71,36 @@ def open_session(
         service._stub.DropConnections()
         raise
     return Session(endpoint, service, content)
+
+
+def _stub(endpoint: Endpoint, context: ssl.SSLContext, pinned: str, timeout: float) -> SoapStubAdapter:
+    """A SOAP stub speaking the newest API version both sides know."""
+    try:
+        stub: SoapStubAdapter = SmartStubAdapter(  # type: ignore[no-untyped-call]
+            host=endpoint.host,
+            port=endpoint.port,
+            path=endpoint.path,
+            sslContext=context,
+            thumbprint=pinned.replace(":", "") or None,
+            httpConnectionTimeout=timeout,
+        )
+    except Exception as error:
+        if not is_no_sdk(error):
+            raise
+        # pyVim says only "down or not a VIM server": ask again, to say which.
+        raise no_sdk_error(endpoint, _sdk_answer(endpoint, context, timeout)) from error
+    return stub
+
+
+def _sdk_answer(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> SdkAnswer:
+    """How the endpoint answers a GET of the SDK's version document (no credentials are sent)."""
+    connection = http.client.HTTPSConnection(endpoint.host, endpoint.port, context=context, timeout=timeout)
+    try:
+        connection.request("GET", f"{endpoint.path}/vimServiceVersions.xml")
+        response = connection.getresponse()
+        return SdkAnswer(response.status, response.reason, response.getheader("Content-Type") or "")
+    finally:
+        connection.close()
 
 
 SUPPORTED_API_TYPES = ("VirtualCenter", "HostAgent")  # a vCenter, or a standalone ESXi host
@@ -102,34 +117,13 @@ def _require_vcenter(endpoint: Endpoint, about: vim.AboutInfo) -> None:
 
 @contextmanager
 def _login_errors(endpoint: Endpoint, credentials: Credentials) -> Iterator[None]:
-    """Expected failures of version discovery and login, as :class:`ProviderError` s."""
+    """Known failures of version discovery and login, as :class:`ProviderError` s."""
     try:
         yield
-    except vim.fault.InvalidLogin as error:
-        raise ProviderError(
-            INVALID_LOGIN,
-            f"vCenter at {endpoint} refused the user name {credentials.username!r} or its password; "
-            "check both and update the provider",
-        ) from error
-    except ThumbprintMismatchException as error:
-        raise ProviderError(
-            THUMBPRINT_MISMATCH, f"the certificate of {endpoint} changed while connecting: {error}"
-        ) from error
-    except ssl.SSLCertVerificationError as error:
-        raise ProviderError(
-            CERTIFICATE_UNTRUSTED, f"the certificate of {endpoint} is not trusted: {error.verify_message}"
-        ) from error
-    except vmodl.MethodFault as error:
-        raise ProviderError(API_ERROR, f"vCenter at {endpoint} refused the login: {fault_text(error)}") from error
-    except ExpatError as error:
-        raise ProviderError(NOT_VCENTER, f"{endpoint} answered with something that is not SOAP ({error})") from error
-    except (OSError, http.client.HTTPException) as error:
-        raise ProviderError(UNREACHABLE, f"lost the connection to {endpoint} while logging in: {error}") from error
     except ProviderError:
         raise
     except Exception as error:
-        raise ProviderError(
-            NOT_VCENTER,
-            f"{endpoint} does not answer like a vSphere SDK endpoint ({type(error).__name__}); "
-            "check that the url points at vCenter (https://<vcenter>/sdk)",
-        ) from error
+        known = login_error(endpoint, credentials.username, error)
+        if known is None:
+            raise
+        raise known from error

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -40,6 +41,38 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     """A fresh nats-server with JetStream and its own store, for one test."""
     try:
         server = start_nats_server(tmp_path_factory.mktemp("nats"))
+    except PEER_ERRORS as error:
+        pytest.fail(f"nats-server could not start: {error}", pytrace=False)
+    yield server
+    server.stop()
+
+
+class RestartableNats:
+    """A nats-server a test may stop and start again, on the same port and file store."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self._work_dir = work_dir
+        self.server = start_nats_server(work_dir)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def restart(self) -> None:
+        """Stop the server (SIGTERM) and start it again where it was; clients reconnect."""
+        port = urlsplit(self.server.url).port
+        self.server.stop()
+        self.server = start_nats_server(self._work_dir, port=port)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def restartable_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableNats]:
+    """Like ``nats_server``, but the test may ``restart()`` it."""
+    try:
+        server = RestartableNats(tmp_path_factory.mktemp("nats"))
     except PEER_ERRORS as error:
         pytest.fail(f"nats-server could not start: {error}", pytrace=False)
     yield server
@@ -102,6 +135,7 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
 
 PEER_MARKERS = {
     "nats_server": "nats",
+    "restartable_nats_server": "nats",
     "bus": "nats",
     "vcsim_factory": "vsphere",
     "kube": "kube",

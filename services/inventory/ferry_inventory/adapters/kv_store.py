@@ -9,10 +9,14 @@ watcher's generation, the bucket's revision once the change is stored (the statu
 key's, or the newest record written; the bucket's last revision when only deletions
 or nothing were written) and a digest of the status, or of the keys put and deleted. A retried publish is therefore
 deduplicated, and two changes never share an id: every write raises the revision.
+
+Every store of the service shares one ``health``: a failed write to the bucket makes it
+not ready (the service cannot keep the inventory), the next write that works ready again.
 """
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
+from typing import TypeVar
 
 import msgspec
 from nats.js.kv import KeyValue
@@ -22,9 +26,12 @@ from ferry_inventory.domain.ports import EventPublisher, KindAndId, KindAndRecor
 from ferry_shared.ids import digest, message_id
 from ferry_shared.inventory import inventory_key, status_key
 from ferry_shared.providers import InventoryChanged, ProviderStatus, ProviderStatusChanged
+from ferry_shared.readiness import Health
 
 WRITE_CONCURRENCY = 64
 MAX_KEYS_PER_EVENT = 500
+
+T = TypeVar("T")
 
 
 async def _bounded(jobs: Iterable[Awaitable[object]]) -> list[object]:
@@ -42,9 +49,17 @@ class ProviderInventoryStore:
     """The sink and status reporter of one provider's watcher."""
 
     def __init__(
-        self, provider: str, kv: KeyValue, publisher: EventPublisher, index: InventoryIndex, *, generation: int = 0
+        self,
+        provider: str,
+        kv: KeyValue,
+        publisher: EventPublisher,
+        index: InventoryIndex,
+        *,
+        generation: int = 0,
+        health: Health | None = None,
     ) -> None:
         self._provider = provider
+        self._health = health or Health()
         self._generation = generation
         self._kv = kv
         self._publisher = publisher
@@ -68,7 +83,7 @@ class ProviderInventoryStore:
         status = msgspec.structs.replace(status, generation=self._generation)
         self._index.set_status(self._provider, status)
         encoded = msgspec.json.encode(status)
-        revision = await self._kv.put(status_key(self._provider), encoded)
+        revision = await self._stored(self._kv.put(status_key(self._provider), encoded))
         await self._publisher.publish(
             ProviderStatusChanged(
                 message_id=self._id("status", revision, digest(encoded)), provider_name=self._provider, status=status
@@ -88,8 +103,18 @@ class ProviderInventoryStore:
             for kind, record in put
         ]
         deletes = [self._kv.delete(inventory_key(self._provider, kind, rid)) for kind, rid in deleted]
-        revisions = (await _bounded([*writes, *deletes]))[: len(writes)]
+        revisions = (await self._stored(_bounded([*writes, *deletes])))[: len(writes)]
         return max((revision for revision in revisions if isinstance(revision, int)), default=0)
+
+    async def _stored(self, writes: Awaitable[T]) -> T:
+        """Await writes to the bucket, telling ``health`` whether they worked."""
+        try:
+            result = await writes
+        except Exception as error:
+            self._health.not_ready(f"writing to the inventory bucket fails: {type(error).__name__}: {error}")
+            raise
+        self._health.ready()
+        return result
 
     async def _announce(
         self, put: Sequence[KindAndRecord], deleted: set[KindAndId], revision: int, *, reloaded: bool
@@ -116,5 +141,5 @@ class ProviderInventoryStore:
     async def forget(self) -> None:
         """Delete every record and the status of this provider."""
         await self._write([], self._index.keys(self._provider))
-        await self._kv.delete(status_key(self._provider))
+        await self._stored(self._kv.delete(status_key(self._provider)))
         self._index.forget(self._provider)

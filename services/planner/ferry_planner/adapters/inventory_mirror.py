@@ -1,5 +1,6 @@
 """A live, read-only mirror of the inventory bucket (owned by the inventory service),
-followed through its KV watch feed: the planner validates against it."""
+followed through its KV watch feed: the planner validates against it. Its ``health``
+is not ready until the bucket is first read, and while the watch is broken."""
 
 import asyncio
 import logging
@@ -25,6 +26,7 @@ from ferry_shared.inventory import (
     parse_inventory_key,
 )
 from ferry_shared.providers import ProviderStatus
+from ferry_shared.readiness import Health
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class InventoryMirror:
         self._statuses: dict[str, ProviderStatus] = {}
         self.loaded = asyncio.Event()
         self.listeners: list[Callable[[str], None]] = []
+        self.health = Health(not_ready="the inventory is not loaded yet")
 
     def status(self, provider: str) -> ProviderStatus | None:
         return self._statuses.get(provider)
@@ -64,7 +67,7 @@ class InventoryMirror:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the bucket until ``stop``."""
-        await follow(self._kv, self._apply, stop, initial_done=self.loaded)
+        await follow(self._kv, self._apply, stop, initial_done=self.loaded, health=self.health)
 
     async def _apply(self, key: str, value: bytes | None) -> None:
         provider = self._apply_entry(key, value)
