@@ -153,6 +153,7 @@ class FakeResources:
 
     async def delete(self, kind: type[R], name: str) -> None:
         self.records.pop((kind, name), None)
+        self.revisions.pop((kind, name), None)
 
     async def list(self, kind: type[R]) -> list[R]:
         return [value for (k, _), value in sorted(self.records.items(), key=lambda item: item[0][1]) if k is kind]

@@ -5,7 +5,7 @@ from ferry_planner.domain.providers import ProviderRecord, effective_status
 from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError, check_name
-from ferry_planner.handlers.lookups import require
+from ferry_planner.handlers.lookups import require, require_stored
 from ferry_shared.credentials import Secret
 from ferry_shared.ids import message_id
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderSpec
@@ -31,8 +31,7 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
 
 
 async def delete_provider(ports: PlannerPorts, name: str) -> None:
-    await require(ports, ProviderRecord, "provider", name)
-    revision = await ports.resources.revision(ProviderRecord, name)
+    revision = await require_stored(ports, ProviderRecord, "provider", name)
     await ports.resources.delete(ProviderRecord, name)
     await ports.credentials.delete(name)
     await ports.publisher.publish(
