@@ -10,6 +10,7 @@ anything is stored or looked up, and its rule appears in the OpenAPI document:
 - :data:`SourceRef`: a source object by name or id (a vSphere VM, network, datastore, host):
   vSphere names may hold spaces and most characters, but never control characters;
   1 to :data:`MAX_REF` characters.
+- :data:`ObjectId`: an inventory record by id or name, up to :data:`MAX_ID` characters.
 - :data:`ShortText`, :data:`LongText`: settings such as user names, URLs and paths: no
   control characters, a maximum length; :data:`PemText` allows line breaks.
 
@@ -32,6 +33,8 @@ from ferry_shared.dns1123 import (
 
 MAX_REF = 255
 """Longest source name or id accepted (vSphere's own names stop at 80)."""
+MAX_ID = 1024
+"""Longest inventory record id accepted."""
 MAX_LONG = 4096
 """Longest URL or path accepted."""
 MAX_PEM = 65536
@@ -100,6 +103,12 @@ SourceRef = Annotated[
     _schema(f"^[^{_CONTROL}]+$", MAX_REF, 1),
 ]
 
+ObjectId = Annotated[
+    str,
+    _checked_text(_NO_CONTROL, MAX_ID, 1, "control characters"),
+    _schema(f"^[^{_CONTROL}]+$", MAX_ID, 1),
+]
+"""An inventory record's id or name (``namespace/name`` for namespaced target objects)."""
 
 ShortText = Annotated[
     str, _checked_text(_NO_CONTROL, MAX_REF, 0, "control characters"), _schema(f"^[^{_CONTROL}]*$", MAX_REF)

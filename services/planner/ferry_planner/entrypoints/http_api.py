@@ -64,25 +64,25 @@ def planner_router(api: PlannerApi) -> APIRouter:
     ports = api.ports
 
     @router.post(
-        "/providers", status_code=status.HTTP_201_CREATED, tags=["providers"], responses=error_responses(409, 422, 503)
+        "/providers", status_code=status.HTTP_201_CREATED, tags=["providers"], responses=error_responses(400, 409, 422)
     )
     async def add_provider(body: ProviderIn) -> JSONResponse:
         spec, secret = _provider_spec(body)
         return _json(await provider_cases.add_provider(ports, spec, secret), 201)
 
-    @router.get("/providers", tags=["providers"], responses=error_responses(503))
+    @router.get("/providers", tags=["providers"])
     async def providers() -> JSONResponse:
         return _json(await provider_cases.providers(ports))
 
-    @router.get("/providers/{name}", tags=["providers"], responses=error_responses(404, 422, 503))
+    @router.get("/providers/{name}", tags=["providers"], responses=error_responses(404, 422))
     async def provider(name: Dns1123Label) -> JSONResponse:
         return _json(await provider_cases.provider(ports, name))
 
-    @router.delete("/providers/{name}", status_code=204, tags=["providers"], responses=error_responses(404, 422, 503))
+    @router.delete("/providers/{name}", status_code=204, tags=["providers"], responses=error_responses(404, 422))
     async def delete_provider(name: Dns1123Label) -> None:
         await provider_cases.delete_provider(ports, name)
 
-    @router.post("/networkmaps", status_code=201, tags=["maps"], responses=error_responses(409, 422, 503))
+    @router.post("/networkmaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
     async def create_network_map(body: NetworkMapIn) -> JSONResponse:
         pairs = tuple(
             NetworkPair(source=p.source, destination=NetworkDestination(p.destination), nad=p.nad) for p in body.pairs
@@ -95,7 +95,7 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await map_cases.create_network_map(ports, network_map), 201)
 
-    @router.post("/storagemaps", status_code=201, tags=["maps"], responses=error_responses(409, 422, 503))
+    @router.post("/storagemaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
     async def create_storage_map(body: StorageMapIn) -> JSONResponse:
         pairs = tuple(StoragePair(**p.model_dump()) for p in body.pairs)
         storage_map = StorageMap(
@@ -106,31 +106,31 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await map_cases.create_storage_map(ports, storage_map), 201)
 
-    @router.get("/networkmaps", tags=["maps"], responses=error_responses(503))
+    @router.get("/networkmaps", tags=["maps"])
     async def network_maps() -> JSONResponse:
         return _json(await map_cases.network_maps(ports))
 
-    @router.get("/storagemaps", tags=["maps"], responses=error_responses(503))
+    @router.get("/storagemaps", tags=["maps"])
     async def storage_maps() -> JSONResponse:
         return _json(await map_cases.storage_maps(ports))
 
-    @router.get("/networkmaps/{name}", tags=["maps"], responses=error_responses(404, 422, 503))
+    @router.get("/networkmaps/{name}", tags=["maps"], responses=error_responses(404, 422))
     async def network_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.network_map_view(ports, name))
 
-    @router.get("/storagemaps/{name}", tags=["maps"], responses=error_responses(404, 422, 503))
+    @router.get("/storagemaps/{name}", tags=["maps"], responses=error_responses(404, 422))
     async def storage_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.storage_map_view(ports, name))
 
-    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422, 503))
+    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
     async def delete_network_map(name: Dns1123Label) -> None:
         await map_cases.delete_network_map(ports, name)
 
-    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422, 503))
+    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
     async def delete_storage_map(name: Dns1123Label) -> None:
         await map_cases.delete_storage_map(ports, name)
 
-    @router.post("/plans", status_code=201, tags=["plans"], responses=error_responses(409, 422, 503))
+    @router.post("/plans", status_code=201, tags=["plans"], responses=error_responses(400, 409, 422))
     async def create_plan(body: PlanIn) -> JSONResponse:
         plan = Plan(
             **body.model_dump(exclude={"vms"}),
@@ -138,19 +138,21 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await plan_cases.create_plan(ports, plan), 201)
 
-    @router.get("/plans", tags=["plans"], responses=error_responses(503))
+    @router.get("/plans", tags=["plans"])
     async def plans() -> JSONResponse:
         return _json(await plan_cases.plans(ports))
 
-    @router.get("/plans/{name}", tags=["plans"], responses=error_responses(404, 422, 503))
+    @router.get("/plans/{name}", tags=["plans"], responses=error_responses(404, 422))
     async def plan(name: Dns1123Label) -> JSONResponse:
         return _json(await plan_cases.plan_view(ports, name))
 
-    @router.delete("/plans/{name}", status_code=204, tags=["plans"], responses=error_responses(404, 422, 503))
+    @router.delete("/plans/{name}", status_code=204, tags=["plans"], responses=error_responses(404, 422))
     async def delete_plan(name: Dns1123Label) -> None:
         await plan_cases.delete_plan(ports, name)
 
-    @router.post("/migrations", status_code=201, tags=["migrations"], responses=error_responses(404, 409, 422, 503))
+    @router.post(
+        "/migrations", status_code=201, tags=["migrations"], responses=error_responses(400, 404, 409, 422, 503)
+    )
     async def create_migration(body: MigrationIn) -> JSONResponse:
         """Start a Ready plan; VMs already migrated by an earlier run of it are Skipped."""
         return _json(await start_migration(ports, body.plan, body.name), 201)
@@ -165,7 +167,7 @@ def planner_router(api: PlannerApi) -> APIRouter:
         return _json(migration_queries.migration(ports, name))
 
     @router.post(
-        "/migrations/{name}/cancel", status_code=202, tags=["migrations"], responses=error_responses(404, 409, 422, 503)
+        "/migrations/{name}/cancel", status_code=202, tags=["migrations"], responses=error_responses(400, 404, 422, 503)
     )
     async def cancel_migration(name: Dns1123Label, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
         """Cancel VMs by id or name (none named: every unfinished VM)."""
