@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 import schemathesis
@@ -105,9 +106,9 @@ async def inventory(bus: Bus) -> AsyncIterator[str]:
     wired = await inventory_bootstrap(bus, ServiceSettings(), InventorySettings())
     app = health_app(subjects.INVENTORY, {})
     install_inventory(app, wired.api.index)
-    async with running_parts(bus, wired.parts, commands_spec(subjects.INVENTORY, fetch_timeout=0.2)):
-        async with serving(app) as url:
-            yield url
+    consuming = running_parts(bus, wired.parts, commands_spec(subjects.INVENTORY, fetch_timeout=0.2))
+    async with consuming, serving(app) as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -177,7 +178,7 @@ def broken_promises(schema: BaseSchema) -> list[str]:
 
             @BOUNDED
             @given(case=operation.as_strategy(generation_mode=mode))
-            def keeps_its_contract(case: Case) -> None:
+            def keeps_its_contract(case: Case[Any]) -> None:
                 case.call_and_validate(checks=CHECKS)
 
             try:

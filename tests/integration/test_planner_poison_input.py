@@ -45,7 +45,8 @@ async def _post_bad_input(planner: Planner) -> list[int]:
         )
         for path in ("/networkmaps", "/storagemaps"):
             for field in ("name", "source_provider", "target_provider"):
-                body = {"name": "m", "source_provider": "vc", "target_provider": "kube", "pairs": []} | {field: bad}
+                body: dict[str, Any] = {"name": "m", "source_provider": "vc", "target_provider": "kube", "pairs": []}
+                body[field] = bad
                 codes.append((await planner.http.post(f"/api/v1{path}", json=body)).status_code)
         for path in ("/plans", "/networkmaps", "/storagemaps", "/providers", "/migrations"):
             codes.append((await planner.http.get(f"/api/v1{path}/{quote(bad[:5000], safe='')}")).status_code)

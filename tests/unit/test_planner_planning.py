@@ -1,9 +1,13 @@
 """The planner's provider and plan use cases over fakes: ids derived from what a message is
 about, secrets kept apart, and plan results announced once per change."""
 
+import dataclasses
+from typing import Any
+
 import msgspec
 import pytest
 
+from ferry_planner.domain.plans import Plan
 from ferry_planner.handlers.errors import AlreadyExistsError, InvalidError
 from ferry_planner.handlers.plans import revalidate_plans
 from ferry_planner.handlers.providers import add_provider, delete_provider, provider
@@ -11,7 +15,7 @@ from ferry_shared.credentials import Secret
 from ferry_shared.plans import PlanValidated
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderStatus
 
-from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, ready_world, source_vm
+from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, FakeResources, ready_world, source_vm
 
 
 async def test_a_provider_added_again_after_a_delete_is_connected_by_a_new_message() -> None:
@@ -56,3 +60,28 @@ async def test_a_plan_result_is_announced_once_per_change_and_again_when_it_come
     assert [a.status.ready for a in announced] == [True, False, True]
     assert len({a.message_id for a in announced}) == 3, "the same result, announced again, is a new message"
     assert {"kind": "inventory", "name": "vc"} in world.changes.changes
+
+
+class ResourcesWithABadName(FakeResources):
+    """Raises on one name, as the bucket does on a key it cannot hold."""
+
+    async def get(self, kind: type[Any], name: str) -> Any:
+        if name == "bad map":
+            raise ValueError("nats: invalid key")
+        return await super().get(kind, name)
+
+
+async def test_one_plan_that_cannot_be_validated_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    world = ready_world([source_vm(1)])
+    resources = ResourcesWithABadName()
+    assert isinstance(world.ports.resources, FakeResources)
+    resources.records, resources.revisions = world.ports.resources.records, world.ports.resources.revisions
+    good = await world.ports.resources.get(Plan, "p1")
+    assert good is not None
+    resources.records[(Plan, "a-bad")] = msgspec.structs.replace(good, name="a-bad", network_map="bad map")
+    ports = dataclasses.replace(world.ports, resources=resources)
+
+    await revalidate_plans(ports)
+
+    assert [a.plan_name for a in world.publisher.of(PlanValidated)] == ["p1"]
+    assert "revalidating plan a-bad failed" in caplog.text
