@@ -1,11 +1,42 @@
-"""JSON errors for every Ferry HTTP API: ``{"reason": …, "message": …}`` with a status."""
+"""JSON errors for every Ferry HTTP API: ``{"reason": …, "message": …}`` with a status.
+
+:class:`ErrorBody` is that answer's model and :func:`error_responses` lists, for a
+route's OpenAPI ``responses=``, the error statuses it can give. A 422 for a malformed
+request names each field and its rule and repeats at most a short, escaped piece of the
+offending value (``ferry_shared.api_fields.shown``), never the whole of it.
+"""
 
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+
+from ferry_shared.api_fields import shown
+
+_MESSAGES = {
+    400: "the request cannot be read",
+    404: "what the request names does not exist",
+    409: "the request clashes with the current state",
+    422: "the request is malformed or invalid",
+    503: "the change raced another writer or a dependency is unavailable; retry (Retry-After)",
+}
+MAX_ERRORS = 10
+"""How many field errors a 422 lists."""
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``reason`` for programs, ``message`` for people."""
+
+    reason: str
+    message: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses=`` of a route that can answer ``statuses`` with :class:`ErrorBody`."""
+    return {status: {"model": ErrorBody, "description": _MESSAGES[status]} for status in statuses}
 
 
 class ApiError(Exception):
@@ -18,9 +49,15 @@ class ApiError(Exception):
 
 def _describe(errors: list[Any]) -> str:
     parts = []
-    for error in errors:
+    for error in errors[:MAX_ERRORS]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
+        what = str(error.get("msg", "invalid"))
+        value = error.get("input")
+        if isinstance(value, str) and error.get("type") != "value_error":  # a value_error shows its own
+            what = f"{what} (got {shown(value)})"
+        parts.append(f"{where}: {what}" if where else what)
+    if len(errors) > MAX_ERRORS:
+        parts.append(f"and {len(errors) - MAX_ERRORS} more")
     return "; ".join(parts)
 
 

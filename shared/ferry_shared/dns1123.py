@@ -12,8 +12,13 @@ import re
 MAX_LABEL = 63
 MAX_SUBDOMAIN = 253
 
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+"""A DNS-1123 label, unanchored (for ``fullmatch``, or anchored in a JSON schema)."""
+SUBDOMAIN_PATTERN = rf"{LABEL_PATTERN}(\.{LABEL_PATTERN})*"
+"""A DNS-1123 subdomain, unanchored."""
+
+_LABEL = re.compile(LABEL_PATTERN)
+_SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
 _HASH_LENGTH = 5
 
 

@@ -4,10 +4,13 @@ outboxes found again by a new process, and records of earlier versions still rea
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
 from ferry_planner.adapters.migration_store import MigrationStore, vm_key
+from ferry_planner.adapters.repository import PlannerRepository
 from ferry_planner.domain.migrations import Migration, VmMigration, VmPhase
 from ferry_planner.domain.outbox import Commit, Outbox
+from ferry_planner.domain.plans import Plan, PlanVm
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.migrations import PowerOffSourceVm, VmPhaseChanged, step_fields
@@ -74,3 +77,21 @@ async def test_a_vm_written_by_an_earlier_version_keeps_its_power_state(bus: Bus
     first, second = found.vms
     assert (first.source_power_state, first.source_power_recorded) == ("poweredOn", True)
     assert (second.source_power_state, second.source_power_recorded) == ("suspended", False)
+
+
+async def test_a_stored_plan_that_no_longer_decodes_is_skipped_and_can_be_deleted(
+    bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    kv = await ensure_kv(bus.js, subjects.PLANNER_BUCKET)
+    repository = PlannerRepository(kv)
+    good = Plan(name="good", source_provider="vc", target_provider="kube", network_map="net", storage_map="sto",
+                target_namespace="apps", vms=(PlanVm(ref="web-01"),))  # fmt: skip
+    await repository.create(Plan, "good", good)
+    await kv.put("plan.broken", b'{"name": 7}')
+
+    assert await repository.list(Plan) == [good]
+    assert await repository.get(Plan, "broken") is None
+    assert "plan.broken" in caplog.text, "the log names the key"
+    assert await repository.revision(Plan, "broken") > 0, "still there, so it can be deleted"
+    await repository.delete(Plan, "broken")
+    assert await repository.revision(Plan, "broken") == 0

@@ -137,6 +137,11 @@ class FakeResources:
         self.revisions: dict[tuple[type[Any], str], int] = {}
         self._next = 0
 
+    def put(self, kind: type[Any], name: str, value: Any) -> None:
+        """Store ``value`` as if it had been created earlier (the test's starting state)."""
+        self._next += 1
+        self.records[(kind, name)], self.revisions[(kind, name)] = value, self._next
+
     async def get(self, kind: type[R], name: str) -> R | None:
         found: R | None = self.records.get((kind, name))
         return found
@@ -153,6 +158,7 @@ class FakeResources:
 
     async def delete(self, kind: type[R], name: str) -> None:
         self.records.pop((kind, name), None)
+        self.revisions.pop((kind, name), None)
 
     async def list(self, kind: type[R]) -> list[R]:
         return [value for (k, _), value in sorted(self.records.items(), key=lambda item: item[0][1]) if k is kind]
@@ -255,19 +261,19 @@ class World:
 def ready_world(vms: Sequence[VmRecord], *, budget: int = 10, crash_before: int | None = None) -> World:
     resources = FakeResources()
     for spec in (SOURCE, TARGET):
-        resources.records[(ProviderRecord, spec.name)] = ProviderRecord(spec=spec)
-    resources.records[(NetworkMap, "net")] = NetworkMap(
+        resources.put(ProviderRecord, spec.name, ProviderRecord(spec=spec))
+    resources.put(NetworkMap, "net", NetworkMap(
         name="net", source_provider="vc", target_provider="dir",
         pairs=(NetworkPair(source="VM Network", destination=NetworkDestination.POD),),
-    )  # fmt: skip
-    resources.records[(StorageMap, "sto")] = StorageMap(
+    ))  # fmt: skip
+    resources.put(StorageMap, "sto", StorageMap(
         name="sto", source_provider="vc", target_provider="dir",
         pairs=(StoragePair(source="LocalDS_0", storage_class="standard"),),
-    )  # fmt: skip
-    resources.records[(Plan, "p1")] = Plan(
+    ))  # fmt: skip
+    resources.put(Plan, "p1", Plan(
         name="p1", source_provider="vc", target_provider="dir", network_map="net", storage_map="sto",
         target_namespace="default", vms=tuple(PlanVm(ref=vm.name) for vm in vms),
-    )  # fmt: skip
+    ))  # fmt: skip
     inventory = FakeInventory(
         sources={
             "vc": SourceView(

@@ -1,10 +1,14 @@
 """The planner's provider and plan use cases over fakes: ids derived from what a message is
 about, secrets kept apart, and plan results announced once per change."""
 
+import dataclasses
+from typing import Any
+
 import msgspec
 import pytest
 
 from ferry_planner.domain.migrations import VmPhase
+from ferry_planner.domain.plans import Plan
 from ferry_planner.handlers.cancel_migration import cancel_migration
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError
 from ferry_planner.handlers.plans import revalidate_plans
@@ -15,7 +19,7 @@ from ferry_shared.migrations import CopyDisk, CreateVm, RestoreSourcePowerState
 from ferry_shared.plans import PlanValidated
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderStatus
 
-from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, ready_world, source_vm
+from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, FakeResources, ready_world, source_vm
 from .planner_peers import Peers
 
 
@@ -93,3 +97,28 @@ async def test_a_source_that_could_not_be_powered_back_on_is_said_in_the_vms_rea
     vm = migration.vms[0]
     assert vm.phase is VmPhase.FAILED and not vm.restore_pending
     assert vm.reason == "CreateVM failed: it broke; the source VM could not be powered back on: it broke"
+
+
+class ResourcesWithABadName(FakeResources):
+    """Raises on one name, as the bucket does on a key it cannot hold."""
+
+    async def get(self, kind: type[Any], name: str) -> Any:
+        if name == "bad map":
+            raise ValueError("nats: invalid key")
+        return await super().get(kind, name)
+
+
+async def test_one_plan_that_cannot_be_validated_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    world = ready_world([source_vm(1)])
+    resources = ResourcesWithABadName()
+    assert isinstance(world.ports.resources, FakeResources)
+    resources.records, resources.revisions = world.ports.resources.records, world.ports.resources.revisions
+    good = await world.ports.resources.get(Plan, "p1")
+    assert good is not None
+    resources.records[(Plan, "a-bad")] = msgspec.structs.replace(good, name="a-bad", network_map="bad map")
+    ports = dataclasses.replace(world.ports, resources=resources)
+
+    await revalidate_plans(ports)
+
+    assert [a.plan_name for a in world.publisher.of(PlanValidated)] == ["p1"]
+    assert "revalidating plan a-bad failed" in caplog.text

@@ -1,12 +1,18 @@
-"""The inventory query API: providers' VMs, networks, datastores, hosts and target objects."""
+"""The inventory query API: providers' VMs, networks, datastores, hosts and target objects.
+
+Provider names are DNS-1123 labels, source objects are named by up to 255 characters
+without control characters (``ferry_shared.api_fields``); anything else is a 422, and
+each route's OpenAPI lists the error answers it can give.
+"""
 
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Path, Query
 
 from ferry_inventory.domain.index import InventoryIndex, VmFilter
-from ferry_shared.api_errors import ApiError
+from ferry_shared.api_errors import ApiError, error_responses
+from ferry_shared.api_fields import Dns1123Label, ObjectId, SourceRef, shown
 from ferry_shared.inventory import RECORD_TYPES
 
 KIND_PATHS = {
@@ -24,13 +30,17 @@ KIND_PATHS = {
 }
 
 
+KindPath = Annotated[str, Path(max_length=32, description=f"one of {', '.join(sorted(KIND_PATHS))}")]
+Identifier = Annotated[ObjectId, Path(description="the record's id, or its name when unique")]
+
+
 def _plain(value: object) -> Any:
     return msgspec.to_builtins(value)
 
 
 def _provider_known(index: InventoryIndex, provider: str) -> None:
     if provider not in index.providers():
-        raise ApiError(404, "provider_not_found", f"no inventory for provider '{provider}'; is it connected?")
+        raise ApiError(404, "provider_not_found", f"no inventory for provider {shown(provider)}; is it connected?")
 
 
 def inventory_router(index: InventoryIndex) -> APIRouter:
@@ -43,14 +53,14 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
             for name in index.providers()
         ]
 
-    @router.get("/providers/{provider}/vms")
+    @router.get("/providers/{provider}/vms", responses=error_responses(404, 422))
     def vms(
-        provider: str,
-        name: Annotated[str | None, Query(description="substring of the VM name")] = None,
-        power_state: str | None = None,
-        host: str | None = None,
-        datastore: str | None = None,
-        network: str | None = None,
+        provider: Dns1123Label,
+        name: Annotated[SourceRef | None, Query(description="substring of the VM name")] = None,
+        power_state: Annotated[SourceRef | None, Query(description="poweredOn, poweredOff or suspended")] = None,
+        host: Annotated[SourceRef | None, Query(description="host name or id")] = None,
+        datastore: Annotated[SourceRef | None, Query(description="datastore name or id")] = None,
+        network: Annotated[SourceRef | None, Query(description="network name or id")] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -59,15 +69,15 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
         found = index.vms(provider, query)
         return {"total": len(found), "items": _plain(found[offset : offset + limit])}
 
-    @router.get("/providers/{provider}/{kind_path}")
-    def list_kind(provider: str, kind_path: str) -> dict[str, Any]:
+    @router.get("/providers/{provider}/{kind_path}", responses=error_responses(404, 422))
+    def list_kind(provider: Dns1123Label, kind_path: KindPath) -> dict[str, Any]:
         kind = _kind(kind_path)
         _provider_known(index, provider)
         items = index.records(provider, kind)
         return {"total": len(items), "items": _plain(items)}
 
-    @router.get("/providers/{provider}/{kind_path}/{identifier:path}")
-    def get_one(provider: str, kind_path: str, identifier: str) -> Any:
+    @router.get("/providers/{provider}/{kind_path}/{identifier:path}", responses=error_responses(404, 422))
+    def get_one(provider: Dns1123Label, kind_path: KindPath, identifier: Identifier) -> Any:
         kind = _kind(kind_path)
         _provider_known(index, provider)
         record = index.get(provider, kind, identifier)
@@ -76,7 +86,7 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
             if len(by_name) == 1:
                 record = by_name[0]
         if record is None:
-            raise ApiError(404, "not_found", f"no {kind} '{identifier}' in provider '{provider}'")
+            raise ApiError(404, "not_found", f"no {kind} {shown(identifier)} in provider {shown(provider)}")
         return _plain(record)
 
     return router
@@ -85,7 +95,7 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
 def _kind(kind_path: str) -> str:
     kind = KIND_PATHS.get(kind_path)
     if kind is None or kind not in RECORD_TYPES:
-        raise ApiError(404, "unknown_kind", f"unknown inventory kind '{kind_path}'; one of {sorted(KIND_PATHS)}")
+        raise ApiError(404, "unknown_kind", f"unknown inventory kind {shown(kind_path)}; one of {sorted(KIND_PATHS)}")
     return kind
 
 

@@ -1,6 +1,12 @@
 """The planner's own state in its KV bucket: providers, maps and plans, one key each
-(migrations: :mod:`migration_store`). Implements the ``Resources`` port."""
+(migrations: :mod:`migration_store`). Implements the ``Resources`` port.
 
+A stored value that no longer decodes (written by hand, or by a version with other
+rules) is logged with its key and read as absent, so one bad record cannot make every
+listing fail; it can still be deleted.
+"""
+
+import logging
 from typing import TypeVar
 
 import msgspec
@@ -10,6 +16,8 @@ from nats.js.kv import KeyValue
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.plans import Plan
 from ferry_planner.domain.providers import ProviderRecord
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T", ProviderRecord, NetworkMap, StorageMap, Plan)
 
@@ -36,7 +44,7 @@ class PlannerRepository:
             entry = await self._kv.get(self._key(kind, name))
         except KeyNotFoundError:
             return None
-        return msgspec.json.decode(entry.value, type=kind) if entry.value else None
+        return _decoded(entry.key, entry.value, kind) if entry.value else None
 
     async def revision(self, kind: type[T], name: str) -> int:
         try:
@@ -57,7 +65,16 @@ class PlannerRepository:
 
     async def list(self, kind: type[T]) -> list[T]:
         values = await _read_matching(self._kv, f"{PREFIXES[kind]}.>")
-        return [msgspec.json.decode(v, type=kind) for _, v in sorted(values.items())]
+        decoded = (_decoded(key, value, kind) for key, value in sorted(values.items()))
+        return [value for value in decoded if value is not None]
+
+
+def _decoded(key: str, value: bytes, kind: type[T]) -> T | None:
+    try:
+        return msgspec.json.decode(value, type=kind)
+    except msgspec.DecodeError:  # ValidationError too
+        log.exception("skipping %s: the stored value does not decode as a %s", key, kind.__name__)
+        return None
 
 
 async def _read_matching(kv: KeyValue, pattern: str) -> dict[str, bytes]:

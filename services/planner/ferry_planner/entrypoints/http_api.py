@@ -1,4 +1,8 @@
-"""The planner's HTTP API: providers, maps, plans, migrations, and a server-sent-events stream."""
+"""The planner's HTTP API: providers, maps, plans, migrations, and a server-sent-events stream.
+
+Bodies and parameters are checked by their models (``api_models``, ``ferry_shared.api_fields``)
+before a use case runs; each route's OpenAPI lists the error answers it can give.
+"""
 
 import asyncio
 import json
@@ -22,11 +26,15 @@ from ferry_planner.handlers import providers as provider_cases
 from ferry_planner.handlers.cancel_migration import cancel_migration as cancel_vms
 from ferry_planner.handlers.errors import ConflictError, NotFoundError
 from ferry_planner.handlers.start_migration import start_migration
+from ferry_shared.api_errors import error_responses
+from ferry_shared.api_fields import Dns1123Label
 from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.providers import ProviderSpec
 
 HEARTBEAT_SECONDS = 15.0
+MAX_MESSAGE = 4000
+"""Longest error message answered (a plan's not-ready reasons can be many)."""
 
 
 def _json(value: object, status_code: int = 200) -> JSONResponse:
@@ -55,7 +63,9 @@ def planner_router(api: PlannerApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     ports = api.ports
 
-    @router.post("/providers", status_code=status.HTTP_201_CREATED, tags=["providers"])
+    @router.post(
+        "/providers", status_code=status.HTTP_201_CREATED, tags=["providers"], responses=error_responses(400, 409, 422)
+    )
     async def add_provider(body: ProviderIn) -> JSONResponse:
         spec, secret = _provider_spec(body)
         return _json(await provider_cases.add_provider(ports, spec, secret), 201)
@@ -64,15 +74,15 @@ def planner_router(api: PlannerApi) -> APIRouter:
     async def providers() -> JSONResponse:
         return _json(await provider_cases.providers(ports))
 
-    @router.get("/providers/{name}", tags=["providers"])
-    async def provider(name: str) -> JSONResponse:
+    @router.get("/providers/{name}", tags=["providers"], responses=error_responses(404, 422))
+    async def provider(name: Dns1123Label) -> JSONResponse:
         return _json(await provider_cases.provider(ports, name))
 
-    @router.delete("/providers/{name}", status_code=204, tags=["providers"])
-    async def delete_provider(name: str) -> None:
+    @router.delete("/providers/{name}", status_code=204, tags=["providers"], responses=error_responses(404, 409, 422))
+    async def delete_provider(name: Dns1123Label) -> None:
         await provider_cases.delete_provider(ports, name)
 
-    @router.post("/networkmaps", status_code=201, tags=["maps"])
+    @router.post("/networkmaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
     async def create_network_map(body: NetworkMapIn) -> JSONResponse:
         pairs = tuple(
             NetworkPair(source=p.source, destination=NetworkDestination(p.destination), nad=p.nad) for p in body.pairs
@@ -85,7 +95,7 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await map_cases.create_network_map(ports, network_map), 201)
 
-    @router.post("/storagemaps", status_code=201, tags=["maps"])
+    @router.post("/storagemaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
     async def create_storage_map(body: StorageMapIn) -> JSONResponse:
         pairs = tuple(StoragePair(**p.model_dump()) for p in body.pairs)
         storage_map = StorageMap(
@@ -104,23 +114,23 @@ def planner_router(api: PlannerApi) -> APIRouter:
     async def storage_maps() -> JSONResponse:
         return _json(await map_cases.storage_maps(ports))
 
-    @router.get("/networkmaps/{name}", tags=["maps"])
-    async def network_map(name: str) -> JSONResponse:
+    @router.get("/networkmaps/{name}", tags=["maps"], responses=error_responses(404, 422))
+    async def network_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.network_map_view(ports, name))
 
-    @router.get("/storagemaps/{name}", tags=["maps"])
-    async def storage_map(name: str) -> JSONResponse:
+    @router.get("/storagemaps/{name}", tags=["maps"], responses=error_responses(404, 422))
+    async def storage_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.storage_map_view(ports, name))
 
-    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"])
-    async def delete_network_map(name: str) -> None:
+    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
+    async def delete_network_map(name: Dns1123Label) -> None:
         await map_cases.delete_network_map(ports, name)
 
-    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"])
-    async def delete_storage_map(name: str) -> None:
+    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
+    async def delete_storage_map(name: Dns1123Label) -> None:
         await map_cases.delete_storage_map(ports, name)
 
-    @router.post("/plans", status_code=201, tags=["plans"])
+    @router.post("/plans", status_code=201, tags=["plans"], responses=error_responses(400, 409, 422))
     async def create_plan(body: PlanIn) -> JSONResponse:
         plan = Plan(
             **body.model_dump(exclude={"vms"}),
@@ -132,30 +142,34 @@ def planner_router(api: PlannerApi) -> APIRouter:
     async def plans() -> JSONResponse:
         return _json(await plan_cases.plans(ports))
 
-    @router.get("/plans/{name}", tags=["plans"])
-    async def plan(name: str) -> JSONResponse:
+    @router.get("/plans/{name}", tags=["plans"], responses=error_responses(404, 422))
+    async def plan(name: Dns1123Label) -> JSONResponse:
         return _json(await plan_cases.plan_view(ports, name))
 
-    @router.delete("/plans/{name}", status_code=204, tags=["plans"])
-    async def delete_plan(name: str) -> None:
+    @router.delete("/plans/{name}", status_code=204, tags=["plans"], responses=error_responses(404, 422))
+    async def delete_plan(name: Dns1123Label) -> None:
         await plan_cases.delete_plan(ports, name)
 
-    @router.post("/migrations", status_code=201, tags=["migrations"])
+    @router.post(
+        "/migrations", status_code=201, tags=["migrations"], responses=error_responses(400, 404, 409, 422, 503)
+    )
     async def create_migration(body: MigrationIn) -> JSONResponse:
         """Start a Ready plan; VMs already migrated by an earlier run of it are Skipped."""
         return _json(await start_migration(ports, body.plan, body.name), 201)
 
-    @router.get("/migrations", tags=["migrations"])
-    async def list_migrations(plan: str | None = None) -> JSONResponse:
+    @router.get("/migrations", tags=["migrations"], responses=error_responses(422))
+    async def list_migrations(plan: Dns1123Label | None = None) -> JSONResponse:
         """Migrations, newest first (only those of ``plan`` when given)."""
         return _json(migration_queries.migrations(ports, plan))
 
-    @router.get("/migrations/{name}", tags=["migrations"])
-    async def migration(name: str) -> JSONResponse:
+    @router.get("/migrations/{name}", tags=["migrations"], responses=error_responses(404, 422))
+    async def migration(name: Dns1123Label) -> JSONResponse:
         return _json(migration_queries.migration(ports, name))
 
-    @router.post("/migrations/{name}/cancel", status_code=202, tags=["migrations"])
-    async def cancel_migration(name: str, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
+    @router.post(
+        "/migrations/{name}/cancel", status_code=202, tags=["migrations"], responses=error_responses(400, 404, 422, 503)
+    )
+    async def cancel_migration(name: Dns1123Label, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
         """Cancel VMs by id or name (none named: every unfinished VM)."""
         return _json(await cancel_vms(ports, name, body.vms if body else []), 202)
 
@@ -186,12 +200,18 @@ def install(app: FastAPI, api: PlannerApi) -> None:
     @app.exception_handler(PermanentError)
     async def planner_error(request: Request, error: PermanentError) -> JSONResponse:
         code = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 422
-        return JSONResponse({"reason": error.code, "message": error.message}, status_code=code)
+        return JSONResponse({"reason": error.code, "message": _capped(error.message)}, status_code=code)
 
     @app.exception_handler(TemporaryError)
     async def planner_busy(request: Request, error: TemporaryError) -> JSONResponse:
         """A change that raced another (a migration stored meanwhile): the client may simply retry."""
         retry_after = str(max(1, math.ceil(error.delay)))
         return JSONResponse(
-            {"reason": error.code, "message": error.message}, status_code=503, headers={"Retry-After": retry_after}
+            {"reason": error.code, "message": _capped(error.message)},
+            status_code=503,
+            headers={"Retry-After": retry_after},
         )
+
+
+def _capped(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else f"{message[: MAX_MESSAGE - 1]}…"

@@ -16,6 +16,15 @@ async def require(ports: PlannerPorts, kind: type[Resource], what: str, name: st
     return found
 
 
+async def require_stored(ports: PlannerPorts, kind: type[Resource], what: str, name: str) -> int:
+    """The revision of a record that must exist, readable or not (so a record that no longer
+    decodes can still be deleted)."""
+    revision = await ports.resources.revision(kind, name)
+    if revision == 0:
+        raise NotFoundError(what, name)
+    return revision
+
+
 async def target_view(ports: PlannerPorts, provider: str) -> TargetView:
     """The target's inventory; a local directory target has nothing to check against."""
     record = await ports.resources.get(ProviderRecord, provider)

@@ -5,7 +5,7 @@ from ferry_planner.domain.maps import MapStatus, NetworkMap, StorageMap
 from ferry_planner.domain.views import NetworkMapView, StorageMapView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, check_name
-from ferry_planner.handlers.lookups import require, target_view
+from ferry_planner.handlers.lookups import require, require_stored, target_view
 from ferry_planner.handlers.providers import changed
 
 
@@ -46,13 +46,13 @@ async def storage_maps(ports: PlannerPorts) -> list[StorageMapView]:
 
 
 async def delete_network_map(ports: PlannerPorts, name: str) -> None:
-    await require(ports, NetworkMap, "NetworkMap", name)
+    await require_stored(ports, NetworkMap, "NetworkMap", name)
     await ports.resources.delete(NetworkMap, name)
     changed(ports, "networkmap", name)
 
 
 async def delete_storage_map(ports: PlannerPorts, name: str) -> None:
-    await require(ports, StorageMap, "StorageMap", name)
+    await require_stored(ports, StorageMap, "StorageMap", name)
     await ports.resources.delete(StorageMap, name)
     changed(ports, "storagemap", name)
 

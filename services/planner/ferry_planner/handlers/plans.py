@@ -14,7 +14,7 @@ from ferry_planner.domain.providers import ProviderRecord
 from ferry_planner.domain.views import PlanView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, check_name
-from ferry_planner.handlers.lookups import is_ready, require, target_view
+from ferry_planner.handlers.lookups import is_ready, require, require_stored, target_view
 from ferry_planner.handlers.providers import changed
 from ferry_shared.ids import digest, message_id
 from ferry_shared.plans import PlanStatus, PlanValidated
@@ -31,7 +31,7 @@ async def create_plan(ports: PlannerPorts, plan: Plan) -> PlanView:
 
 
 async def delete_plan(ports: PlannerPorts, name: str) -> None:
-    await require(ports, Plan, "plan", name)
+    await require_stored(ports, Plan, "plan", name)
     await ports.resources.delete(Plan, name)
     ports.announced.statuses.pop(name, None)
     changed(ports, "plan", name)
@@ -72,23 +72,30 @@ async def revalidate_plans(ports: PlannerPorts, inventories: Iterable[str] = ())
     for provider in sorted(inventories):
         ports.changes.publish({"kind": "inventory", "name": provider})
     for plan in await ports.resources.list(Plan):
-        status = await validate(ports, plan)
-        if ports.announced.statuses.get(plan.name) == status:
-            continue
-        ports.announced.statuses[plan.name] = status
-        ports.changes.publish(
-            {"kind": "plan_status", "name": plan.name, "ready": status.ready, "status": msgspec.to_builtins(status)}
-        )
-        message_id = _announcement_id(ports, plan.name, status)
-        if ports.leadership.is_leader():  # every replica tells its own SSE clients; one tells the bus
-            await ports.publisher.publish(PlanValidated(message_id=message_id, plan_name=plan.name, status=status))
+        try:
+            await _announce_validation(ports, plan)
+        except Exception:
+            # One plan that cannot be validated must not stop the others' announcements.
+            log.exception("revalidating plan %s failed; going on with the other plans", plan.name)
+
+
+async def _announce_validation(ports: PlannerPorts, plan: Plan) -> None:
+    """Publish the plan's result if it changed; it counts as announced once published."""
+    status = await validate(ports, plan)
+    if ports.announced.statuses.get(plan.name) == status:
+        return
+    ports.changes.publish(
+        {"kind": "plan_status", "name": plan.name, "ready": status.ready, "status": msgspec.to_builtins(status)}
+    )
+    message_id = _announcement_id(ports, plan.name, status)
+    if ports.leadership.is_leader():  # every replica tells its own SSE clients; one tells the bus
+        await ports.publisher.publish(PlanValidated(message_id=message_id, plan_name=plan.name, status=status))
+    ports.announced.statuses[plan.name] = status
+    ports.announced.ids[plan.name] = message_id
 
 
 def _announcement_id(ports: PlannerPorts, plan: str, status: PlanStatus) -> str:
     """Derived from the result and the plan's previous announcement: a retried publish is
     deduplicated, while a result that comes back after another is announced again."""
     previous = ports.announced.ids.get(plan, "")
-    ports.announced.ids[plan] = announced = message_id(
-        "plan_validated", plan, digest(previous.encode(), msgspec.json.encode(status))
-    )
-    return announced
+    return message_id("plan_validated", plan, digest(previous.encode(), msgspec.json.encode(status)))

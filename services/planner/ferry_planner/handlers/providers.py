@@ -6,7 +6,7 @@ from ferry_planner.domain.providers import ProviderRecord, effective_status
 from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, check_name
-from ferry_planner.handlers.lookups import require
+from ferry_planner.handlers.lookups import require, require_stored
 from ferry_shared.credentials import Secret
 from ferry_shared.ids import message_id
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderSpec
@@ -33,14 +33,13 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
 
 async def delete_provider(ports: PlannerPorts, name: str) -> None:
     """Delete a provider no migration needs any more (409 naming the one that does)."""
-    await require(ports, ProviderRecord, "provider", name)
+    revision = await require_stored(ports, ProviderRecord, "provider", name)
     if users := migrations_using(ports, name):
         raise ConflictError(
             "provider_in_use",
             f"provider '{name}' is used by migration '{users[0]}', which still needs its credentials "
             "(to copy, or to power a source VM back on); cancel it or wait for it to end, then delete the provider",
         )
-    revision = await ports.resources.revision(ProviderRecord, name)
     await ports.resources.delete(ProviderRecord, name)
     await ports.credentials.delete(name)
     await ports.publisher.publish(
