@@ -7,6 +7,7 @@ when the cancel comes) and counts it (so the test knows which ranges were read a
 """
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +55,10 @@ async def nats_on_disk(tmp_path: Path) -> AsyncIterator[list[NatsServer]]:
     await asyncio.to_thread(servers[-1].stop)
 
 
+def following_again(worker: ServiceProcess) -> bool:
+    return log_count(worker, FOLLOWING) >= 2
+
+
 def log_count(worker: ServiceProcess, text: str) -> int:
     return worker.process.log_path.read_text().count(text)
 
@@ -87,7 +92,7 @@ async def test_a_cancel_after_a_nats_restart_stops_every_worker_reading(
             at_restart = await done_count(rig, disk)
             await async_wait_for(lambda: _at_least(rig, disk, at_restart + 2), timeout=60, what="copying again")
             for worker in workers:  # each worker follows the cancels again, from where it was
-                await eventually(lambda w=worker: log_count(w, FOLLOWING) >= 2, timeout=30, what="a new feed")
+                await eventually(functools.partial(following_again, worker), timeout=30, what="a new feed")
 
             cancel = VmCancelRequested(message_id=step_id("m1", disk.moref, "cancel"), migration="m1", vm_id=disk.moref)
             await rig.bus.publisher.publish(cancel)
