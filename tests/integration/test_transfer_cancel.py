@@ -7,7 +7,6 @@ when the cancel comes) and counts it (so the test knows which ranges were read a
 """
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.migrations import DiskCopied, DiskCopyCanceled, VmCancelRequested, step_id
 from ferry_shared.service import Bus
 from ferry_testpeers.plugin import VcsimFactory
-from ferry_testpeers.waiting import async_wait_for, eventually
+from ferry_testpeers.waiting import async_wait_for
 
 from .transfer_rig import Disk, TransferRig, file_sink, model, transfer_rig
 
@@ -35,7 +34,6 @@ MiB = 1024 * 1024
 RANGE = MiB
 RANGES = 64
 MODEL = model([{"name": "big", "disks": [{"capacity": "64MiB", "content": {"kind": "random", "seed": 41}}]}])
-FOLLOWING = "transfer started"
 
 
 @pytest.fixture(autouse=True)
@@ -55,8 +53,10 @@ async def nats_on_disk(tmp_path: Path) -> AsyncIterator[list[NatsServer]]:
     await asyncio.to_thread(servers[-1].stop)
 
 
-def following_again(worker: ServiceProcess) -> bool:
-    return log_count(worker, FOLLOWING) >= 2
+async def feeds(rig: TransferRig) -> int:
+    """Consumers following the cancels on the server (those of before a restart are gone: in memory)."""
+    consumers = await rig.bus.js.consumers_info(subjects.EVENTS_STREAM)
+    return sum(1 for info in consumers if info.config.filter_subject == VmCancelRequested.subject)
 
 
 def log_count(worker: ServiceProcess, text: str) -> int:
@@ -91,8 +91,8 @@ async def test_a_cancel_after_a_nats_restart_stops_every_worker_reading(
             await async_wait_for(lambda: _jetstream_up(rig), timeout=30, what="JetStream back")
             at_restart = await done_count(rig, disk)
             await async_wait_for(lambda: _at_least(rig, disk, at_restart + 2), timeout=60, what="copying again")
-            for worker in workers:  # each worker follows the cancels again, from where it was
-                await eventually(functools.partial(following_again, worker), timeout=30, what="a new feed")
+            # each worker follows the cancels again, from where it was
+            await async_wait_for(lambda: _at_least_feeds(rig, len(workers)), timeout=30, what="new feeds")
 
             cancel = VmCancelRequested(message_id=step_id("m1", disk.moref, "cancel"), migration="m1", vm_id=disk.moref)
             await rig.bus.publisher.publish(cancel)
@@ -121,6 +121,10 @@ async def _jetstream_up(rig: TransferRig) -> bool:
     except nats.errors.Error:
         return False
     return True
+
+
+async def _at_least_feeds(rig: TransferRig, count: int) -> bool:
+    return await feeds(rig) >= count
 
 
 async def _at_least(rig: TransferRig, disk: Disk, count: int) -> bool:
