@@ -7,6 +7,8 @@ ranges were read again).
 """
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,12 +44,11 @@ def simulator(vcsim_factory: VcsimFactory) -> Vcsim:
 
 @pytest.fixture(autouse=True)
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One read per range, a short ack wait (a dead worker's ranges come back after 2 s), 2 ranges per worker."""
+    """One read per range, 2 ranges per worker, the default ack wait (5 s)."""
     monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(RANGE))
     monkeypatch.setenv("FERRY_TRANSFER_CHUNK_SIZE", str(RANGE))
     monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "0.2")
     monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "2")
-    monkeypatch.setenv("FERRY_ACK_WAIT", "2")
 
 
 def assert_copied(rig: TransferRig, disk: Disk, target: Path, copied: DiskCopied) -> None:
@@ -59,6 +60,21 @@ def assert_copied(rig: TransferRig, disk: Disk, target: Path, copied: DiskCopied
     assert len(rig.of(DiskCopied, disk)) == 1
     done = rig.progress(disk)
     assert done == sorted(done) and len(set(done)) == len(done) and done[-1] == disk.size, done
+
+
+MOVED_WITHIN = 15.0
+"""Seconds after a worker's death within which its ranges are read again by another (ack wait 5 s)."""
+
+
+async def note_rereads(rig: TransferRig, rules: dict[int, str], found: dict[int, float]) -> None:
+    """Until cancelled, note in ``found`` when each range was first read a second time (sampled every 0.1 s)."""
+    while True:
+        reads = await asyncio.to_thread(rig.reads_per_range, rules)
+        now = time.monotonic()
+        for index, count in reads.items():
+            if count > 1:
+                found.setdefault(index, now)
+        await asyncio.sleep(0.1)
 
 
 def done_ranges(record: DiskRecord | None) -> set[int]:
@@ -77,8 +93,17 @@ async def test_a_worker_killed_mid_disk_loses_nothing_and_counts_nothing_twice(
         await rig.copy(disk, file_sink(disk, target))
         await eventually(lambda: len(rig.ranges_copied_by(victim)) >= 2, timeout=30, what="the victim copying")
         victim.process.kill()  # SIGKILL, with ranges in flight
-        copied = await rig.first(DiskCopied, disk)
-        await rig.settled()
+        killed_at = time.monotonic()
+        rereads: dict[int, float] = {}
+        sampling = asyncio.create_task(note_rereads(rig, rules, rereads))
+        try:
+            copied = await rig.first(DiskCopied, disk)
+            await rig.settled()
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+        moved_after = {index: at - killed_at for index, at in rereads.items()}
 
         assert_copied(rig, disk, target, copied)
         reads = rig.reads_per_range(rules)
@@ -87,6 +112,8 @@ async def test_a_worker_killed_mid_disk_loses_nothing_and_counts_nothing_twice(
         assert again, "no range was read twice: the worker was not killed mid-range"
         assert set(again) <= set(rig.ranges_copied_by(survivor))  # redelivered to the survivor
         assert set(rig.ranges_copied_by(victim)).isdisjoint(again)  # what the victim had finished stayed done
+        assert set(again) <= set(moved_after), (again, moved_after)
+        assert max(moved_after.values()) < MOVED_WITHIN, f"the dead worker's ranges moved late: {moved_after}"
         record = await rig.checkpoint(disk)
         assert record is not None and record.finished and record.bytes_done == disk.size
 

@@ -91,7 +91,7 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("FERRY_TRANSFER_CHUNK_SIZE", str(RANGE))
     monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "0.2")
     monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "4")
-    monkeypatch.setenv("FERRY_ACK_WAIT", "3")
+    monkeypatch.setenv("FERRY_TRANSFER_ACK_WAIT", "3")
     return monkeypatch
 
 

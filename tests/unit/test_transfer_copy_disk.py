@@ -415,3 +415,32 @@ async def test_range_failures_become_permanent_or_temporary_errors(
     assert caught.value.message.startswith("copying range 0 of disk 2000")  # type: ignore[attr-defined]
     assert world.checkpoints.records[DISK].bytes_done == 0
     assert world.registry.copies_in_flight == 0 and world.sink.open == 0
+
+
+async def test_a_range_and_a_disk_waiting_for_past_cancels_hold_their_lease() -> None:
+    world = make_world()
+    await world.plan(command())
+    replaying = CancellationRegistry(replaying=True, replay_wait=5.0)
+    ports = CopyPorts(
+        sources=world.readers,
+        sinks=world.sinks,
+        checkpoints=world.checkpoints,
+        publisher=world.publisher,
+        cancellations=replaying,
+        clock=world.clock,
+    )
+    range_delivery, disk_delivery = Delivery(), Delivery()
+    options = RangeOptions(chunk_size=CHUNK)
+    handling = asyncio.ensure_future(
+        copy_range(world.ranges()[0], range_delivery, ports=ports, copier=copy_one_range, options=options)
+    )
+    planning = asyncio.ensure_future(
+        copy_disk(command(), disk_delivery, ports=ports, cbt=world.cbt, options=CopyOptions(range_size=RANGE))
+    )
+    await eventually(lambda: range_delivery.leased and disk_delivery.leased, timeout=1, what="both leased")
+    assert not handling.done() and not planning.done()
+    replaying.cancel("m1", "vm-1")  # replayed
+    replaying.mark_caught_up()
+    await asyncio.wait_for(asyncio.gather(handling, planning), 1)
+    assert not range_delivery.leased and not disk_delivery.leased
+    assert isinstance(world.publisher.messages[-1], DiskCopyCanceled)

@@ -10,7 +10,8 @@ from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credentials import CredentialStore
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
-from ferry_transfer.adapters.cancellation import CancellationRegistry, listen_for_cancellations
+from ferry_transfer.adapters.cancel_feed import FeedOptions, follow_cancellations
+from ferry_transfer.adapters.cancellation import CancellationRegistry
 from ferry_transfer.adapters.cbt import ChangedBlockTracking
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.adapters.disk_source import DatastoreSources, ReadRetries
@@ -79,8 +80,9 @@ async def bootstrap(
         await sinks.close_all()
         await sessions.close_all()
 
+    feed = FeedOptions(since=transfer.cancelled_vms_seconds)
     parts = ServiceParts(
         handlers=handlers,
-        background=[functools.partial(listen_for_cancellations, bus.js, cancellations), close_on_stop],
+        background=[functools.partial(follow_cancellations, bus.js, cancellations, options=feed), close_on_stop],
     )
     return Wired(parts=parts, api=TransferApi(cancellations=cancellations, sinks=sinks))

@@ -44,8 +44,12 @@ class TransferSettings(BaseSettings):
     call_timeout: float = Field(default=60.0, gt=0)
     """Seconds for one vCenter SOAP call (the login, a CBT query)."""
     cancelled_vms_kept: int = Field(default=10_000, ge=1)
-    cancelled_vms_seconds: float = Field(default=3600.0, gt=0)
-    """How many cancelled VMs to remember, and for how long (a restarted worker replays this far back)."""
+    cancelled_vms_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    """How many cancelled VMs to remember, and for how long (a worker started later replays this far back
+    in the events stream, which keeps 7 days)."""
+    ack_wait: float = Field(default=5.0, gt=0)
+    """Seconds after which a range (or disk plan) whose worker stopped renewing its lease goes to another
+    worker: the transfer's command consumer's ack wait (a live worker renews it every fifth of it)."""
 
     @model_validator(mode="after")
     def _blocks(self) -> "TransferSettings":

@@ -2,9 +2,17 @@
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 
 from nats.aio.msg import Msg
+
+log = logging.getLogger(__name__)
+
+RENEWALS_PER_ACK_WAIT = 5
+"""In-progress acks a lease sends per ``ack_wait``: the message stays ours through an event-loop
+stall of up to four fifths of it (a short ack wait, 5 s for the transfer, tolerates 4 s)."""
 
 
 class Delivery:
@@ -26,12 +34,25 @@ class Delivery:
 
     @contextlib.asynccontextmanager
     async def lease(self, interval: float | None = None) -> AsyncIterator[None]:
-        """Send in-progress acks every ``interval`` seconds while the block runs."""
-        period = interval if interval is not None else self._ack_wait / 3
+        """Send in-progress acks every ``interval`` seconds (a fifth of ``ack_wait`` by default) while
+        the block runs; a renewal that comes later than the ack wait is logged (the message may have
+        gone to another consumer meanwhile)."""
+        period = interval if interval is not None else self._ack_wait / RENEWALS_PER_ACK_WAIT
 
         async def renew() -> None:
+            last = time.monotonic()
             while True:
                 await asyncio.sleep(period)
+                now = time.monotonic()
+                if now - last > self._ack_wait:
+                    log.warning(
+                        "the lease of %s was renewed %.1fs after the last renewal (ack wait %.1fs): "
+                        "the event loop stalled; the message may be redelivered",
+                        self.subject,
+                        now - last,
+                        self._ack_wait,
+                    )
+                last = now
                 await self.keep_alive()
 
         renewer = asyncio.create_task(renew(), name=f"lease {self.subject}")

@@ -1,11 +1,9 @@
 """Cancelling the copies of a VM whose migration a user cancelled.
 
-The planner publishes ``VmCancelRequested``. Every transfer worker must hear it, so
-:func:`listen_for_cancellations` reads it through its own ordered (ephemeral) JetStream
-consumer on the events stream — a durable one would hand each event to one worker only —
-starting ``ttl`` seconds back, so a worker started or restarted after the cancel (even
-when no worker ran then) learns it too. It tells the process's
-:class:`CancellationRegistry`, which
+The planner publishes ``VmCancelRequested``. Every transfer worker hears it through
+:func:`ferry_transfer.adapters.cancel_feed.follow_cancellations` (its own consumer on the
+events stream, replaying the past and re-created after NATS restarts), which tells the
+process's :class:`CancellationRegistry`, which
 
 * sets the cancel signal of every copy of that (migration, VM) in flight here, and
 * remembers the VM (the last ``max_entries``, for ``ttl`` seconds), so that a disk or range
@@ -24,16 +22,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-
-import msgspec
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
-
-from ferry_shared import subjects
-from ferry_shared.messages import decode_as
-from ferry_shared.migrations import VmCancelRequested
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +62,7 @@ class CancellationRegistry:
             self._caught_up.set()
 
     def mark_caught_up(self) -> None:
-        """The cancels of the last ``ttl`` seconds are all known now."""
+        """The cancels of the recent past are all known now."""
         self._caught_up.set()
 
     async def caught_up(self) -> None:
@@ -132,35 +120,3 @@ class CancellationRegistry:
             if at > oldest:
                 break
             del self._cancelled[key]
-
-
-async def listen_for_cancellations(js: JetStreamContext, registry: CancellationRegistry, stop: asyncio.Event) -> None:
-    """Feed ``VmCancelRequested`` events of the last ``registry.ttl`` seconds and every later one to
-    ``registry`` until ``stop`` is set (a background job)."""
-
-    async def on_message(msg: Msg) -> None:
-        try:
-            event = decode_as(msg.data, VmCancelRequested)
-        except msgspec.DecodeError as error:
-            log.warning("ignoring an undecodable message on %s: %s", msg.subject, error)
-        else:
-            registry.cancel(event.migration, event.vm_id)
-        if msg.metadata.num_pending == 0:
-            registry.mark_caught_up()
-
-    since = datetime.now(UTC) - timedelta(seconds=registry.ttl)
-    subscription = await js.subscribe(
-        VmCancelRequested.subject,
-        stream=subjects.EVENTS_STREAM,
-        cb=on_message,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.BY_START_TIME,
-        config=ConsumerConfig(opt_start_time=since),
-    )
-    info = await subscription.consumer_info()
-    if info.num_pending == 0 and not (info.delivered and info.delivered.consumer_seq):
-        registry.mark_caught_up()  # nothing to replay (delivered ones mark it as the last is handled)
-    try:
-        await stop.wait()
-    finally:
-        await subscription.unsubscribe()

@@ -54,12 +54,12 @@ async def copy_disk(
             "the transfer copies from vSphere only",
         )
     disk = DiskId(command.migration, command.vm_id, command.disk.key)
-    await ports.cancellations.caught_up()
-    if ports.cancellations.is_cancelled(command.migration, command.vm_id):
-        log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
-        await DiskEvents(ports.publisher).canceled(disk)
-        return
-    async with delivery.lease():
+    async with delivery.lease():  # from the start: the replay of past cancels may take a moment
+        await ports.cancellations.caught_up()
+        if ports.cancellations.is_cancelled(command.migration, command.vm_id):
+            log.info("not copying disk %d of cancelled VM %s", command.disk.key, command.vm_id)
+            await DiskEvents(ports.publisher).canceled(disk)
+            return
         with copy_failures(command):
             await _coordinate(command, disk, ports, cbt, options)
 

@@ -41,11 +41,18 @@ class RangeOptions:
 async def copy_range(
     command: CopyRange, delivery: Leased, *, ports: CopyPorts, copier: RangeCopier, options: RangeOptions
 ) -> None:
-    """Copy, check and count one range (see the module docstring)."""
+    """Copy, check and count one range (see the module docstring), holding the lease from the start:
+    the worker may wait for the replay of past cancels or for a connection to the source first."""
+    async with delivery.lease():
+        await _handle(command, ports, copier, options)
+
+
+async def _handle(command: CopyRange, ports: CopyPorts, copier: RangeCopier, options: RangeOptions) -> None:
     disk = DiskId(command.migration, command.vm_id, command.disk.key)
     events = DiskEvents(ports.publisher)
     await ports.cancellations.caught_up()
     if ports.cancellations.is_cancelled(command.migration, command.vm_id):
+        log.info("%s: skipped, the VM was cancelled", describe(command))
         await events.canceled(disk)
         return
     with copy_failures(command):
@@ -56,15 +63,12 @@ async def copy_range(
     work = _work(command, record)
     if record.is_done(work.index):
         if record.complete:  # the finisher may have died before DiskCopied left: say it (again)
-            async with delivery.lease():
-                with copy_failures(command):
-                    await finish_disk(ports.checkpoints, events, disk, ports.clock())
-        return
-    with ports.cancellations.track(command.migration, command.vm_id) as cancelled:
-        async with delivery.lease():
             with copy_failures(command):
-                copying = _copy(command, disk, work, ports, copier, options)
-                stopped, _ = await run_unless_cancelled(copying, cancelled)
+                await finish_disk(ports.checkpoints, events, disk, ports.clock())
+        return
+    with ports.cancellations.track(command.migration, command.vm_id) as cancelled, copy_failures(command):
+        copying = _copy(command, disk, work, ports, copier, options)
+        stopped, _ = await run_unless_cancelled(copying, cancelled)
     if stopped:
         log.info("%s: stopped, the VM was cancelled", describe(command))
         await events.canceled(disk)
