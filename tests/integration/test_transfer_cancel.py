@@ -89,7 +89,8 @@ async def test_a_cancel_after_a_nats_restart_stops_every_worker_reading(
             server = await asyncio.to_thread(start_nats_server, tmp_path / "nats", port=port)
             nats_on_disk.append(server)
             await async_wait_for(lambda: _jetstream_up(rig), timeout=30, what="JetStream back")
-            workers = await _replace_dead(rig, workers)
+            dead = [w.process.log_path for w in workers if w.process.process.poll() is not None]
+            assert not dead, f"a worker died when NATS came back: {dead}"
             at_restart = await done_count(rig, disk)
             await async_wait_for(lambda: _at_least(rig, disk, at_restart + 2), timeout=60, what="copying again")
             # each worker follows the cancels again, from where it was
@@ -122,13 +123,6 @@ async def _jetstream_up(rig: TransferRig) -> bool:
     except nats.errors.Error:
         return False
     return True
-
-
-async def _replace_dead(rig: TransferRig, workers: list[ServiceProcess]) -> list[ServiceProcess]:
-    """Start a new worker for each that exited, as Kubernetes would: today a command fetch that fails while
-    JetStream comes back up ends the worker (the consumer's fetch loop does not retry such errors yet)."""
-    alive = [worker for worker in workers if worker.process.process.poll() is None]
-    return alive + (await rig.start_workers(len(workers) - len(alive)) if len(alive) < len(workers) else [])
 
 
 async def _at_least_feeds(rig: TransferRig, count: int) -> bool:

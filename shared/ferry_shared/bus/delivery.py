@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ class Delivery:
                         self._ack_wait,
                     )
                 last = now
-                await self.keep_alive()
+                try:
+                    await self.keep_alive()
+                except NatsError as error:  # disconnected: the next renewal may get through
+                    log.warning("the lease of %s could not be renewed (%s); trying again", self.subject, error)
 
         renewer = asyncio.create_task(renew(), name=f"lease {self.subject}")
         try:
