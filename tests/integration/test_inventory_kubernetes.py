@@ -583,7 +583,6 @@ def bare_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeControlP
 # to the garbage collector (seen about once in ten runs): a warning about a socket of a
 # connection that no longer exists, not a leak of the watcher's own.
 @pytest.mark.filterwarnings("ignore:unclosed <ssl.SSLSocket:ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_kubevirt_is_required_cdi_and_multus_are_optional_and_a_restarted_server_is_rejoined(
     bare_kube: KubeControlPlane, tmp_path: Path
 ) -> None:
