@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import nats.errors
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
@@ -30,20 +31,49 @@ IDLE_CHECK_SECONDS = 30.0
 """How long a watch may stay quiet before :func:`follow` checks that it still exists."""
 
 
-async def read_all(kv: KeyValue) -> dict[str, bytes]:
-    """Every live key and its latest value."""
-    watcher = await kv.watchall(ignore_deletes=True)
-    values: dict[str, bytes] = {}
+@dataclass(frozen=True)
+class Stored:
+    """One key's latest value and its revision."""
+
+    value: bytes
+    revision: int
+
+
+READ_TIMEOUT_SECONDS = 60.0
+
+
+async def read_matching(kv: KeyValue, keys: str = ">", *, within: float = READ_TIMEOUT_SECONDS) -> dict[str, Stored]:
+    """Every live key matching ``keys`` (a subject pattern over key names: ``migration.>``)
+    with its latest value and revision.
+
+    A watch's "no more initial values" marker can come before the values themselves
+    (seen right after a nats-server restart, when the bucket looked empty to the watch
+    but was not), so the count of keys the stream holds for the pattern is asked first,
+    and the watch is read until every one of them has been delivered (deletes count, and
+    are left out of the answer)."""
+    info = await kv._js.stream_info(kv._stream, subjects_filter=f"{kv._pre}{keys}")
+    expected = len(info.state.subjects or {})
+    watcher = await kv.watch(keys)
+    seen: dict[str, Stored | None] = {}
+    deadline = asyncio.get_running_loop().time() + within
     try:
-        while True:
-            entry = await watcher.updates(timeout=60.0)  # type: ignore[no-untyped-call]
+        while len(seen) < expected:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"read {len(seen)} of the {expected} keys matching {keys!r} in {within:.0f} s")
+            entry = await watcher.updates(timeout=left)  # type: ignore[no-untyped-call]
             if entry is None:
-                break
-            if entry.value is not None:
-                values[entry.key] = entry.value
+                continue  # the marker; the values it should have followed may still come
+            deleted = entry.operation in (KV_DEL, KV_PURGE) or entry.value is None
+            seen[entry.key] = None if deleted else Stored(value=entry.value, revision=entry.revision or 0)
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
-    return values
+    return {key: stored for key, stored in seen.items() if stored is not None}
+
+
+async def read_all(kv: KeyValue) -> dict[str, bytes]:
+    """Every live key and its latest value."""
+    return {key: stored.value for key, stored in (await read_matching(kv)).items()}
 
 
 async def follow(

@@ -1,9 +1,9 @@
 """The providers this inventory service keeps connected, stored so a restart reconnects them."""
 
 import msgspec
-from nats.js.errors import NoKeysError
 from nats.js.kv import KeyValue
 
+from ferry_shared.bus.kv_watch import read_matching
 from ferry_shared.inventory import CONNECTION_PREFIX, connection_key
 from ferry_shared.providers import ProviderConnection
 
@@ -21,13 +21,5 @@ class ConnectionStore:
         await self._kv.delete(connection_key(provider))
 
     async def all(self) -> list[ProviderConnection]:
-        try:
-            keys = await self._kv.keys(filters=[f"{CONNECTION_PREFIX}.*"])
-        except NoKeysError:
-            return []
-        connections = []
-        for key in keys:
-            entry = await self._kv.get(key)
-            if entry.value:
-                connections.append(msgspec.json.decode(entry.value, type=ProviderConnection))
-        return connections
+        stored = await read_matching(self._kv, f"{CONNECTION_PREFIX}.>")
+        return [msgspec.json.decode(entry.value, type=ProviderConnection) for _, entry in sorted(stored.items())]

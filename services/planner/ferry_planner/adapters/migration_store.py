@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 
 import msgspec
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
 from ferry_planner.domain.migrations import Migration, MigrationHeader, VmMigration
 from ferry_planner.domain.outbox import MIGRATION_ITSELF, Commit, Outbox, OutboxMessage
 from ferry_planner.domain.ports import StoredChange
+from ferry_shared.bus.kv_watch import read_matching
 from ferry_shared.errors import TemporaryError
 from ferry_shared.inventory import kv_safe
 from ferry_shared.messages import Message
@@ -241,24 +242,18 @@ class MigrationStore:
         """Read every stored migration and its unsent messages (once, at start-up)."""
         records: dict[str, MigrationRecord] = {}
         vms: dict[str, VmRecord] = {}
-        watcher = await self._kv.watch(f"{PREFIX}.>", ignore_deletes=True)
-        try:
-            while (entry := await watcher.updates(timeout=60.0)) is not None:  # type: ignore[no-untyped-call]
-                if entry.value is None or entry.operation in (KV_DEL, KV_PURGE):
-                    continue
-                try:
-                    value: msgspec.Struct
-                    if ".vm." in entry.key:
-                        value = vms[entry.key] = _vm_decoder.decode(entry.value)
-                    else:
-                        value = records[entry.key] = _record_decoder.decode(entry.value)
-                except msgspec.DecodeError as error:
-                    log.error("ignoring unreadable migration key %s: %s", entry.key, error)
-                    continue
-                self._written[entry.key] = value
-                self._revisions[entry.key] = entry.revision
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        for key, entry in (await read_matching(self._kv, f"{PREFIX}.>")).items():
+            try:
+                value: msgspec.Struct
+                if ".vm." in key:
+                    value = vms[key] = _vm_decoder.decode(entry.value)
+                else:
+                    value = records[key] = _record_decoder.decode(entry.value)
+            except msgspec.DecodeError as error:
+                log.error("ignoring unreadable migration key %s: %s", key, error)
+                continue
+            self._written[key] = value
+            self._revisions[key] = entry.revision
         for record in records.values():
             keys = [vm_key(record.name, vm_id) for vm_id in record.vm_ids]
             missing = [key for key in keys if key not in vms]

@@ -16,6 +16,7 @@ from nats.js.kv import KeyValue
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.plans import Plan
 from ferry_planner.domain.providers import ProviderRecord
+from ferry_shared.bus.kv_watch import read_matching
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class PlannerRepository:
         await self._kv.delete(self._key(kind, name))
 
     async def list(self, kind: type[T]) -> list[T]:
-        values = await _read_matching(self._kv, f"{PREFIXES[kind]}.>")
+        stored = await read_matching(self._kv, f"{PREFIXES[kind]}.>")
+        values = {key: entry.value for key, entry in stored.items()}
         decoded = (_decoded(key, value, kind) for key, value in sorted(values.items()))
         return [value for value in decoded if value is not None]
 
@@ -75,16 +77,3 @@ def _decoded(key: str, value: bytes, kind: type[T]) -> T | None:
     except msgspec.DecodeError:  # ValidationError too
         log.exception("skipping %s: the stored value does not decode as a %s", key, kind.__name__)
         return None
-
-
-async def _read_matching(kv: KeyValue, pattern: str) -> dict[str, bytes]:
-    """Every live key matching ``pattern`` (not the whole bucket: migrations live there too)."""
-    watcher = await kv.watch(pattern, ignore_deletes=True)
-    values: dict[str, bytes] = {}
-    try:
-        while (entry := await watcher.updates(timeout=60.0)) is not None:  # type: ignore[no-untyped-call]
-            if entry.value:
-                values[entry.key] = entry.value
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-    return values

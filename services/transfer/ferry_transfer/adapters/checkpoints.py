@@ -14,8 +14,9 @@ import random
 
 import msgspec
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
+from ferry_shared.bus.kv_watch import read_matching
 from ferry_transfer.domain.checkpoint import Change, DiskRecord
 from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.errors import CheckpointConflict, CheckpointMissing
@@ -75,18 +76,8 @@ class KvCheckpoints:
     async def digests(self, disk: DiskId) -> dict[int, bytes]:
         """Every stored range digest of the disk, by range index (one watch, not one request per range)."""
         prefix = f"range.{disk.token}."
-        watcher = await self._kv.watch(f"{prefix}>", ignore_deletes=True)
-        found: dict[int, bytes] = {}
-        try:
-            while True:
-                entry = await watcher.updates(timeout=WATCH_TIMEOUT)  # type: ignore[no-untyped-call]
-                if entry is None:
-                    break
-                if entry.value and entry.operation not in (KV_DEL, KV_PURGE):
-                    found[int(entry.key.removeprefix(prefix))] = entry.value
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return found
+        stored = await read_matching(self._kv, f"{prefix}>", within=WATCH_TIMEOUT)
+        return {int(key.removeprefix(prefix)): entry.value for key, entry in stored.items()}
 
     async def _get(self, disk: DiskId) -> tuple[DiskRecord, int] | None:
         try:
