@@ -60,6 +60,8 @@ DOWNTIME = (0.5, 4.0)
 """Seconds a killed process (or nats-server) stays down before it is started again."""
 RECOVERY_DEADLINE = 90.0
 """Seconds after the fault within which the migration must have ended."""
+INVENTORY_TIMEOUT = 30.0
+"""Seconds the inventory may take to show a power state changed in vSphere."""
 SETTLE_TIMEOUT = 20.0
 """Seconds a failed VM's source may take to be powered on again and its directory to go."""
 BANDWIDTH_PER_CONNECTION = 2 * MiB
@@ -307,8 +309,9 @@ def power_states(vcsim: Vcsim) -> dict[str, str]:
 
 
 def restore_sources(stack: ChaosStack) -> None:
-    """Power on again the sources the model has on (an earlier run migrated them), and
-    wait until the inventory sees it, so the migration records the state to restore."""
+    """Power on again the sources the model has on (the run migrated them), and wait until
+    the inventory sees it: the last check of a run (the inventory still follows vSphere
+    after the fault), and what makes the next run start from the model's power states."""
     wanted = initial_power()
     with vsphere(stack.vcsim) as content:
         for name, vm in source_vms(content).items():
@@ -316,14 +319,23 @@ def restore_sources(stack: ChaosStack) -> None:
                 task = vm.PowerOnVM_Task()
                 wait_for(partial(_task_done, task), timeout=30, what=f"{name} to power on")
 
+    seen: dict[str, str] = {}
+
     def inventory_agrees() -> bool | None:
         try:
             items = _get(f"{stack.url('inventory')}/api/v1/providers/vcenter/vms")["items"]
         except httpx.HTTPError:
             return None
-        return {vm["name"]: vm["power_state"] for vm in items} == wanted or None
+        seen.clear()
+        seen.update({vm["name"]: vm["power_state"] for vm in items})
+        return seen == wanted or None
 
-    wait_for(inventory_agrees, timeout=30, what="the inventory to see the sources' power states")
+    try:
+        wait_for(inventory_agrees, timeout=INVENTORY_TIMEOUT, what="the inventory to follow vSphere")
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}: sources powered on again in vSphere ({wanted}) are still {seen} in the inventory"
+        ) from None
 
 
 def _task_done(task: Any) -> bool:
@@ -388,6 +400,9 @@ def run_once(stack: ChaosStack, seed: int) -> RunResult:
     entered = time.monotonic()
     try:
         _run(stack, seed, result)
+    except (AssertionError, httpx.HTTPError) as error:  # setting up the run failed: say where
+        result.outcome = "broken"
+        result.problems.append(f"{type(error).__name__}: {error}")
     finally:
         result.wall = time.monotonic() - entered
     return result
@@ -428,8 +443,9 @@ def _run(stack: ChaosStack, seed: int, result: RunResult) -> None:
     result.problems += check(stack, final, stack.target_root / f"chaos-{seed}")
     try:
         wait_for(stack.healthy, timeout=60, what="every process to be ready again", interval=0.5)
+        restore_sources(stack)
     except AssertionError as error:
-        result.problems.append(str(error))
+        result.problems.append(f"after the run: {error}")
     phases = {phase for phase, _ in result.vms.values()}
     if result.problems:
         result.outcome = "broken"
