@@ -384,6 +384,15 @@ def _migration(stack: ChaosStack, name: str) -> dict[str, Any] | None:
     return found
 
 
+def _answer(stack: ChaosStack, name: str) -> str:
+    """What the planner answers for a migration (when it does not show it)."""
+    try:
+        response = httpx.get(f"{stack.url('planner')}/api/v1/migrations/{name}", timeout=3)
+    except httpx.HTTPError as error:
+        return f"nothing ({type(error).__name__}: {error})"
+    return f"{response.status_code} {response.text[:200]}"
+
+
 def strike(stack: ChaosStack, fault: Fault) -> None:
     if fault.kind == "nats-server":
         stack.restart_nats(fault.down)
@@ -435,6 +444,10 @@ def _run(stack: ChaosStack, seed: int, result: RunResult) -> None:
         last = _migration(stack, name)
         result.vms = {vm["vm_name"]: (vm["phase"], vm["reason"]) for vm in (last or {}).get("vms", [])}
         result.problems.append(f"migration {name} did not end within {RECOVERY_DEADLINE:.0f}s of the fault")
+        if last is None:
+            result.problems.append(f"the planner answers {_answer(stack, name)} for it")
+        ends = {vm: result.vms.get(vm, ("unknown to the planner", ""))[0] for vm in initial_power()}
+        result.problems += _power_problems(stack, ends)
         striking.join()
         return
     result.recover_seconds = round(time.monotonic() - struck, 1)
@@ -468,7 +481,7 @@ def check(stack: ChaosStack, migration: dict[str, Any], namespace_dir: Path) -> 
                 problems.append(f"{label} Failed without a reason")
         else:
             problems.append(f"{label} ended {vm['phase']} ({vm.get('reason')!r}): only Completed or Failed may")
-    problems += _power_problems(stack, migration)
+    problems += _power_problems(stack, {vm["vm_name"]: vm["phase"] for vm in migration["vms"]})
     for vm in failed:
         directory = namespace_dir / vm["target_name"]
         try:
@@ -495,15 +508,15 @@ def _disk_problems(control: str, vm: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _power_problems(stack: ChaosStack, migration: dict[str, Any]) -> list[str]:
-    """Migrated sources are off; every other source is back to its power state before the run."""
+def _power_problems(stack: ChaosStack, ends: dict[str, str]) -> list[str]:
+    """Migrated sources are off; every other source is back to its power state before the
+    run. ``ends``: VM name → the phase it ended in (or is stuck in)."""
     wanted = initial_power()
-    ends = {vm["vm_name"]: vm["phase"] for vm in migration["vms"]}
 
     def wrong() -> list[str]:
         found = power_states(stack.vcsim)
         return [
-            f"{name} is {found[name]} after ending {ends[name]} (it was {wanted[name]})"
+            f"{name} is {found[name]} after ending {ends[name]} (it was {wanted[name]} before the run)"
             for name in ends
             if found[name] != ("poweredOff" if ends[name] == "Completed" else wanted[name])
         ]
