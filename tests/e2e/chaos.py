@@ -170,7 +170,8 @@ class RunResult:
         lines = [
             f"seed {self.seed}: {self.fault} → {self.outcome}: the migration took {self.elapsed:.1f}s, "
             f"ended {self.recover_seconds}s after the fault; the run took {self.wall:.1f}s",
-            f"  phases when the fault struck: {self.at_fault}",
+            f"  phases when the fault struck: {self.at_fault}"
+            + ("" if self.hit_running else " (the migration had already ended)"),
         ]
         lines += [f"  {name}: {phase} {reason!r}" for name, (phase, reason) in self.vms.items()]
         lines += [f"  services that exited on their own: {self.restarts}"] if self.restarts else []
