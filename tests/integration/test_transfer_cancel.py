@@ -26,7 +26,7 @@ from ferry_shared.service import Bus
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import async_wait_for
 
-from .transfer_rig import Disk, TransferRig, file_sink, model, transfer_rig
+from .transfer_rig import Disk, TransferRig, file_sink, model, one_read_per_range, transfer_rig
 
 pytestmark = [pytest.mark.vsphere, pytest.mark.nats]
 
@@ -38,11 +38,7 @@ MODEL = model([{"name": "big", "disks": [{"capacity": "64MiB", "content": {"kind
 
 @pytest.fixture(autouse=True)
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One read per range, two ranges per worker, the default ack wait."""
-    monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(RANGE))
-    monkeypatch.setenv("FERRY_TRANSFER_CHUNK_SIZE", str(RANGE))
-    monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "0.2")
-    monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "2")
+    one_read_per_range(monkeypatch, RANGE)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from ferry_testpeers.waiting import async_wait_for, eventually
 from ferry_transfer.domain.checkpoint import DiskRecord
 from ferry_transfer.domain.checksum import disk_checksum
 
-from .transfer_rig import Disk, TransferRig, file_sink, model, transfer_rig
+from .transfer_rig import Disk, TransferRig, file_sink, model, one_read_per_range, transfer_rig
 
 pytestmark = [pytest.mark.vsphere, pytest.mark.nats]
 
@@ -44,11 +44,7 @@ def simulator(vcsim_factory: VcsimFactory) -> Vcsim:
 
 @pytest.fixture(autouse=True)
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One read per range, 2 ranges per worker, the default ack wait (5 s)."""
-    monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(RANGE))
-    monkeypatch.setenv("FERRY_TRANSFER_CHUNK_SIZE", str(RANGE))
-    monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "0.2")
-    monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "2")
+    one_read_per_range(monkeypatch, RANGE)
 
 
 def assert_copied(rig: TransferRig, disk: Disk, target: Path, copied: DiskCopied) -> None:

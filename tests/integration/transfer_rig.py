@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import msgspec
+import pytest
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -229,3 +230,12 @@ def model(vms: list[dict[str, Any]]) -> dict[str, Any]:
             }
         ]
     }
+
+
+def one_read_per_range(monkeypatch: pytest.MonkeyPatch, range_size: int) -> None:
+    """Worker settings for the crash and cancel tests: ranges of ``range_size`` read in one
+    chunk, two ranges per worker, progress every 0.2 s, the default ack wait."""
+    monkeypatch.setenv("FERRY_TRANSFER_RANGE_SIZE", str(range_size))
+    monkeypatch.setenv("FERRY_TRANSFER_CHUNK_SIZE", str(range_size))
+    monkeypatch.setenv("FERRY_TRANSFER_PROGRESS_INTERVAL", "0.2")
+    monkeypatch.setenv("FERRY_TRANSFER_RANGES_IN_FLIGHT", "2")
