@@ -23,7 +23,6 @@ up once the first consumer has replayed the past.
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from ferry_shared import subjects
 from ferry_shared.messages import decode_as
 from ferry_shared.migrations import VmCancelRequested
+from ferry_shared.retry import Backoff, pause
 from ferry_transfer.adapters.cancellation import CancellationRegistry
 
 log = logging.getLogger(__name__)
@@ -99,11 +99,12 @@ async def follow_cancellations(
     """Feed every ``VmCancelRequested`` of the last ``options.since`` seconds, and every later one, to
     ``registry`` until ``stop`` is set, with a new consumer whenever the last one failed."""
     position = FeedPosition(datetime.now(UTC) - timedelta(seconds=options.since))
-    delay = options.retry_delay
+    backoff = Backoff(options.retry_delay, options.max_retry_delay)
     while not stop.is_set():
         try:
             await _read_one_consumer(js, registry, position, stop, options)
         except (nats.errors.Error, OSError, TimeoutError) as error:  # a bug is no reason to retry: it ends the job
+            delay = backoff.next()
             log.warning(
                 "following cancellations failed (%s: %s); a new consumer from stream sequence %d in %.1fs",
                 type(error).__name__,
@@ -111,12 +112,9 @@ async def follow_cancellations(
                 position.last_sequence + 1,
                 delay,
             )
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await stop.wait()
-            delay = min(delay * 2, options.max_retry_delay)
+            await pause(delay, stop=stop)
         else:
-            delay = options.retry_delay
+            backoff.reset()
 
 
 async def _read_one_consumer(
