@@ -318,6 +318,7 @@ def test_chart_lints_and_renders_operator_secrets_and_the_nats_backend(kube: Kub
     assert not [d for d in documents if d["kind"] == "Secret"], "the operator's Secrets, none generated"
     roles = {d["metadata"]["name"] for d in documents if d["kind"] in ("Role", "ClusterRole")}
     assert not {n for n in roles if "provider-secrets" in n}, "no Secret access without the kubernetes backend"
+    assert f"{PREFIX}-kubevirt-writer" not in roles, "no target namespaces: the writer may create nothing"
     for deployment in (d for d in documents if d["kind"] == "Deployment"):
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
