@@ -245,7 +245,7 @@ def _nbd_secrets(release: Release) -> tuple[dict[str, bytes], dict[str, bytes]]:
     return decode(ca), decode(transfer)
 
 
-def test_generated_nbd_ca_signs_the_transfer_certificate_and_survives_upgrades(release: Release) -> None:
+def test_generated_nbd_ca_signs_the_transfer_certificate_and_is_kept_on_upgrades(release: Release) -> None:
     ca, transfer = _nbd_secrets(release)
     assert sorted(ca) == ["ca-cert.pem", "ca-key.pem"]
     assert sorted(transfer) == ["ca-cert.pem", "client-cert.pem", "client-key.pem"], "no CA key for the transfer"
@@ -256,6 +256,13 @@ def test_generated_nbd_ca_signs_the_transfer_certificate_and_survives_upgrades(r
 
     helm(release.kube, "upgrade", RELEASE, *release.install_args())
     assert _nbd_secrets(release) == (ca, transfer), "an upgrade keeps the NBD CA and certificate"
+
+    with release.kube.api_client() as api:
+        client.CoreV1Api(api).delete_namespaced_secret(f"{PREFIX}-nbd-transfer", NAMESPACE)
+    helm(release.kube, "upgrade", RELEASE, *release.install_args())
+    kept_ca, reissued = _nbd_secrets(release)
+    assert kept_ca == ca and reissued["client-cert.pem"] != transfer["client-cert.pem"]
+    x509.load_pem_x509_certificate(reissued["client-cert.pem"]).verify_directly_issued_by(authority)
 
 
 def test_transfer_alone_reaches_the_sinks_of_the_target_namespaces(release: Release) -> None:
