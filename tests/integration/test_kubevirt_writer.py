@@ -83,8 +83,11 @@ def until(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
 
 
 def settings(security: LocalSecurity, **overrides: Any) -> WriterSettings:
-    defaults = {"sink_ready_timeout": 20.0, "nbd_ca_dir": security.nbd_ca_dir, "FERRY_NAMESPACE": "ferry-system"}
-    return WriterSettings(sink_image=SINK_IMAGE, **(defaults | overrides))
+    """The writer's settings: sinks signed by ``security``'s NBD CA, Ferry in namespace ferry-system."""
+    defaults: dict[str, Any] = {"sink_ready_timeout": 20.0, "nbd_ca_dir": security.nbd_ca_dir}
+    return WriterSettings.model_validate(
+        {"sink_image": SINK_IMAGE, "FERRY_NAMESPACE": "ferry-system", **defaults, **overrides}
+    )
 
 
 def admin(kube: KubeControlPlane) -> dict[str, str]:
@@ -192,12 +195,12 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
 
 
 def check_sink_secret_and_policy(cluster: Cluster, security: LocalSecurity) -> None:
-    secret = cluster.core.read_namespaced_secret("db-1-disk-sink-tls", cluster.namespace)
+    secret: Any = cluster.core.read_namespaced_secret("db-1-disk-sink-tls", cluster.namespace)
     assert sorted(secret.data) == ["ca-cert.pem", "server-cert.pem", "server-key.pem"]
     assert base64.b64decode(secret.data["ca-cert.pem"]) == (security.nbd_ca_dir / "ca-cert.pem").read_bytes()
     assert secret.metadata.labels["ferry.dev/vm"] == "db-1"
     assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "ferry"
-    policy = client.NetworkingV1Api(cluster.core.api_client).read_namespaced_network_policy(
+    policy: Any = client.NetworkingV1Api(cluster.core.api_client).read_namespaced_network_policy(
         "db-1-disk-sink", cluster.namespace
     )
     assert policy.spec.pod_selector.match_labels == {"ferry.dev/role": "disk-sink", "ferry.dev/vm": "db-1"}
