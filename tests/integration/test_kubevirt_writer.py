@@ -468,3 +468,14 @@ async def test_a_sink_pod_that_never_serves_fails_the_step_at_the_deadline(
     assert "timed out after 1s waiting for the disk-sink pod to serve" in failed.reason
     assert "last seen: phase Pending" in failed.reason
     assert SINK_IMAGE in failed.reason
+
+
+async def test_a_writer_without_the_nbd_ca_makes_no_sink_and_says_what_to_set(
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
+) -> None:
+    async with running_writer(bus, settings(nbd_security, nbd_ca_dir=None), admin(kube)) as writer:
+        await writer.send(PrepareVolumes, TARGET, three_disk_vm(cluster.namespace))
+        failed = await writer.failure()
+    assert failed.error_code == "nbd_tls_unconfigured"
+    assert "FERRY_WRITER_NBD_CA_DIR is not set" in failed.reason
+    assert cluster.absent(cluster.pod, "db-1-disk-sink")
