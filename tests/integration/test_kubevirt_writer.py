@@ -119,6 +119,15 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
     bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
+    restricted = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    cluster.core.patch_namespace(cluster.namespace, {"metadata": {"labels": restricted}})  # the strictest admission
+    plain = {"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "c", "image": SINK_IMAGE}]}}
+    with pytest.raises(ApiException) as refused:  # the admission really enforces it here
+        cluster.core.create_namespaced_pod(cluster.namespace, plain)  # type: ignore[arg-type]
+    assert refused.value.status == 403 and "restricted" in str(refused.value.body)
     async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         prepared = await writer.next(VolumesPrepared)
