@@ -338,8 +338,14 @@ def check_source_vms_are_off(stack: Stack) -> None:
         assert found[name] == "poweredOff", f"{name} was not powered off for the cold migration"
 
 
+def nbd_key_material(security: Path) -> list[str]:
+    """Distinctive lines of the NBD CA's and the transfer's private keys (never on the bus or in a log)."""
+    keys = [security / "nbd-ca" / "ca-key.pem", security / "nbd-transfer" / "client-key.pem"]
+    return [line for key in keys for line in key.read_text().splitlines()[1:3] if not line.startswith("-----")]
+
+
 def check_no_secret_leaked(stack: Stack, cluster: KubeControlPlane) -> None:
-    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig)]
+    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig), *nbd_key_material(stack.work_dir / "security")]
     texts = [*stack.responses, *stack.logs(), nats_stream_dump(stack.nats)]
     for secret in secrets:
         for text in texts:
