@@ -125,6 +125,9 @@ class SinkLocation(msgspec.Struct, frozen=True, kw_only=True):
 
     ``file``: ``path`` on the machine (shared with the transfer worker for local targets).
     ``nbd``: ``host``, ``port`` and ``export`` of an NBD server (a sink pod's, on Kubernetes).
+    ``tls_server_name``, when set, says the server requires TLS (``NBD_OPT_STARTTLS``) with a
+    client certificate, and presents a certificate for that name (the sink pod's, signed by
+    Ferry's NBD CA); the client verifies it against its own copy of the CA, never one sent here.
     """
 
     disk_key: int
@@ -134,11 +137,13 @@ class SinkLocation(msgspec.Struct, frozen=True, kw_only=True):
     host: str = ""
     port: int = 0
     export: str = ""
+    tls_server_name: str = ""
 
     def describe(self) -> str:
         if self.kind == "file":
             return self.path
-        return f"nbd://{self.host}:{self.port}/{self.export}"
+        scheme = "nbds" if self.tls_server_name else "nbd"  # the NBD URI scheme of TLS
+        return f"{scheme}://{self.host}:{self.port}/{self.export}"
 
 
 class PrepareVolumes(StepCommand, frozen=True, kw_only=True, tag="ferry.kubevirt_writer.prepare_volumes.v1"):

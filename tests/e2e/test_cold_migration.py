@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import stop_all
+from ferry_peers.security import LocalSecurity
 from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import CANCELED_VM, migration_model
@@ -71,10 +72,11 @@ def cluster(kube: KubeControlPlane) -> KubeControlPlane:
 @pytest.fixture
 def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) -> Iterator[Stack]:
     simulator = vcsim_factory(model=migration_model())
+    security = LocalSecurity.create(tmp_path / "security")
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path)
+            services[name] = start_service(name, nats_server.url, tmp_path, env=security.service_env(name))
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())
@@ -84,6 +86,7 @@ def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:
     namespace = NAMESPACES["kubernetes"]
     objects = client.CustomObjectsApi(cluster.api_client())
     core = client.CoreV1Api(cluster.api_client())
+    networking = client.NetworkingV1Api(cluster.api_client())
 
     def virtual_machine(vm: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -106,6 +109,10 @@ def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:
                  if c.metadata.name.startswith(name)]  # fmt: skip
         found += [f"pod/{p.metadata.name}" for p in core.list_namespaced_pod(namespace).items
                   if p.metadata.name.startswith(name)]  # fmt: skip
+        found += [f"secret/{x.metadata.name}" for x in core.list_namespaced_secret(namespace).items
+                  if x.metadata.name.startswith(name)]  # fmt: skip
+        found += [f"networkpolicy/{x.metadata.name}" for x in networking.list_namespaced_network_policy(namespace).items
+                  if x.metadata.name.startswith(name)]  # fmt: skip
         for plural in ("virtualmachines", "datavolumes"):
             group, version = ("kubevirt.io", "v1") if plural == "virtualmachines" else ("cdi.kubevirt.io", "v1beta1")
             items = objects.list_namespaced_custom_object(group, version, namespace, plural)["items"]
@@ -331,8 +338,14 @@ def check_source_vms_are_off(stack: Stack) -> None:
         assert found[name] == "poweredOff", f"{name} was not powered off for the cold migration"
 
 
+def nbd_key_material(security: Path) -> list[str]:
+    """Distinctive lines of the NBD CA's and the transfer's private keys (never on the bus or in a log)."""
+    keys = [security / "nbd-ca" / "ca-key.pem", security / "nbd-transfer" / "client-key.pem"]
+    return [line for key in keys for line in key.read_text().splitlines()[1:3] if not line.startswith("-----")]
+
+
 def check_no_secret_leaked(stack: Stack, cluster: KubeControlPlane) -> None:
-    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig)]
+    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig), *nbd_key_material(stack.work_dir / "security")]
     texts = [*stack.responses, *stack.logs(), nats_stream_dump(stack.nats)]
     for secret in secrets:
         for text in texts:

@@ -4,10 +4,12 @@ runs the disk-sink pods (:class:`~ferry_testpeers.sink_node.SinkNode`: real qemu
 servers on loopback addresses), so the sinks the writer reports really take bytes.
 """
 
+import base64
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,15 +18,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferry_kubevirt_writer.settings import WriterSettings
+from ferry_peers.security import LocalSecurity
 from ferry_shared.messages import MessageFailed, StepRef
 from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmCleanedUp, VmCreated, VolumesPrepared
+from ferry_shared.pki import Authority
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
 from ferry_shared.target_vm import TargetDisk, TargetNic, TargetVm
 from ferry_testpeers.kube import KubeControlPlane, create_namespace
 from ferry_testpeers.sink_node import SinkNode
 from ferry_testpeers.waiting import async_wait_for
-from ferry_transfer.adapters.nbd import NbdClient
+from ferry_transfer.adapters.nbd import NbdClient, NbdTls, NbdTlsError, client_context, directory_context
 
 from .writer_harness import MIGRATION, running_writer
 
@@ -63,6 +67,12 @@ def cluster(kube: KubeControlPlane) -> Iterator[Cluster]:
         core.delete_collection_namespaced_pod(namespace)  # so no later test's node runs a pod left here
 
 
+@pytest.fixture(scope="module")
+def nbd_security(tmp_path_factory: pytest.TempPathFactory) -> LocalSecurity:
+    """The NBD CA the writer signs sink certificates with, and the transfer's client identity."""
+    return LocalSecurity.create(tmp_path_factory.mktemp("security"))
+
+
 def until(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     """An async probe for :func:`async_wait_for` from a plain predicate."""
 
@@ -72,8 +82,12 @@ def until(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return probe
 
 
-def settings(**overrides: Any) -> WriterSettings:
-    return WriterSettings(sink_image=SINK_IMAGE, **({"sink_ready_timeout": 20.0} | overrides))
+def settings(security: LocalSecurity, **overrides: Any) -> WriterSettings:
+    """The writer's settings: sinks signed by ``security``'s NBD CA, Ferry in namespace ferry-system."""
+    defaults: dict[str, Any] = {"sink_ready_timeout": 20.0, "nbd_ca_dir": security.nbd_ca_dir}
+    return WriterSettings.model_validate(
+        {"sink_image": SINK_IMAGE, "FERRY_NAMESPACE": "ferry-system", **defaults, **overrides}
+    )
 
 
 def admin(kube: KubeControlPlane) -> dict[str, str]:
@@ -102,10 +116,19 @@ def three_disk_vm(namespace: str, name: str = "db-1") -> TargetVm:
 
 
 async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_every_disk(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    restricted = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    cluster.core.patch_namespace(cluster.namespace, {"metadata": {"labels": restricted}})  # the strictest admission
+    plain = {"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "c", "image": SINK_IMAGE}]}}
+    with pytest.raises(ApiException) as refused:  # the admission really enforces it here
+        cluster.core.create_namespaced_pod(cluster.namespace, plain)  # type: ignore[arg-type]
+    assert refused.value.status == 403 and "restricted" in str(refused.value.body)
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         prepared = await writer.next(VolumesPrepared)
 
@@ -140,12 +163,23 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
             {"FERRY_DISK_SIZE": str(5 * MIB), "FERRY_DISK_CLAIM": "db-1-disk-2"},
         ]
         assert containers[0].volume_devices[0].device_path == "/dev/ferry-disk-0"
-        assert containers[0].volume_mounts is None
-        assert containers[1].volume_mounts[0].mount_path == "/disks/1"
-        assert "truncate -s" in containers[1].command[-1] and "/disks/1/disk.img" in containers[1].command[-1]
-        assert "qemu-nbd" in containers[0].command[-1] and "/dev/ferry-disk-0" in containers[0].command[-1]
-        claims = [v.persistent_volume_claim.claim_name for v in pod.spec.volumes]
+        assert [m.mount_path for m in containers[0].volume_mounts] == ["/etc/ferry/nbd-tls"]
+        assert [m.mount_path for m in containers[1].volume_mounts] == ["/disks/1", "/etc/ferry/nbd-tls"]
+        assert all(c.volume_mounts[-1].read_only is True for c in containers)
+        assert [c.name for c in pod.spec.init_containers] == ["size-1", "size-2"]
+        assert pod.spec.init_containers[0].command == ["truncate", f"--size=>{2 * MIB}", "/disks/1/disk.img"]
+        assert all(c.command == ["qemu-nbd"] for c in containers)
+        assert containers[0].args[-1] == "/dev/ferry-disk-0" and containers[1].args[-1] == "/disks/1/disk.img"
+        assert all("verify-peer=on" in " ".join(c.args) and "--tls-creds=tls0" in c.args for c in containers)
+        for c in [*containers, *pod.spec.init_containers]:  # the hardened context, as the apiserver stored it
+            assert c.security_context.read_only_root_filesystem is True and c.security_context.run_as_non_root
+        assert pod.spec.automount_service_account_token is False
+        assert (pod.spec.security_context.run_as_user, pod.spec.security_context.fs_group) == (107, 107)
+        claims = [v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim]
         assert claims == ["db-1-disk-0", "db-1-disk-1", "db-1-disk-2"]
+        (tls_volume,) = [v for v in pod.spec.volumes if v.secret]
+        assert (tls_volume.secret.secret_name, tls_volume.secret.default_mode) == ("db-1-disk-sink-tls", 0o440)
+        check_sink_secret_and_policy(cluster, nbd_security)
 
     (served,) = sink_node.pods_seen
     assert [(s.disk_key, s.kind, s.host, s.port, s.export, s.size_bytes) for s in prepared.sinks] == [
@@ -153,10 +187,12 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
         (2001, "nbd", served.ip, 10810, "disk", 2 * MIB),
         (2002, "nbd", served.ip, 10811, "disk", 5 * MIB),
     ]
+    assert {s.tls_server_name for s in prepared.sinks} == {f"db-1-disk-sink.{cluster.namespace}.nbd.ferry.invalid"}
     assert (prepared.migration, prepared.vm_id) == (MIGRATION, "vm-42")
+    tls = NbdTls(directory_context(nbd_security.nbd_client_dir), prepared.sinks[0].tls_server_name)
     for sink in prepared.sinks:  # every sink takes bytes, and they land in the claim's volume
         payload = os.urandom(8192)
-        async with NbdClient.connect(host=sink.host, port=sink.port, export_name=sink.export) as nbd:
+        async with NbdClient.connect(host=sink.host, port=sink.port, export_name=sink.export, tls=tls) as nbd:
             assert nbd.size == sink.size_bytes
             await nbd.pwrite(MIB, payload)
             await nbd.flush()
@@ -167,11 +203,64 @@ async def test_prepare_volumes_creates_the_volumes_and_one_sink_pod_that_serves_
             assert image.read(len(payload)) == payload
 
 
-async def test_a_redelivered_prepare_volumes_reuses_what_exists_and_answers_alike(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode
+def check_sink_secret_and_policy(cluster: Cluster, security: LocalSecurity) -> None:
+    secret: Any = cluster.core.read_namespaced_secret("db-1-disk-sink-tls", cluster.namespace)
+    assert sorted(secret.data) == ["ca-cert.pem", "server-cert.pem", "server-key.pem"]
+    assert base64.b64decode(secret.data["ca-cert.pem"]) == (security.nbd_ca_dir / "ca-cert.pem").read_bytes()
+    assert secret.metadata.labels["ferry.dev/vm"] == "db-1"
+    assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "ferry"
+    policy: Any = client.NetworkingV1Api(cluster.core.api_client).read_namespaced_network_policy(
+        "db-1-disk-sink", cluster.namespace
+    )
+    assert policy.spec.pod_selector.match_labels == {"ferry.dev/role": "disk-sink", "ferry.dev/vm": "db-1"}
+    assert policy.spec.policy_types == ["Ingress"]
+    (rule,) = policy.spec.ingress
+    (peer,) = rule._from
+    assert peer.namespace_selector.match_labels == {"kubernetes.io/metadata.name": "ferry-system"}
+    assert peer.pod_selector.match_labels == {
+        "app.kubernetes.io/name": "ferry",
+        "app.kubernetes.io/component": "transfer",
+    }
+    assert [(p.protocol, p.port) for p in rule.ports] == [("TCP", 10809), ("TCP", 10810), ("TCP", 10811)]
+
+
+async def test_a_sink_pod_refuses_clients_without_a_certificate_from_the_nbd_ca(
+    bus: Bus,
+    kube: KubeControlPlane,
+    cluster: Cluster,
+    sink_node: SinkNode,
+    nbd_security: LocalSecurity,
+    tmp_path: Path,
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
+        await writer.send(PrepareVolumes, TARGET, vm)
+        prepared = await writer.next(VolumesPrepared)
+    sink = prepared.sinks[1]
+    with pytest.raises(NbdTlsError, match="requires TLS"):
+        async with NbdClient.connect(host=sink.host, port=sink.port, export_name=sink.export, connect_timeout=5):
+            pass
+    impostor = Authority.create("not Ferry's NBD CA")
+    issued = impostor.issue("intruder", client=True)
+    (tmp_path / "cert.pem").write_bytes(issued.cert_pem)
+    (tmp_path / "key.pem").write_bytes(issued.key_pem)
+    context = client_context(nbd_security.nbd_client_dir / "ca-cert.pem", tmp_path / "cert.pem", tmp_path / "key.pem")
+    with pytest.raises(NbdTlsError, match="did not accept this client's certificate"):
+        async with NbdClient.connect(host=sink.host, port=sink.port, export_name=sink.export, connect_timeout=5,
+                                     tls=NbdTls(context, sink.tls_server_name)):  # fmt: skip
+            pass
+    good = NbdTls(directory_context(nbd_security.nbd_client_dir), "db-2-disk-sink.other.nbd.ferry.invalid")
+    with pytest.raises(NbdTlsError, match="CERTIFICATE_VERIFY_FAILED"):  # another VM's name: not this sink
+        async with NbdClient.connect(host=sink.host, port=sink.port, export_name=sink.export, connect_timeout=5,
+                                     tls=good):  # fmt: skip
+            pass
+
+
+async def test_a_redelivered_prepare_volumes_reuses_what_exists_and_answers_alike(
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode, nbd_security: LocalSecurity
+) -> None:
+    vm = three_disk_vm(cluster.namespace)
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         first = await writer.next(VolumesPrepared)
         pod_uid = cluster.pod("db-1-disk-sink").metadata.uid
@@ -190,10 +279,10 @@ async def test_a_redelivered_prepare_volumes_reuses_what_exists_and_answers_alik
 
 
 async def test_create_vm_retires_the_sink_and_creates_the_virtual_machine_once(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         await writer.next(VolumesPrepared)
         await writer.send(CreateVm, TARGET, vm)
@@ -234,12 +323,12 @@ async def test_create_vm_retires_the_sink_and_creates_the_virtual_machine_once(
 
 
 async def test_cleanup_removes_every_object_of_the_vm_and_lists_them(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, sink_node: SinkNode, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
     other = three_disk_vm(cluster.namespace, name="web-2")
     ns = cluster.namespace
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         await writer.send(PrepareVolumes, TARGET, other, migration="wave-1-2")
         await writer.next(VolumesPrepared, after=1)
@@ -253,7 +342,8 @@ async def test_cleanup_removes_every_object_of_the_vm_and_lists_them(
         repeated = await writer.next(VmCleanedUp, after=2)
 
     assert sorted(mid_copy.removed) == sorted([
-        f"Pod {ns}/db-1-disk-sink", f"PersistentVolumeClaim {ns}/db-1-disk-0",
+        f"Pod {ns}/db-1-disk-sink", f"Secret {ns}/db-1-disk-sink-tls", f"NetworkPolicy {ns}/db-1-disk-sink",
+        f"PersistentVolumeClaim {ns}/db-1-disk-0",
         f"PersistentVolumeClaim {ns}/db-1-disk-1", f"DataVolume {ns}/db-1-disk-2",
     ])  # fmt: skip
     assert sorted(created.removed) == sorted([
@@ -265,6 +355,10 @@ async def test_cleanup_removes_every_object_of_the_vm_and_lists_them(
     async def all_gone() -> bool:
         left = [p.metadata.name for p in cluster.core.list_namespaced_pod(ns).items]
         left += [c.metadata.name for c in cluster.core.list_namespaced_persistent_volume_claim(ns).items]
+        ours = "app.kubernetes.io/managed-by=ferry"
+        left += [s.metadata.name for s in cluster.core.list_namespaced_secret(ns, label_selector=ours).items]
+        networking = client.NetworkingV1Api(cluster.core.api_client)
+        left += [p.metadata.name for p in networking.list_namespaced_network_policy(ns).items]
         for group, version, plural in (VMS, DVS):
             left += [
                 o["metadata"]["name"]
@@ -277,7 +371,7 @@ async def test_cleanup_removes_every_object_of_the_vm_and_lists_them(
 
 
 async def test_sink_pods_an_earlier_version_labelled_are_still_cleaned_up(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
     ns = cluster.namespace
@@ -287,7 +381,7 @@ async def test_sink_pods_an_earlier_version_labelled_are_still_cleaned_up(
         pod = {"metadata": {"name": name, "labels": earlier},
                "spec": {"containers": [{"name": "disk-0", "image": SINK_IMAGE}]}}  # fmt: skip
         cluster.core.create_namespaced_pod(ns, pod)  # type: ignore[arg-type]
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(CleanupVm, TARGET, vm)
         cleaned = await writer.next(VmCleanedUp)
     assert sorted(cleaned.removed) == [f"Pod {ns}/db-1-disk-sink", f"Pod {ns}/db-1-earlier-sink"]
@@ -296,13 +390,13 @@ async def test_sink_pods_an_earlier_version_labelled_are_still_cleaned_up(
 
 
 async def test_objects_that_ferry_did_not_make_are_neither_taken_nor_deleted(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
     foreign = {"metadata": {"name": "db-1-disk-1", "labels": {"app": "someone-elses"}},
                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
     cluster.core.create_namespaced_persistent_volume_claim(cluster.namespace, foreign)  # type: ignore[arg-type]
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         failed = await writer.failure()
         await writer.send(CleanupVm, TARGET, vm)
@@ -316,7 +410,7 @@ async def test_objects_that_ferry_did_not_make_are_neither_taken_nor_deleted(
 
 
 async def test_a_user_without_rights_gets_a_failure_naming_the_missing_permission(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     user = f"writer-{secrets.token_hex(3)}"
     rules = [client.V1PolicyRule(api_groups=[""], resources=["persistentvolumeclaims"], verbs=["get"])]
@@ -329,7 +423,7 @@ async def test_a_user_without_rights_gets_a_failure_naming_the_missing_permissio
     )
     cluster.rbac.create_namespaced_role_binding(cluster.namespace, binding)
     kubeconfig = kube.user_kubeconfig(user).read_text()
-    async with running_writer(bus, settings(), {TARGET.name: kubeconfig}) as writer:
+    async with running_writer(bus, settings(nbd_security), {TARGET.name: kubeconfig}) as writer:
         await writer.send(PrepareVolumes, TARGET, three_disk_vm(cluster.namespace))
         failed = await writer.failure()
     assert failed.error_code == "forbidden"
@@ -340,12 +434,12 @@ async def test_a_user_without_rights_gets_a_failure_naming_the_missing_permissio
 
 
 async def test_the_apiserver_rejecting_a_volume_fails_with_its_reason(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     vm = three_disk_vm(cluster.namespace)
     disk = TargetDisk(key=1, source_file="[ds] x.vmdk", capacity_bytes=MIB, storage_class="Not_A_Class!")
     bad = msgspec.structs.replace(vm, disks=(disk,))
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, bad)
         failed = await writer.failure()
     assert failed.error_code == "invalid_object"
@@ -354,11 +448,11 @@ async def test_the_apiserver_rejecting_a_volume_fails_with_its_reason(
 
 
 async def test_a_sink_pod_that_fails_fails_the_step_with_its_reason(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     """No node here: the test plays one on which the sink pod's container crashes."""
     vm = three_disk_vm(cluster.namespace)
-    async with running_writer(bus, settings(), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, vm)
         await async_wait_for(until(lambda: not cluster.absent(cluster.pod, "db-1-disk-sink")),
                              timeout=10, what="the sink pod")  # fmt: skip
@@ -373,13 +467,24 @@ async def test_a_sink_pod_that_fails_fails_the_step_with_its_reason(
 
 
 async def test_a_sink_pod_that_never_serves_fails_the_step_at_the_deadline(
-    bus: Bus, kube: KubeControlPlane, cluster: Cluster
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
 ) -> None:
     """No node runs the pod: it stays Pending until the writer's deadline."""
-    async with running_writer(bus, settings(sink_ready_timeout=1.0), admin(kube)) as writer:
+    async with running_writer(bus, settings(nbd_security, sink_ready_timeout=1.0), admin(kube)) as writer:
         await writer.send(PrepareVolumes, TARGET, three_disk_vm(cluster.namespace))
         failed = await writer.failure()
     assert failed.error_code == "sink_not_ready"
     assert "timed out after 1s waiting for the disk-sink pod to serve" in failed.reason
     assert "last seen: phase Pending" in failed.reason
     assert SINK_IMAGE in failed.reason
+
+
+async def test_a_writer_without_the_nbd_ca_makes_no_sink_and_says_what_to_set(
+    bus: Bus, kube: KubeControlPlane, cluster: Cluster, nbd_security: LocalSecurity
+) -> None:
+    async with running_writer(bus, settings(nbd_security, nbd_ca_dir=None), admin(kube)) as writer:
+        await writer.send(PrepareVolumes, TARGET, three_disk_vm(cluster.namespace))
+        failed = await writer.failure()
+    assert failed.error_code == "nbd_tls_unconfigured"
+    assert "FERRY_WRITER_NBD_CA_DIR is not set" in failed.reason
+    assert cluster.absent(cluster.pod, "db-1-disk-sink")

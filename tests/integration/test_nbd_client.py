@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -22,8 +23,17 @@ import pytest
 
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
+from ferry_shared.pki import Authority, IssuedCertificate
 from ferry_testpeers.waiting import eventually
-from ferry_transfer.adapters.nbd import NbdClient, NbdConnectionError, NbdError, NbdHandshakeError
+from ferry_transfer.adapters.nbd import (
+    NbdClient,
+    NbdConnectionError,
+    NbdError,
+    NbdHandshakeError,
+    NbdTls,
+    NbdTlsError,
+    client_context,
+)
 
 MiB = 1024 * 1024
 EXPORT_SIZE = 64 * MiB
@@ -442,3 +452,91 @@ async def test_disconnect_waits_for_outstanding_requests_then_refuses_new_ones(n
         assert all(task.done() and task.exception() is None for task in pending)
         with pytest.raises(NbdConnectionError, match="closed"):
             await nbd.pread(0, 1)
+
+
+# ── TLS (NBD_OPT_STARTTLS) with client certificates, as Ferry's disk sinks require ─────
+
+
+@dataclass(frozen=True)
+class TlsSetup:
+    authority: Authority
+    server_args: tuple[str, ...]
+    client: NbdTls
+
+
+def client_files(directory: Path, authority: Authority, issued: IssuedCertificate) -> ssl.SSLContext:
+    directory.mkdir()
+    for name, data in (("ca.pem", authority.cert_pem), ("cert.pem", issued.cert_pem), ("key.pem", issued.key_pem)):
+        (directory / name).write_bytes(data)
+    return client_context(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> TlsSetup:
+    """A CA, qemu-nbd's server credentials for ``sink.test`` (verify-peer on), a client identity."""
+    authority = Authority.create("test NBD CA")
+    server = authority.issue("sink", server_names=["sink.test"])
+    creds = tmp_path / "server-creds"
+    creds.mkdir()
+    files = {"ca-cert.pem": authority.cert_pem, "server-cert.pem": server.cert_pem, "server-key.pem": server.key_pem}
+    for name, data in files.items():
+        (creds / name).write_bytes(data)
+    args = ("--object", f"tls-creds-x509,id=tls0,dir={creds},endpoint=server,verify-peer=on", "--tls-creds=tls0")
+    client = client_files(tmp_path / "client", authority, authority.issue("transfer", client=True))
+    return TlsSetup(authority, args, NbdTls(client, "sink.test"))
+
+
+async def test_tls_with_a_client_certificate_from_the_ca_reads_and_writes(
+    qemu_nbd: ServerFactory, tls: TlsSetup
+) -> None:
+    server = qemu_nbd(*tls.server_args)
+    payload = os.urandom(256 * 1024)
+    async with server.connect(tls=tls.client) as nbd:
+        assert nbd.size == EXPORT_SIZE and nbd.structured_replies
+        await nbd.pwrite(MiB, payload)
+        await nbd.flush()
+        assert await nbd.pread(MiB, len(payload)) == payload
+    assert server.image is not None
+    with server.image.open("rb") as image:
+        image.seek(MiB)
+        assert image.read(len(payload)) == payload
+
+
+async def test_a_tls_only_server_refuses_a_plain_client(qemu_nbd: ServerFactory, tls: TlsSetup) -> None:
+    server = qemu_nbd(*tls.server_args)
+    with pytest.raises(NbdTlsError, match="requires TLS, and this client was not given TLS credentials"):
+        async with server.connect():
+            pass
+
+
+async def test_a_client_certificate_from_another_ca_is_refused(
+    qemu_nbd: ServerFactory, tls: TlsSetup, tmp_path: Path
+) -> None:
+    server = qemu_nbd(*tls.server_args)
+    impostor = Authority.create("someone else's CA")
+    context = client_files(tmp_path / "impostor", tls.authority, impostor.issue("intruder", client=True))
+    with pytest.raises(NbdTlsError, match="did not accept this client's certificate"):
+        async with server.connect(tls=NbdTls(context, "sink.test")):
+            pass
+    assert server.image is not None and not any(server.image.read_bytes()[: 64 * 1024])
+
+
+async def test_a_server_certificate_for_another_name_or_another_ca_is_refused(
+    qemu_nbd: ServerFactory, tls: TlsSetup, tmp_path: Path
+) -> None:
+    server = qemu_nbd(*tls.server_args)
+    with pytest.raises(NbdTlsError, match="CERTIFICATE_VERIFY_FAILED"):
+        async with server.connect(tls=NbdTls(tls.client.context, "another-sink.test")):
+            pass
+    other = Authority.create("another CA")
+    context = client_files(tmp_path / "other-ca", other, other.issue("transfer", client=True))
+    with pytest.raises(NbdTlsError, match="CERTIFICATE_VERIFY_FAILED"):
+        async with server.connect(tls=NbdTls(context, "sink.test")):
+            pass
+
+
+async def test_a_server_without_tls_is_refused_when_tls_is_asked(qemu_nbd: ServerFactory, tls: TlsSetup) -> None:
+    server = qemu_nbd()
+    with pytest.raises(NbdTlsError, match="does not offer TLS"):
+        async with server.connect(tls=tls.client):
+            pass

@@ -121,7 +121,7 @@ def test_settings_come_from_the_environment_with_their_prefix(monkeypatch: pytes
 @pytest.mark.parametrize("field", ["range_size", "chunk_size"])
 def test_sizes_off_the_64k_grid_are_refused(field: str) -> None:
     with pytest.raises(ValidationError, match=f"{field} must be a multiple of 65536"):
-        TransferSettings(**{field: 5000 * 1024})
+        TransferSettings.model_validate({field: 5000 * 1024})
 
 
 async def test_a_raw_file_punches_holes_for_zeroes_and_checks_them_without_reading(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from ferry_kubevirt_writer.adapters.kubernetes.objects import Body, Cluster
 from ferry_kubevirt_writer.adapters.kubernetes.resources import PODS, Resource
 from ferry_kubevirt_writer.adapters.kubernetes.writer import KubernetesTargetWriter
 from ferry_kubevirt_writer.domain.ownership import sink_is_ours, sink_migration, sink_selectors
-from ferry_kubevirt_writer.domain.sink_pod import sink_labels
+from ferry_kubevirt_writer.domain.sink_names import sink_labels
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
 VM = TargetVm(

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from ferry_kubevirt_writer.domain.ownership import sink_is_ours
+from ferry_kubevirt_writer.domain.sink_names import sink_pod_name
 from ferry_kubevirt_writer.domain.sink_pod import (
     Broken,
     Gone,
@@ -16,7 +17,6 @@ from ferry_kubevirt_writer.domain.sink_pod import (
     Stopping,
     disk_sinks,
     sink_pod,
-    sink_pod_name,
     sink_state,
 )
 from ferry_shared.migrations import SinkLocation
@@ -68,17 +68,32 @@ def test_each_disk_gets_a_qemu_nbd_container_on_its_own_port() -> None:
         {"FERRY_DISK_SIZE": str(2 * MIB), "FERRY_DISK_CLAIM": "web-1-disk-1"},
         {"FERRY_DISK_SIZE": str(3 * MIB), "FERRY_DISK_CLAIM": "web-1-disk-2"},
     ]
-    block, filesystem, undecided = (c["command"][-1] for c in containers)
+    block, filesystem, undecided = (c["args"] for c in containers)
+    assert all(c["command"] == ["qemu-nbd"] for c in containers)
+    tls = {"name": "nbd-tls", "mountPath": "/etc/ferry/nbd-tls", "readOnly": True}
     assert containers[0]["volumeDevices"] == [{"name": "disk-0", "devicePath": "/dev/ferry-disk-0"}]
-    assert "volumeMounts" not in containers[0]
-    assert "truncate" not in block and block.endswith(
-        "--port=10809 --persistent --shared=8 --discard=unmap /dev/ferry-disk-0"
-    )
-    assert "--export-name=disk" in block
-    assert filesystem.startswith('truncate -s "$FERRY_DISK_SIZE" /disks/1/disk.img && exec qemu-nbd ')
-    assert containers[1]["volumeMounts"] == [{"name": "disk-1", "mountPath": "/disks/1"}]
-    assert "/disks/2/disk.img" in undecided  # Filesystem, the Kubernetes default
+    assert containers[0]["volumeMounts"] == [tls]
+    assert block == [
+        "--format=raw", "--export-name=disk", "--bind=0.0.0.0", "--port=10809", "--persistent", "--shared=8",
+        "--discard=unmap", "--object", "tls-creds-x509,id=tls0,dir=/etc/ferry/nbd-tls,endpoint=server,verify-peer=on",
+        "--tls-creds=tls0", "/dev/ferry-disk-0",
+    ]  # fmt: skip
+    assert filesystem[-1] == "/disks/1/disk.img" and "--port=10810" in filesystem
+    assert containers[1]["volumeMounts"] == [{"name": "disk-1", "mountPath": "/disks/1"}, tls]
+    assert undecided[-1] == "/disks/2/disk.img"  # Filesystem, the Kubernetes default
+    sizers = spec["initContainers"]
+    assert [(c["name"], c["command"]) for c in sizers] == [
+        ("size-1", ["truncate", f"--size=>{2 * MIB}", "/disks/1/disk.img"]),
+        ("size-2", ["truncate", f"--size=>{3 * MIB}", "/disks/2/disk.img"]),
+    ]
     assert spec["volumes"][2] == {"name": "disk-2", "persistentVolumeClaim": {"claimName": "web-1-disk-2"}}
+    assert spec["volumes"][3] == {
+        "name": "nbd-tls",
+        "secret": {"secretName": "web-1-disk-sink-tls", "defaultMode": 0o440},
+    }
+    for container in [*containers, *sizers]:
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}  # fmt: skip
     for container in containers:
         assert container["readinessProbe"] == {"tcpSocket": {"port": container["ports"][0]["containerPort"]},
                                                "periodSeconds": 2}  # fmt: skip
@@ -94,12 +109,14 @@ def test_a_vm_without_disks_has_no_sink_pod() -> None:
         sink_pod("p1-1", msgspec.structs.replace(VM, disks=()), "img")
 
 
-def test_the_sinks_are_the_pods_ports_in_disk_order() -> None:
-    assert disk_sinks(VM, "10.1.2.3") == (
-        SinkLocation(disk_key=2000, kind="nbd", size_bytes=MIB, host="10.1.2.3", port=10809, export="disk"),
-        SinkLocation(disk_key=2001, kind="nbd", size_bytes=2 * MIB, host="10.1.2.3", port=10810, export="disk"),
-        SinkLocation(disk_key=2002, kind="nbd", size_bytes=3 * MIB, host="10.1.2.3", port=10811, export="disk"),
-    )
+def test_the_sinks_are_the_pods_ports_in_disk_order_and_require_tls_for_the_vms_name() -> None:
+    name = "web-1-disk-sink.apps.nbd.ferry.invalid"
+    assert disk_sinks(VM, "10.1.2.3") == tuple(
+        SinkLocation(disk_key=2000 + i, kind="nbd", size_bytes=(i + 1) * MIB, host="10.1.2.3", port=10809 + i,
+                     export="disk", tls_server_name=name)
+        for i in range(3)
+    )  # fmt: skip
+    assert disk_sinks(VM, "10.1.2.3")[0].describe() == "nbds://10.1.2.3:10809/disk"
 
 
 def pod(status: dict[str, Any], **metadata: Any) -> dict[str, Any]:

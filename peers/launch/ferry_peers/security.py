@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferry_shared.pki import Authority
+
 
 def write_private(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` readable by its owner only (never briefly wider)."""
@@ -33,10 +35,49 @@ class LocalSecurity:
         """Make (or reuse, if already made) every secret of a stack in ``directory``."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)
-        return cls(directory=directory.resolve())
+        security = cls(directory=directory.resolve())
+        security._make_nbd()
+        return security
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment variables that give ``service`` its identity and keys."""
+        env: dict[str, str] = {}
+        env |= self._nbd_env(service)
+        return env
+
+    # ── NBD TLS between transfer workers and disk sinks ─────────────────────────────
+
+    @property
+    def nbd_ca_dir(self) -> Path:
+        """The NBD CA (``ca-cert.pem``, ``ca-key.pem``): the writer signs each sink's certificate with it."""
+        return self.directory / "nbd-ca"
+
+    @property
+    def nbd_client_dir(self) -> Path:
+        """The transfer's NBD identity: ``ca-cert.pem``, ``client-cert.pem``, ``client-key.pem``."""
+        return self.directory / "nbd-transfer"
+
+    def _make_nbd(self) -> None:
+        ca_cert, ca_key = self.nbd_ca_dir / "ca-cert.pem", self.nbd_ca_dir / "ca-key.pem"
+        if ca_cert.exists() and ca_key.exists():
+            authority = Authority.load(ca_cert.read_bytes(), ca_key.read_bytes())
+        else:
+            authority = Authority.create("Ferry local NBD CA")
+            write_private(ca_cert, authority.cert_pem)
+            write_private(ca_key, authority.key_pem)
+        client = self.nbd_client_dir
+        if all((client / name).exists() for name in ("ca-cert.pem", "client-cert.pem", "client-key.pem")):
+            return
+        issued = authority.issue("ferry transfer", client=True, organization="Ferry")
+        write_private(client / "ca-cert.pem", authority.cert_pem)
+        write_private(client / "client-cert.pem", issued.cert_pem)
+        write_private(client / "client-key.pem", issued.key_pem)
+
+    def _nbd_env(self, service: str) -> dict[str, str]:
+        if service == "kubevirt-writer":
+            return {"FERRY_WRITER_NBD_CA_DIR": str(self.nbd_ca_dir)}
+        if service == "transfer":
+            return {"FERRY_TRANSFER_NBD_TLS_DIR": str(self.nbd_client_dir)}
         return {}
 
     def client_env(self) -> dict[str, str]:

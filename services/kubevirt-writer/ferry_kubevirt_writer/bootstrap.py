@@ -7,6 +7,7 @@ the integration tests (with their own); reads no settings itself.
 import asyncio
 from dataclasses import dataclass
 
+from ferry_kubevirt_writer.adapters.sink_certificates import SinkCertificates
 from ferry_kubevirt_writer.adapters.targets import TargetWriterFactory
 from ferry_kubevirt_writer.domain.ports import TargetWriters
 from ferry_kubevirt_writer.handlers import handler_table
@@ -38,6 +39,8 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: WriterSettings) ->
         sink_image=own.sink_image,
         sink_ready_timeout=own.sink_ready_timeout,
         request_timeout=own.request_timeout,
+        certificates=SinkCertificates.load(own.nbd_ca_dir) if own.nbd_ca_dir else None,
+        transfer_namespace=own.transfer_namespace,
     )
 
     async def close_clients(stop: asyncio.Event) -> None:

@@ -1,7 +1,9 @@
 """Settings of the kubevirt-writer service beyond the common ones, read from
 ``FERRY_WRITER_*`` environment variables by the entry point."""
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
@@ -10,10 +12,17 @@ DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 class WriterSettings(BaseSettings):
     """``sink_image``: the image of the disk-sink pods (``deploy/images/nbd-sink``);
     ``sink_ready_timeout``: seconds a sink pod may take to serve its disks;
-    ``request_timeout``: seconds one Kubernetes API call may take."""
+    ``request_timeout``: seconds one Kubernetes API call may take;
+    ``nbd_ca_dir``: the NBD CA (``ca-cert.pem``, ``ca-key.pem``) that signs each sink's certificate;
+    ``transfer_namespace``: where Ferry's transfer pods run, the only pods a sink's NetworkPolicy
+    admits (``FERRY_WRITER_TRANSFER_NAMESPACE``, else Ferry's own ``FERRY_NAMESPACE``)."""
 
     model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore")
 
     sink_image: str = DEFAULT_SINK_IMAGE
     sink_ready_timeout: float = Field(default=600.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
+    nbd_ca_dir: Path | None = None
+    transfer_namespace: str = Field(
+        default="ferry", validation_alias=AliasChoices("FERRY_WRITER_TRANSFER_NAMESPACE", "FERRY_NAMESPACE")
+    )

@@ -15,6 +15,7 @@ from ferry_transfer.adapters.cancellation import CancellationRegistry
 from ferry_transfer.adapters.cbt import ChangedBlockTracking
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.adapters.disk_source import DatastoreSources, ReadRetries
+from ferry_transfer.adapters.nbd import directory_context
 from ferry_transfer.adapters.range_copy import copy_range
 from ferry_transfer.adapters.sink_factory import SinkFactory, SinkOptions
 from ferry_transfer.adapters.source_pool import SourceLimits, SourcePool
@@ -52,7 +53,11 @@ async def bootstrap(
         SourceLimits(per_host=transfer.connections_per_host, per_datastore=transfer.connections_per_datastore),
     )
     sinks = sinks or SinkFactory(
-        SinkOptions(nbd_in_flight=transfer.nbd_requests_in_flight, connect_timeout=transfer.connect_timeout)
+        SinkOptions(
+            nbd_in_flight=transfer.nbd_requests_in_flight,
+            connect_timeout=transfer.connect_timeout,
+            tls=directory_context(transfer.nbd_tls_dir) if transfer.nbd_tls_dir else None,
+        )
     )
     cancellations = CancellationRegistry(
         max_entries=transfer.cancelled_vms_kept, ttl=transfer.cancelled_vms_seconds, replaying=True

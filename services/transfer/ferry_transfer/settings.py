@@ -9,6 +9,8 @@ size. Caps are per worker: with N workers, a source host sees up to N * ``connec
 connections and a datastore N * ``connections_per_datastore``.
 """
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +37,9 @@ class TransferSettings(BaseSettings):
     """Seconds between two progress events of one disk, at least (across all workers)."""
     nbd_requests_in_flight: int = Field(default=16, ge=1)
     """NBD requests in flight on one worker's connection to one export."""
+    nbd_tls_dir: Path | None = None
+    """Directory with ``ca-cert.pem`` (Ferry's NBD CA), ``client-cert.pem`` and ``client-key.pem``: the
+    worker's TLS identity towards disk sinks (Kubernetes sink pods require it)."""
     read_retries: int = Field(default=3, ge=0)
     """Retries of one read after a failure worth retrying, before the range is retried."""
     read_retry_delay: float = Field(default=0.5, ge=0)

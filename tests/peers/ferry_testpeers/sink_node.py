@@ -3,21 +3,28 @@ runs beside the test control plane, so something must "run" a sink pod for it to
 
 A :class:`SinkNode` watches pods labelled ``ferry.dev/role=disk-sink`` in every
 namespace. For each new one it picks a free loopback address (any 127/8 address works
-on Linux) as the pod's IP and, per container, starts a real ``qemu-nbd`` on the
-container's port serving a sparse raw file ``<root>/<namespace>/<claim>.raw`` (the
-claim and size come from the container's ``FERRY_DISK_CLAIM`` and ``FERRY_DISK_SIZE``);
-then it writes the pod's status as a kubelet would (Running, Ready, its IP). When the
+on Linux) as the pod's IP, mounts the pod's volumes as directories and files under its
+root (a claim mounted as a directory is ``<root>/<namespace>/<claim>/``, a claim used as a
+block device the sparse file ``<root>/<namespace>/<claim>.raw`` of the container's
+``FERRY_DISK_SIZE``, a Secret the directory ``<root>/secrets/<pod uid>/<volume>/`` with the
+Secret's files as the API server has them), runs the init containers' commands, then
+starts each container's own command and arguments (``qemu-nbd`` with its TLS options)
+with those paths in place of the mount paths and the pod's address in place of
+``0.0.0.0``; then it writes the pod's status as a kubelet would (Running, Ready, its IP). When the
 pod is deleted its qemu-nbd processes stop; the files stay, so tests can read what was
 written. It also plays the PVC-protection controller for Ferry's claims: a deleted
 claim that no sink pod uses loses its ``kubernetes.io/pvc-protection`` finalizer and
 so really goes away.
 """
 
+import base64
 import functools
 import json
 import logging
 import random
+import re
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +118,10 @@ def _env(container: Body) -> dict[str, str]:
     return {str(e["name"]): str(e.get("value", "")) for e in container.get("env") or []}
 
 
+def _is_claim(volume: Body) -> bool:
+    return "persistentVolumeClaim" in volume
+
+
 def _accepting(ip: str, port: int) -> bool | None:
     try:
         with socket.create_connection((ip, port), timeout=0.5):
@@ -145,8 +156,10 @@ class SinkNode:
     # ── public helpers ──────────────────────────────────────────────────────────────
 
     def disk_path(self, namespace: str, claim: str) -> Path:
-        """The file behind claim ``namespace/claim``."""
-        return self.root / namespace / f"{claim}.raw"
+        """The file behind claim ``namespace/claim``: its block device, or the ``disk.img`` a
+        sink pod wrote on it as a file system."""
+        device = self.root / namespace / f"{claim}.raw"
+        return device if device.exists() else self.root / namespace / claim / "disk.img"
 
     @property
     def pods_seen(self) -> list[ServedPod]:
@@ -210,20 +223,15 @@ class SinkNode:
         ports = [int(c["ports"][0]["containerPort"]) for c in containers]
         ip = self._free_address(ports)
         servers: list[ManagedProcess] = []
-        claims = []
+        volumes: dict[str, Body] = {str(v["name"]): v for v in pod["spec"].get("volumes") or []}
+        claims = [str(v["persistentVolumeClaim"]["claimName"]) for v in volumes.values() if _is_claim(v)]
         with self._lock:
             self._serving[uid] = servers
+        for init in pod["spec"].get("initContainers") or []:
+            argv = self._argv(init, self._mounts(namespace, uid, init, volumes), ip)
+            subprocess.run(argv, check=True, capture_output=True, timeout=SERVE_WITHIN)
         for container, port in zip(containers, ports, strict=True):
-            env = _env(container)
-            claim = env["FERRY_DISK_CLAIM"]
-            claims.append(claim)
-            path = self.disk_path(namespace, claim)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                with path.open("wb") as file:
-                    file.truncate(int(env["FERRY_DISK_SIZE"]))
-            argv = [self._qemu_nbd, "-f", "raw", "-x", "disk", "-b", ip, "-p", str(port),
-                    "--persistent", "--shared=8", str(path)]  # fmt: skip
+            argv = self._argv(container, self._mounts(namespace, uid, container, volumes), ip)
             log_path = self.root / "logs" / f"{namespace}.{name}.{container['name']}.log"
             server = ManagedProcess(f"qemu-nbd {namespace}/{name}/{container['name']}", argv, log_path)
             servers.append(server)
@@ -239,6 +247,54 @@ class SinkNode:
             if error.status != 404:
                 raise
             self._release(uid)  # deleted before it ran
+
+    def _mounts(self, namespace: str, uid: str, container: Body, volumes: dict[str, Body]) -> dict[str, Path]:
+        """The container's mount and device paths → where they are on this node."""
+        mounts: dict[str, Path] = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes[mount["name"]]
+            if "persistentVolumeClaim" in volume:
+                path = self.root / namespace / str(volume["persistentVolumeClaim"]["claimName"])
+                path.mkdir(parents=True, exist_ok=True)
+            elif "secret" in volume:
+                path = self._secret_volume(namespace, uid, mount["name"], volume["secret"])
+            else:
+                raise ValueError(f"the sink node cannot mount volume {volume}")
+            mounts[str(mount["mountPath"])] = path
+        for device in container.get("volumeDevices") or []:
+            claim = str(volumes[device["name"]]["persistentVolumeClaim"]["claimName"])
+            path = self.root / namespace / f"{claim}.raw"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # the provisioner's part: a block device of the disk's size
+                with path.open("wb") as file:
+                    file.truncate(int(_env(container)["FERRY_DISK_SIZE"]))
+            mounts[str(device["devicePath"])] = path
+        return mounts
+
+    def _secret_volume(self, namespace: str, uid: str, volume: str, source: Body) -> Path:
+        """The Secret's files, as the kubelet projects them (read from the API server)."""
+        secret = self._core.read_namespaced_secret(source["secretName"], namespace)
+        path = self.root / "secrets" / uid / volume
+        path.mkdir(parents=True, exist_ok=True)
+        mode = int(source.get("defaultMode", 0o644))
+        for key, value in (secret.data or {}).items():
+            file = path / key
+            file.write_bytes(base64.b64decode(value))
+            file.chmod(mode)
+        return path
+
+    def _argv(self, container: Body, mounts: dict[str, Path], ip: str) -> list[str]:
+        """The container's command and arguments, with this node's paths and the pod's address."""
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        if argv and argv[0] == "qemu-nbd":
+            argv[0] = self._qemu_nbd
+        located = []
+        for original in argv:
+            arg = original
+            for inside, outside in mounts.items():
+                arg = re.sub(rf"(?<![^=,>]){re.escape(inside)}(?=/|,|$)", str(outside), arg)
+            located.append(arg.replace("--bind=0.0.0.0", f"--bind={ip}"))
+        return located
 
     @staticmethod
     def _running_status(pod: Body, ip: str) -> Body:

@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from ferry_kubevirt_writer.adapters.kubernetes.objects import Cluster
 from ferry_kubevirt_writer.adapters.kubernetes.writer import KubernetesTargetWriter
 from ferry_kubevirt_writer.adapters.local_target import LocalTargetWriter
+from ferry_kubevirt_writer.adapters.sink_certificates import SinkCertificates
 from ferry_kubevirt_writer.domain.ports import TargetWriter
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.errors import PermanentError
@@ -28,9 +29,18 @@ class TargetWriterFactory:
     """The writers of target providers, with one API client per provider."""
 
     def __init__(
-        self, credentials: CredentialStore, *, sink_image: str, sink_ready_timeout: float, request_timeout: float
+        self,
+        credentials: CredentialStore,
+        *,
+        sink_image: str,
+        sink_ready_timeout: float,
+        request_timeout: float,
+        certificates: SinkCertificates | None = None,
+        transfer_namespace: str = "ferry",
     ) -> None:
         self._credentials = credentials
+        self._certificates = certificates
+        self._transfer_namespace = transfer_namespace
         self._sink_image = sink_image
         self._ready_timeout = sink_ready_timeout
         self._request_timeout = request_timeout
@@ -41,7 +51,13 @@ class TargetWriterFactory:
             return LocalTargetWriter(Path(target.path))
         if target.type == "kubernetes":
             cluster = await self._cluster(target)
-            return KubernetesTargetWriter(cluster, sink_image=self._sink_image, sink_ready_timeout=self._ready_timeout)
+            return KubernetesTargetWriter(
+                cluster,
+                sink_image=self._sink_image,
+                sink_ready_timeout=self._ready_timeout,
+                certificates=self._certificates,
+                transfer_namespace=self._transfer_namespace,
+            )
         raise PermanentError(
             "not_a_target", f"provider '{target.name}' is a {target.type} provider, which cannot be a migration target"
         )

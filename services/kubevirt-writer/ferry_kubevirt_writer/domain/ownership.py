@@ -9,6 +9,7 @@ earlier versions (``ferry.io/...``) pass them too. Pure.
 
 from collections.abc import Mapping
 
+from ferry_kubevirt_writer.domain.sink_names import sink_identity
 from ferry_kubevirt_writer.domain.volumes import label_value
 from ferry_shared import labels as keys
 from ferry_shared.target_vm import TargetVm
@@ -32,13 +33,16 @@ def vm_is_ours(labels: Labels, vm: TargetVm) -> bool:
     return _managed(labels) and labels.get(keys.SOURCE_VM_ID) == label_value(vm.source_vm_id)
 
 
-def _sink_identity(vm: TargetVm) -> dict[str, str]:
-    return {keys.ROLE: keys.SINK_ROLE, keys.VM: label_value(vm.name)}
-
-
 def sink_is_ours(labels: Labels, vm: TargetVm) -> bool:
     """A disk-sink pod that Ferry made for ``vm`` (of any migration, by any version)."""
-    return all(keys.label_of(labels, key) == value for key, value in _sink_identity(vm).items())
+    return all(keys.label_of(labels, key) == value for key, value in sink_identity(vm).items())
+
+
+def sink_guard_is_ours(labels: Labels, vm: TargetVm) -> bool:
+    """A disk sink's TLS Secret or NetworkPolicy that Ferry made for ``vm`` (of any migration):
+    today's labels only, as no earlier version made them."""
+    labels = labels or {}
+    return _managed(labels) and all(labels.get(key) == value for key, value in sink_identity(vm).items())
 
 
 def sink_migration(labels: Labels) -> str:
@@ -48,4 +52,4 @@ def sink_migration(labels: Labels) -> str:
 
 def sink_selectors(vm: TargetVm) -> tuple[str, ...]:
     """The label selectors that together find every disk-sink pod Ferry made for ``vm``."""
-    return keys.selectors(_sink_identity(vm))
+    return keys.selectors(sink_identity(vm))

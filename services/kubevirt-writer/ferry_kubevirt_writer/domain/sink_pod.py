@@ -5,81 +5,101 @@ Called by the Kubernetes adapter to create the pod, to judge each state a watch 
 it in, and to describe the sinks once it serves. Pure: plain dicts in and out.
 
 Each disk ``i`` gets a container ``disk-<i>`` running ``qemu-nbd`` on port
-``10809 + i`` with export name ``disk``. A Filesystem volume is mounted at
-``/disks/<i>`` and served as ``/disks/<i>/disk.img`` (the file KubeVirt boots from),
-sized first with ``truncate``; a Block volume is served as the device
-``/dev/ferry-disk-<i>``. A disk whose volume mode is left to the StorageClass is
-treated as Filesystem, the Kubernetes default.
+``10809 + i`` with export name ``disk``, over TLS only, accepting only clients with a
+certificate from Ferry's NBD CA (the pod's Secret, :mod:`.sink_tls`, mounted read-only).
+A Filesystem volume is mounted at ``/disks/<i>`` and served as ``/disks/<i>/disk.img``
+(the file KubeVirt boots from), sized first by the init container ``size-<i>``; a Block
+volume is served as the device ``/dev/ferry-disk-<i>``. A disk whose volume mode is left
+to the StorageClass is treated as Filesystem, the Kubernetes default. Every container
+runs as uid/gid 107 with a read-only root, no capabilities and no service-account token.
 """
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ferry_kubevirt_writer.domain.volumes import MAX_NAME, label_value, volume_name
+from ferry_kubevirt_writer.domain.sink_names import sink_labels, sink_pod_name, sink_port
+from ferry_kubevirt_writer.domain.sink_tls import (
+    qemu_nbd_tls_arguments,
+    sink_server_name,
+    tls_mount,
+    tls_volume,
+)
+from ferry_kubevirt_writer.domain.volumes import volume_name
 from ferry_shared import labels
 from ferry_shared.migrations import SinkLocation
 from ferry_shared.target_vm import TargetDisk, TargetVm
 
-FIRST_PORT = 10809  # NBD's registered port
 EXPORT_NAME = "disk"
 SIZE_ENV = "FERRY_DISK_SIZE"
 CLAIM_ENV = "FERRY_DISK_CLAIM"
 SINK_USER = 107  # the qemu user of KubeVirt's and CDI's images, so the VM can use the files
 NBD_CONNECTIONS = 8  # transfer workers writing one disk at once
-_SUFFIX = "-disk-sink"
-
-
-def sink_pod_name(vm_name: str) -> str:
-    """``<vm>-disk-sink``, the VM part shortened (plus a hash) to stay within 63 characters."""
-    if len(vm_name) + len(_SUFFIX) <= MAX_NAME:
-        return f"{vm_name}{_SUFFIX}"
-    tag = f"-{hashlib.sha256(vm_name.encode()).hexdigest()[:5]}"
-    return f"{vm_name[: MAX_NAME - len(_SUFFIX) - len(tag)].rstrip('-')}{tag}{_SUFFIX}"
-
-
-def sink_port(index: int) -> int:
-    return FIRST_PORT + index
-
-
-def sink_labels(migration: str, vm: TargetVm) -> dict[str, str]:
-    """The labels :mod:`~ferry_kubevirt_writer.domain.ownership` recognises the pod by."""
-    return {
-        **labels.MANAGED_BY_FERRY,
-        labels.ROLE: labels.SINK_ROLE,
-        labels.MIGRATION: label_value(migration),
-        labels.VM: label_value(vm.name),
-    }
 
 
 def is_block(disk: TargetDisk) -> bool:
     return disk.volume_mode == "Block"
 
 
-def _qemu_nbd(port: int, target: str) -> str:
-    return (
-        f"exec qemu-nbd --format=raw --export-name={EXPORT_NAME} --bind=0.0.0.0 --port={port} "
-        f"--persistent --shared={NBD_CONNECTIONS} --discard=unmap {target}"
-    )
+def qemu_nbd_arguments(port: int, target: str) -> list[str]:
+    """qemu-nbd serving ``target`` on ``port`` to clients with a certificate from Ferry's NBD CA."""
+    return [
+        "--format=raw", f"--export-name={EXPORT_NAME}", "--bind=0.0.0.0", f"--port={port}",
+        "--persistent", f"--shared={NBD_CONNECTIONS}", "--discard=unmap", *qemu_nbd_tls_arguments(), target,
+    ]  # fmt: skip
+
+
+_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _image_file(index: int) -> str:
+    return f"/disks/{index}/disk.img"
+
+
+def _mount(index: int) -> dict[str, Any]:
+    return {"name": f"disk-{index}", "mountPath": f"/disks/{index}"}
+
+
+def _claim_volume(vm: TargetVm, index: int) -> dict[str, Any]:
+    return {"name": f"disk-{index}", "persistentVolumeClaim": {"claimName": volume_name(vm.name, index)}}
+
+
+def _sizer(vm: TargetVm, index: int, image: str) -> dict[str, Any]:
+    """The init container that sizes a Filesystem disk's image file (growing, never shrinking it)."""
+    return {
+        "name": f"size-{index}",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["truncate", f"--size=>{vm.disks[index].capacity_bytes}", _image_file(index)],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": _SECURITY_CONTEXT,
+        "volumeMounts": [_mount(index)],
+    }
 
 
 def _container(vm: TargetVm, index: int, image: str) -> dict[str, Any]:
     disk = vm.disks[index]
     port = sink_port(index)
     if is_block(disk):
-        device = f"/dev/ferry-disk-{index}"
-        script = _qemu_nbd(port, device)
-        storage: dict[str, Any] = {"volumeDevices": [{"name": f"disk-{index}", "devicePath": device}]}
+        target = f"/dev/ferry-disk-{index}"
+        storage: dict[str, Any] = {
+            "volumeDevices": [{"name": f"disk-{index}", "devicePath": target}],
+            "volumeMounts": [tls_mount()],
+        }
     else:
-        image_file = f"/disks/{index}/disk.img"
-        script = f'truncate -s "${SIZE_ENV}" {image_file} && {_qemu_nbd(port, image_file)}'
-        storage = {"volumeMounts": [{"name": f"disk-{index}", "mountPath": f"/disks/{index}"}]}
+        target = _image_file(index)
+        storage = {"volumeMounts": [_mount(index), tls_mount()]}
     return {
         "name": f"disk-{index}",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["/bin/sh", "-c", script],
+        "command": ["qemu-nbd"],
+        "args": qemu_nbd_arguments(port, target),
         "env": [
             {"name": SIZE_ENV, "value": str(disk.capacity_bytes)},
             {"name": CLAIM_ENV, "value": volume_name(vm.name, index)},
@@ -87,20 +107,17 @@ def _container(vm: TargetVm, index: int, image: str) -> dict[str, Any]:
         "ports": [{"name": f"nbd-{index}", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _SECURITY_CONTEXT,
         **storage,
     }
 
 
 def sink_pod(migration: str, vm: TargetVm, image: str) -> dict[str, Any]:
-    """The ``v1`` Pod body serving every disk of ``vm`` (which must have disks)."""
+    """The ``v1`` Pod body serving every disk of ``vm`` (which must have disks) over TLS with
+    the certificate of its Secret (:mod:`.sink_tls`)."""
     if not vm.disks:
         raise ValueError(f"VM '{vm.name}' has no disks to serve")
+    indexes = range(len(vm.disks))
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -122,11 +139,9 @@ def sink_pod(migration: str, vm: TargetVm, image: str) -> dict[str, Any]:
                 "fsGroup": SINK_USER,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [_container(vm, index, image) for index in range(len(vm.disks))],
-            "volumes": [
-                {"name": f"disk-{index}", "persistentVolumeClaim": {"claimName": volume_name(vm.name, index)}}
-                for index in range(len(vm.disks))
-            ],
+            "initContainers": [_sizer(vm, index, image) for index in indexes if not is_block(vm.disks[index])],
+            "containers": [_container(vm, index, image) for index in indexes],
+            "volumes": [*(_claim_volume(vm, index) for index in indexes), tls_volume(vm)],
         },
     }
 
@@ -141,6 +156,7 @@ def disk_sinks(vm: TargetVm, pod_ip: str) -> tuple[SinkLocation, ...]:
             port=sink_port(index),
             export=EXPORT_NAME,
             size_bytes=disk.capacity_bytes,
+            tls_server_name=sink_server_name(vm),
         )
         for index, disk in enumerate(vm.disks)
     )

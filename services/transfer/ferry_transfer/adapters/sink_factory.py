@@ -10,6 +10,10 @@
   ranges in flight, closed once no range used it for ``idle_seconds`` (so a sink server can
   stop when its disk is done), and one that broke is hung up and replaced on the next open.
 
+An NBD location with a ``tls_server_name`` is reached over TLS with the worker's client
+context (``SinkOptions.tls``: Ferry's NBD CA and the worker's client certificate), verifying
+the sink's certificate for that name; a worker without one refuses such a sink.
+
 Opening failures become :class:`~ferry_transfer.domain.errors.SinkUnavailable` with a code,
 a message saying what to do, and whether a later attempt may succeed (an NBD server that is
 not listening yet) or not (no such directory or export).
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import ssl
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +34,13 @@ from ferry_transfer.domain.errors import SinkUnavailable
 from ferry_transfer.domain.ports import DiskSink
 from ferry_transfer.domain.ranges import Extent
 
-from .nbd import NbdClient, NbdConnectionError, NbdHandshakeError
+from .nbd import NbdClient, NbdConnectionError, NbdHandshakeError, NbdTls, NbdTlsError
 from .sinks import NbdSink, RawFileSink
 
 _CUT_OFF = (OSError, TimeoutError, asyncio.IncompleteReadError)
 """Causes of a handshake failure that a later attempt may not meet."""
-NbdKey = tuple[str, int, str]
+NbdKey = tuple[str, int, str, str]
+"""host, port, export and the TLS name: a connection is shared only by ranges of one sink."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class SinkOptions:
     disconnect_timeout: float = 30.0
     idle_seconds: float = 2.0
     """An NBD connection no range used for this long is closed."""
+    tls: ssl.SSLContext | None = None
+    """The client context for sinks that require TLS (from ``FERRY_TRANSFER_NBD_TLS_DIR``)."""
 
 
 @dataclass
@@ -82,7 +90,7 @@ class SinkFactory:
             with _open_file(location) as file_sink:
                 yield file_sink
             return
-        key = (location.host, location.port, location.export)
+        key = (location.host, location.port, location.export, location.tls_server_name)
         connection = await self._acquire(key, location)
         try:
             yield NbdSink(connection.client)
@@ -139,8 +147,22 @@ class SinkFactory:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def _tls(self, location: SinkLocation) -> NbdTls | None:
+        if not location.tls_server_name:
+            return None
+        if self._options.tls is None:
+            raise SinkUnavailable(
+                "sink_tls_unconfigured",
+                f"the sink {location.describe()} requires TLS but FERRY_TRANSFER_NBD_TLS_DIR is not set on this "
+                "transfer worker; give it the NBD CA and a client certificate (ca-cert.pem, client-cert.pem, "
+                "client-key.pem)",
+                retryable=False,
+            )
+        return NbdTls(self._options.tls, location.tls_server_name)
+
     async def _connect(self, location: SinkLocation) -> NbdClient:
         where = location.describe()
+        tls = self._tls(location)
         try:
             return await NbdClient.open(
                 host=location.host,
@@ -148,7 +170,15 @@ class SinkFactory:
                 export_name=location.export,
                 max_in_flight=self._options.nbd_in_flight,
                 connect_timeout=self._options.connect_timeout,
+                tls=tls,
             )
+        except NbdTlsError as error:
+            raise SinkUnavailable(
+                "sink_tls_failed",
+                f"TLS with the NBD sink at {where} failed: {error}; check that the worker's client certificate and "
+                "the writer's sink certificates come from the same NBD CA",
+                retryable=False,
+            ) from error
         except NbdHandshakeError as error:
             if isinstance(error.__cause__, _CUT_OFF):
                 raise SinkUnavailable(

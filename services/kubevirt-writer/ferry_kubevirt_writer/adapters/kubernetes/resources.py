@@ -28,4 +28,8 @@ PODS = Resource("Pod", "pods", snake="pod")
 PVCS = Resource("PersistentVolumeClaim", "persistentvolumeclaims", snake="persistent_volume_claim")
 DATA_VOLUMES = Resource("DataVolume", "datavolumes", "cdi.kubevirt.io", "v1beta1", provided_by="CDI")
 VIRTUAL_MACHINES = Resource("VirtualMachine", "virtualmachines", "kubevirt.io", "v1", provided_by="KubeVirt")
-BY_KIND = {resource.kind: resource for resource in (PODS, PVCS, DATA_VOLUMES, VIRTUAL_MACHINES)}
+SECRETS = Resource("Secret", "secrets", snake="secret")
+NETWORK_POLICIES = Resource("NetworkPolicy", "networkpolicies", "networking.k8s.io", "v1")
+BY_KIND = {
+    resource.kind: resource for resource in (PODS, PVCS, DATA_VOLUMES, VIRTUAL_MACHINES, SECRETS, NETWORK_POLICIES)
+}

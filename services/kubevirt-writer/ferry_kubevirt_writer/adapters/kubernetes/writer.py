@@ -1,10 +1,12 @@
 """The :class:`~ferry_kubevirt_writer.domain.ports.TargetWriter` of a Kubernetes cluster
 with KubeVirt (and CDI for DataVolumes), made for providers of type ``kubernetes``.
 
-PrepareVolumes creates a PVC or blank DataVolume per disk and one disk-sink pod that
-serves them all over NBD (:mod:`~ferry_kubevirt_writer.domain.sink_pod`), then follows
-the pod with a watch until it serves. CreateVm removes the sink pod and creates the
-VirtualMachine. CleanupVm deletes all of them. Every object has a deterministic name:
+PrepareVolumes creates a PVC or blank DataVolume per disk, the sink's TLS Secret (a server
+certificate from Ferry's NBD CA) and NetworkPolicy (only transfer pods may connect), and
+one disk-sink pod that serves every disk over NBD with TLS
+(:mod:`~ferry_kubevirt_writer.domain.sink_pod`), then follows the pod with a watch until it
+serves. CreateVm removes the sink (pod, Secret, policy) and creates the VirtualMachine.
+CleanupVm deletes all of them. Every object has a deterministic name:
 a taken name is accepted when the object's labels say Ferry made it for this VM, and
 refused otherwise; cleanup deletes only such objects.
 """
@@ -18,18 +20,24 @@ from ferry_kubevirt_writer.adapters.kubernetes.pod_watch import pod_states
 from ferry_kubevirt_writer.adapters.kubernetes.resources import (
     BY_KIND,
     DATA_VOLUMES,
+    NETWORK_POLICIES,
     PODS,
     PVCS,
+    SECRETS,
     VIRTUAL_MACHINES,
     Resource,
 )
+from ferry_kubevirt_writer.adapters.sink_certificates import SinkCertificates
 from ferry_kubevirt_writer.domain.ownership import (
+    sink_guard_is_ours,
     sink_is_ours,
     sink_migration,
     sink_selectors,
     vm_is_ours,
     volume_is_ours,
 )
+from ferry_kubevirt_writer.domain.sink_names import sink_pod_name
+from ferry_kubevirt_writer.domain.sink_network import sink_network_policy, sink_policy_name
 from ferry_kubevirt_writer.domain.sink_pod import (
     Broken,
     Gone,
@@ -38,9 +46,9 @@ from ferry_kubevirt_writer.domain.sink_pod import (
     Starting,
     disk_sinks,
     sink_pod,
-    sink_pod_name,
     sink_state,
 )
+from ferry_kubevirt_writer.domain.sink_tls import sink_secret, sink_secret_name, sink_server_name
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import label_value, volume_bodies, volume_name
 from ferry_shared.errors import PermanentError, TemporaryError
@@ -63,10 +71,20 @@ def _terminating(body: Body) -> bool:
 class KubernetesTargetWriter:
     """Writes VMs to one cluster."""
 
-    def __init__(self, cluster: Cluster, *, sink_image: str, sink_ready_timeout: float) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        sink_image: str,
+        sink_ready_timeout: float,
+        certificates: SinkCertificates | None = None,
+        transfer_namespace: str = "ferry",
+    ) -> None:
         self._cluster = cluster
         self._sink_image = sink_image
         self._ready_timeout = sink_ready_timeout
+        self._certificates = certificates
+        self._transfer_namespace = transfer_namespace
 
     def __repr__(self) -> str:
         return f"KubernetesTargetWriter({self._cluster.server!r})"
@@ -78,8 +96,44 @@ class KubernetesTargetWriter:
             await self._ensure_volume(vm, body)
         if not vm.disks:
             return ()
+        await self._ensure_guard(migration, vm, SECRETS, self._secret(migration, vm))
+        await self._ensure_guard(
+            migration, vm, NETWORK_POLICIES,
+            sink_network_policy(migration, vm, transfer_namespace=self._transfer_namespace),
+        )  # fmt: skip
         await self._ensure_sink(migration, vm)
         return disk_sinks(vm, await self._serving(vm))
+
+    def _secret(self, migration: str, vm: TargetVm) -> Body:
+        if self._certificates is None:
+            raise PermanentError(
+                "nbd_tls_unconfigured",
+                "FERRY_WRITER_NBD_CA_DIR is not set: the writer has no NBD CA to give the disk-sink pod its TLS "
+                "certificate; mount the NBD CA (ca-cert.pem, ca-key.pem) and set it",
+            )
+        issued = self._certificates.issue(sink_server_name(vm))
+        return sink_secret(migration, vm, ca_pem=issued.ca_pem, cert_pem=issued.cert_pem, key_pem=issued.key_pem)
+
+    async def _ensure_guard(self, migration: str, vm: TargetVm, resource: Resource, body: Body) -> None:
+        """Create the sink's Secret or NetworkPolicy; keep one this migration made (a
+        redelivery), replace one an earlier migration made, refuse someone else's."""
+        existing = await self._create_or_get(resource, vm.namespace, body)
+        if existing is None:
+            return
+        name = str(body["metadata"]["name"])
+        if not sink_guard_is_ours(_labels(existing), vm):
+            raise PermanentError(
+                f"{resource.plural[:-1]}_exists",
+                f"{resource.kind} {vm.namespace}/{name} already exists and is not Ferry's for the disk sink of VM "
+                f"'{vm.name}'; delete it, or give the VM another target name or namespace",
+            )
+        if sink_migration(_labels(existing)) == label_value(migration) and not _terminating(existing):
+            return
+        await self._cluster.delete(resource, vm.namespace, name, uid=existing["metadata"]["uid"])
+        if await self._cluster.create(resource, vm.namespace, body) is None:
+            raise TemporaryError(
+                "object_exists", f"{resource.kind} {vm.namespace}/{name} is still being replaced", delay=RACE_DELAY
+            )
 
     async def _ensure_volume(self, vm: TargetVm, body: Body) -> None:
         resource = BY_KIND[body["kind"]]
@@ -194,15 +248,19 @@ class KubernetesTargetWriter:
 
     async def _remove_sinks(self, vm: TargetVm) -> list[str]:
         """Delete the VM's sink pods (by name, and any other by label, today's or an
-        earlier version's); what was deleted."""
+        earlier version's), then its TLS Secret and NetworkPolicy; what was deleted."""
         names = {sink_pod_name(vm.name)}
         for selector in sink_selectors(vm):
             names |= {str(pod["metadata"]["name"]) for pod in await self._cluster.find(PODS, vm.namespace, selector)}
-        return [
+        removed = [
             f"Pod {vm.namespace}/{name}"
             for name in sorted(names)
             if await self._delete_if_ours(PODS, vm, name, sink_is_ours)
         ]
+        for resource, name in ((SECRETS, sink_secret_name(vm)), (NETWORK_POLICIES, sink_policy_name(vm))):
+            if await self._delete_if_ours(resource, vm, name, sink_guard_is_ours):
+                removed.append(f"{resource.kind} {vm.namespace}/{name}")
+        return removed
 
     async def _delete_if_ours(self, resource: Resource, vm: TargetVm, name: str, owned: Owned) -> bool:
         found: Any = await self._cluster.get(resource, vm.namespace, name)

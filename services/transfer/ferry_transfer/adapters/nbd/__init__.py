@@ -6,6 +6,7 @@
 from .client import NbdClient
 from .errors import NbdConnectionError, NbdError, NbdHandshakeError, NbdProtocolError
 from .protocol import BlockSizes, TransmissionFlag
+from .tls import NbdTls, NbdTlsError, client_context, directory_context
 
 __all__ = [
     "BlockSizes",
@@ -14,5 +15,9 @@ __all__ = [
     "NbdError",
     "NbdHandshakeError",
     "NbdProtocolError",
+    "NbdTls",
+    "NbdTlsError",
     "TransmissionFlag",
+    "client_context",
+    "directory_context",
 ]

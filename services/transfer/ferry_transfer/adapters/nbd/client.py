@@ -11,8 +11,9 @@ share the connection's ``max_in_flight`` slots, so many calls may run concurrent
 client and memory stays bounded. Capabilities learnt in negotiation are checked before
 sending (writes to a read-only export, FUA/flush/trim the server did not offer, ranges not
 aligned to its minimum block size fail locally with :class:`NbdError`); ranges beyond the
-end of the export are for the server to refuse. TLS is not supported yet: use it on
-loopback, a Unix socket or a trusted pod network only.
+end of the export are for the server to refuse. With ``tls`` (an :class:`.tls.NbdTls`) the
+client asks for ``NBD_OPT_STARTTLS`` first, presents its certificate and verifies the server's
+for the given name; it never falls back to plain text.
 """
 
 import asyncio
@@ -31,6 +32,7 @@ from .protocol import (
     Errno,
     TransmissionFlag,
 )
+from .tls import NbdTls
 
 ZERO_FILL_CHUNK = 1024 * 1024
 """Buffer size when write_zeroes has to send real zeroes."""
@@ -61,6 +63,7 @@ class NbdClient:
         max_request: int = DEFAULT_MAX_PAYLOAD,
         structured_replies: bool = True,
         connect_timeout: float = 30.0,
+        tls: NbdTls | None = None,
         disconnect_timeout: float = 30.0,
     ) -> AsyncIterator["NbdClient"]:
         """Open, negotiate and yield a client; disconnect cleanly (or hang up) on exit."""
@@ -73,6 +76,7 @@ class NbdClient:
             max_request=max_request,
             structured_replies=structured_replies,
             connect_timeout=connect_timeout,
+            tls=tls,
         )
         try:
             yield client
@@ -91,14 +95,17 @@ class NbdClient:
         max_request: int = DEFAULT_MAX_PAYLOAD,
         structured_replies: bool = True,
         connect_timeout: float = 30.0,
+        tls: NbdTls | None = None,
     ) -> "NbdClient":
-        """Connect to ``host``:``port`` or ``unix_path`` and negotiate ``export_name``; caller closes."""
+        """Connect to ``host``:``port`` or ``unix_path`` and negotiate ``export_name`` (over TLS
+        with ``tls``); caller closes."""
         if (host is None) == (unix_path is None):
             raise ValueError("give exactly one of host (with port) or unix_path")
+        scheme = "nbds" if tls is not None else "nbd"
         if unix_path is not None:
-            peer = f"nbd+unix:///{export_name}?socket={unix_path}"
+            peer = f"{scheme}+unix:///{export_name}?socket={unix_path}"
         else:
-            peer = f"nbd://{host}:{port}/{export_name}"
+            peer = f"{scheme}://{host}:{port}/{export_name}"
         limit = 4 * 1024 * 1024  # stream buffer: fewer wake-ups for large replies
         try:
             async with asyncio.timeout(connect_timeout):
@@ -111,7 +118,12 @@ class NbdClient:
         try:
             async with asyncio.timeout(connect_timeout):
                 info = await negotiate(
-                    reader, writer, export_name=export_name, structured_replies=structured_replies, peer=peer
+                    reader,
+                    writer,
+                    export_name=export_name,
+                    structured_replies=structured_replies,
+                    peer=peer,
+                    tls=tls,
                 )
         except NbdConnectionError:
             writer.close()

@@ -4,10 +4,13 @@ Called once per connection by :meth:`.client.NbdClient.open` on a freshly opened
 Asks for structured replies (if wanted), then ``NBD_OPT_GO`` with an ``NBD_INFO_BLOCK_SIZE``
 request, which promises the server that we honour its block sizes. Falls back to
 ``NBD_OPT_EXPORT_NAME`` only when the server does not know GO or speaks plain (non-fixed)
-newstyle. Oldstyle servers and TLS (``NBD_OPT_STARTTLS``) are not supported.
+newstyle. With an :class:`.tls.NbdTls`, ``NBD_OPT_STARTTLS`` comes first and the rest runs
+over TLS (:mod:`.tls`); a server that requires TLS from a client without it is refused with
+a message saying so. Oldstyle servers are not supported.
 """
 
 import asyncio
+import ssl
 import struct
 
 from .errors import NbdHandshakeError, NbdProtocolError
@@ -36,6 +39,7 @@ from .protocol import (
     pack_go_data,
     pack_option,
 )
+from .tls import NbdTls, NbdTlsError, start_tls
 
 MAX_OPTION_REPLY = 64 * 1024
 """Longest option reply payload we accept (real ones are a few bytes to 4 KiB)."""
@@ -48,6 +52,7 @@ async def negotiate(
     export_name: str,
     structured_replies: bool,
     peer: str,
+    tls: NbdTls | None = None,
 ) -> ExportInfo:
     """Run the handshake; the stream is in the transmission phase when this returns."""
     magic, second_magic, raw_flags = SERVER_GREETING.unpack(await reader.readexactly(SERVER_GREETING.size))
@@ -67,7 +72,31 @@ async def negotiate(
     writer.write(CLIENT_FLAGS.pack(client_flags))
 
     if HandshakeFlag.FIXED_NEWSTYLE not in server_flags:
+        if tls is not None:
+            raise NbdTlsError(f"{peer} speaks plain newstyle NBD, which has no TLS")
         return await _export_name(reader, writer, export_name, no_zeroes=no_zeroes, structured=False)
+    if tls is None:
+        return await _options(reader, writer, export_name, structured_replies, no_zeroes, peer)
+    await start_tls(reader, writer, tls, peer=peer)
+    try:
+        return await _options(reader, writer, export_name, structured_replies, no_zeroes, peer)
+    except (ssl.SSLError, asyncio.IncompleteReadError) as error:
+        # TLS 1.3: the server judges our certificate after the handshake, and hangs up on a bad one.
+        why = error.reason if isinstance(error, ssl.SSLError) else "it hung up"
+        raise NbdTlsError(
+            f"{peer} ended the session right after TLS was set up ({why}): it did not accept this client's "
+            "certificate; is it signed by the sink's NBD CA?"
+        ) from error
+
+
+async def _options(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    export_name: str,
+    structured_replies: bool,
+    no_zeroes: bool,
+    peer: str,
+) -> ExportInfo:
     structured = structured_replies and await _structured_replies(reader, writer, peer)
     info = await _go(reader, writer, export_name, structured=structured, peer=peer)
     if info is None:  # the server does not know NBD_OPT_GO
@@ -112,7 +141,8 @@ async def _go(
         if reply == OptionReply.ERR_UNSUP:
             return None
         writer.write(pack_option(Option.ABORT))  # soft disconnect, as the spec asks of a client giving up
-        raise NbdHandshakeError(_refusal(reply, payload, export_name, peer))
+        refused = NbdTlsError if reply == OptionReply.ERR_TLS_REQD else NbdHandshakeError
+        raise refused(_refusal(reply, payload, export_name, peer))
 
 
 async def _export_name(
@@ -167,4 +197,6 @@ def _refusal(reply: int, payload: bytes, export_name: str, peer: str) -> str:
         name = f"reply type {reply:#x}"
     if reply == OptionReply.ERR_UNKNOWN:
         return f"{peer} has no export named {export_name!r} ({name}: {message})"
+    if reply == OptionReply.ERR_TLS_REQD:
+        return f"{peer} requires TLS, and this client was not given TLS credentials ({name})"
     return f"{peer} refused export {export_name!r}: {name}" + (f": {message}" if message else "")
