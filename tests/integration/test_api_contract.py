@@ -40,6 +40,7 @@ from ferry_inventory.entrypoints.http_api import install as install_inventory
 from ferry_inventory.settings import InventorySettings
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_shared import subjects
+from ferry_shared.api_auth.guard import check_routes
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
@@ -49,7 +50,7 @@ from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import eventually
 
 from .service_runner import commands_spec, running_parts
-from .test_planner_migration import planner_running, seed_inventory
+from .test_planner_migration import AUTH, local_guard, planner_running, seed_inventory
 
 pytestmark = pytest.mark.nats
 
@@ -104,8 +105,9 @@ async def planner(bus: Bus) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def inventory(bus: Bus) -> AsyncIterator[str]:
     wired = await inventory_bootstrap(bus, ServiceSettings(), InventorySettings())
-    app = health_app(subjects.INVENTORY, {})
+    app = health_app(subjects.INVENTORY, {}, local_guard())
     install_inventory(app, wired.api.index)
+    check_routes(app)
     consuming = running_parts(bus, wired.parts, commands_spec(subjects.INVENTORY, fetch_timeout=0.2))
     async with consuming, serving(app) as url:
         yield url
@@ -154,7 +156,7 @@ def nats_for_contracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nat
 def contract_of(nats: NatsServer, serve: Serve) -> Iterator[BaseSchema]:
     """The service's OpenAPI as it serves it, limited to ``/api/v1`` without the event stream."""
     with in_thread(nats, serve) as url:
-        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json", headers=AUTH)
         schema.config.update(base_url=url)
         yield schema.include(path_regex="^/api/v1/").exclude(path="/api/v1/events")
 
@@ -179,7 +181,7 @@ def broken_promises(schema: BaseSchema) -> list[str]:
             @BOUNDED
             @given(case=operation.as_strategy(generation_mode=mode))
             def keeps_its_contract(case: Case[Any]) -> None:
-                case.call_and_validate(checks=CHECKS)
+                case.call_and_validate(checks=CHECKS, headers=AUTH)
 
             try:
                 keeps_its_contract()

@@ -1,0 +1,168 @@
+"""The API guard: checks each request against its route's :class:`~.access.Requirement`.
+
+:func:`install_guard` puts an :class:`ApiGuard` on an app (with the audit middleware);
+:func:`check_routes`, run once every route is added, refuses an app with a route that
+declares no requirement and documents the 401/403 answers in its OpenAPI.
+"""
+
+import logging
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from ferry_shared.api_auth.access import GUARD_STATE, Requirement, RequirementDependency
+from ferry_shared.api_auth.audit import AuditEntry, AuditMiddleware, pending_entries
+from ferry_shared.api_auth.ports import AccessCheck, Authenticator, AuthUnavailableError
+from ferry_shared.api_errors import ApiError, ErrorBody
+from ferry_shared.api_fields import shown
+from ferry_shared.credentials import Secret
+
+log = logging.getLogger(__name__)
+
+CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="ferry"'}
+_TOKEN_KIND = {
+    "token": "the Ferry API token",
+    "kubernetes": "a Kubernetes token (a ServiceAccount's or your own)",
+}
+
+
+class RouteWithoutRequirementError(RuntimeError):
+    """A route was added without declaring the permission it needs."""
+
+
+class ApiGuard:
+    """Authenticates and authorizes requests with ``authenticator``."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def check(self, request: Request, requirement: Requirement) -> None:
+        raw = request.path_params.get(requirement.name_param) if requirement.name_param else None
+        name = str(raw) if raw is not None else None
+        entry = None
+        if requirement.mutating and requirement.resource is not None:
+            client = f"{request.client.host}:{request.client.port}" if request.client else ""
+            path = _capped(request.url.path)
+            entry = AuditEntry(
+                requirement.verb, requirement.resource, name and _capped(name), request.method, path, client
+            )
+            entries = pending_entries(request.scope)
+            if entries is not None:
+                entries.append(entry)
+        token = _bearer(request)
+        kind = _TOKEN_KIND.get(self.authenticator.mode, "a token")
+        if token is None:
+            self._deny(entry, "unauthenticated")
+            raise ApiError(401, "unauthenticated", f"a bearer token is required: {kind}", CHALLENGE)
+        try:
+            caller = await self.authenticator.authenticate(token)
+            if caller is None:
+                self._deny(entry, "unauthenticated")
+                raise ApiError(401, "unauthenticated", f"the bearer token is not valid (expected {kind})", CHALLENGE)
+            if entry is not None:
+                entry.caller = caller
+            if not requirement.ferry_resource:
+                return
+            check = AccessCheck(verb=requirement.verb, resource=requirement.resource, name=name, path=requirement.path)
+            decision = await self.authenticator.authorize(caller, check)
+        except AuthUnavailableError as error:
+            self._deny(entry, "unavailable")
+            log.warning("cannot check an API caller: %s", error)
+            raise ApiError(503, "auth_unavailable", f"cannot check the caller now: {error}") from None
+        if not decision.allowed:
+            self._deny(entry, "forbidden")
+            what = requirement.describe() + (f" {shown(name)}" if name else "")
+            raise ApiError(403, "forbidden", f"user {caller.user} may not {what}; {_role_for(requirement)} allows it")
+
+    @staticmethod
+    def _deny(entry: AuditEntry | None, why: str) -> None:
+        if entry is not None:
+            entry.denied = why
+
+
+def _role_for(requirement: Requirement) -> str:
+    """The least of the chart's roles (``ferry-viewer``, ``-operator``, ``-admin``) that grants ``requirement``."""
+    if requirement.resource is None:
+        return "a role granting it"
+    if not requirement.mutating:
+        return "the ferry-viewer role"
+    return "the ferry-admin role" if requirement.resource == "providers" else "the ferry-operator role"
+
+
+def _capped(value: str, limit: int = 256) -> str:
+    return value if len(value) <= limit else f"{value[:limit]}…"
+
+
+def _bearer(request: Request) -> Secret | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    return Secret(value) if scheme.lower() == "bearer" and value else None
+
+
+def install_guard(app: FastAPI, guard: ApiGuard) -> None:
+    """Check every request of ``app`` with ``guard`` and audit its mutating calls."""
+    setattr(app.state, GUARD_STATE, guard)
+    app.add_middleware(AuditMiddleware)
+
+
+def requirement_of(route: BaseRoute) -> Requirement | None:
+    """What ``route`` declared it needs (None: nothing declared)."""
+    if not isinstance(route, APIRoute):
+        return None
+    found = [d.dependency.requirement for d in route.dependencies if isinstance(d.dependency, RequirementDependency)]
+    return found[0] if len(found) == 1 else None
+
+
+def check_routes(app: FastAPI) -> None:
+    """Refuse ``app`` if a route declares no requirement, or needs a Ferry permission on an
+    app without a guard; document each guarded route's 401/403/503 answers."""
+    guarded = isinstance(getattr(app.state, GUARD_STATE, None), ApiGuard)
+    for route in app.routes:
+        requirement = requirement_of(route)
+        path = getattr(route, "path", repr(route))
+        if requirement is None:
+            raise RouteWithoutRequirementError(f"route {path} declares no permission (dependencies=[requires(...)])")
+        if requirement.resource is not None and not guarded:
+            raise RouteWithoutRequirementError(f"route {path} needs {requirement.describe()} but the app has no guard")
+        if guarded and requirement.authenticated and isinstance(route, APIRoute):
+            statuses = ("401", "403", "503") if requirement.ferry_resource else ("401", "503")
+            extra = route.openapi_extra or {}
+            answers = {status: _ANSWERS[status] for status in statuses if status not in extra.get("responses", {})}
+            route.openapi_extra = {
+                **extra,
+                "security": [{SCHEME: []}],
+                "responses": {**extra.get("responses", {}), **answers},
+            }
+    if guarded:
+        _document_scheme(app)
+
+
+SCHEME: Final = "bearer"
+_ERROR_SCHEMA: Final = {"$ref": "#/components/schemas/ErrorBody"}
+_ANSWERS: Final = {
+    status: {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    for status, description in {
+        "401": "no valid bearer token (Authorization: Bearer <token>); WWW-Authenticate: Bearer",
+        "403": "the caller may not do this",
+        "503": "a dependency (the Kubernetes API, NATS) is unavailable; retry",
+    }.items()
+}
+
+
+def _document_scheme(app: FastAPI) -> None:
+    """Add the bearer scheme and the error body to ``app``'s OpenAPI components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).setdefault("ErrorBody", ErrorBody.model_json_schema())
+        components.setdefault("securitySchemes", {})[SCHEME] = {"type": "http", "scheme": "bearer"}
+        return schema
+
+    app.openapi_schema = None
+    app.openapi = openapi  # type: ignore[method-assign]
