@@ -6,9 +6,10 @@ declares no requirement and documents the 401/403 answers in its OpenAPI.
 """
 
 import logging
+from collections.abc import Iterator
 from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
@@ -115,28 +116,25 @@ def requirement_of(route: BaseRoute) -> Requirement | None:
     return found[0] if len(found) == 1 else None
 
 
+def declared_routes(app: FastAPI) -> Iterator[tuple[str, set[str], Requirement | None]]:
+    """Each route of ``app`` (those of included routers too): path, methods, requirement."""
+    for context in routing.iter_route_contexts(app.routes):
+        route = context.original_route
+        path = context.path or str(getattr(route, "path", repr(route)))
+        yield str(path), set(context.methods or ()), requirement_of(route)
+
+
 def check_routes(app: FastAPI) -> None:
     """Refuse ``app`` if a route declares no requirement, or needs a Ferry permission on an
-    app without a guard; document each guarded route's 401/403/503 answers."""
+    app without a guard; document each guarded route's 401/403/503 answers in its OpenAPI."""
     guarded = isinstance(getattr(app.state, GUARD_STATE, None), ApiGuard)
-    for route in app.routes:
-        requirement = requirement_of(route)
-        path = getattr(route, "path", repr(route))
+    for path, _, requirement in declared_routes(app):
         if requirement is None:
             raise RouteWithoutRequirementError(f"route {path} declares no permission (dependencies=[requires(...)])")
         if requirement.resource is not None and not guarded:
             raise RouteWithoutRequirementError(f"route {path} needs {requirement.describe()} but the app has no guard")
-        if guarded and requirement.authenticated and isinstance(route, APIRoute):
-            statuses = ("401", "403", "503") if requirement.ferry_resource else ("401", "503")
-            extra = route.openapi_extra or {}
-            answers = {status: _ANSWERS[status] for status in statuses if status not in extra.get("responses", {})}
-            route.openapi_extra = {
-                **extra,
-                "security": [{SCHEME: []}],
-                "responses": {**extra.get("responses", {}), **answers},
-            }
     if guarded:
-        _document_scheme(app)
+        _document_guard(app)
 
 
 SCHEME: Final = "bearer"
@@ -151,8 +149,8 @@ _ANSWERS: Final = {
 }
 
 
-def _document_scheme(app: FastAPI) -> None:
-    """Add the bearer scheme and the error body to ``app``'s OpenAPI components."""
+def _document_guard(app: FastAPI) -> None:
+    """Add the bearer scheme, and to each guarded operation its 401/403/503, to ``app``'s OpenAPI."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -162,6 +160,17 @@ def _document_scheme(app: FastAPI) -> None:
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).setdefault("ErrorBody", ErrorBody.model_json_schema())
         components.setdefault("securitySchemes", {})[SCHEME] = {"type": "http", "scheme": "bearer"}
+        for path, methods, requirement in declared_routes(app):
+            if requirement is None or not requirement.authenticated:
+                continue
+            statuses = ("401", "403", "503") if requirement.ferry_resource else ("401", "503")
+            for method in methods:
+                operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{SCHEME: []}]
+                    answers = operation.setdefault("responses", {})
+                    for status in statuses:
+                        answers.setdefault(status, _ANSWERS[status])
         return schema
 
     app.openapi_schema = None
