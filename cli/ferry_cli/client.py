@@ -142,8 +142,8 @@ def refusal_text(response: httpx.Response, service: str) -> str | None:
     else:
         where = f"no token: ${TOKEN_ENV} is unset and {token_file()} does not exist"
     return (
-        f"not logged in ({where}): set ${TOKEN_ENV} to a valid token (in a cluster: a Kubernetes token, e.g. "
-        f"`kubectl create token <service-account>`), or point ${TOKEN_FILE_ENV} at the local stack's token file"
+        f"not logged in ({where}): set ${TOKEN_ENV} (in a cluster: `kubectl create token <service-account>`) "
+        f"or ${TOKEN_FILE_ENV} (the local stack's token file)"
     )
 
 

@@ -9,6 +9,7 @@ both ClusterRoleBindings and RoleBindings there grant). Answers are cached for a
 """
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,18 @@ class KubernetesAuthenticator:
 
     mode = "kubernetes"
 
-    def __init__(self, api: ApiClient, namespace: str = "", ttl: float = MAX_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        namespace: str = "",
+        ttl: float = MAX_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._authentication = client.AuthenticationV1Api(api)
         self._authorization = client.AuthorizationV1Api(api)
         self._namespace = namespace or None
-        self._callers: TtlCache[Caller | None] = TtlCache(ttl)
-        self._decisions: TtlCache[Decision] = TtlCache(ttl)
+        self._callers: TtlCache[Caller | None] = TtlCache(ttl, clock=clock)
+        self._decisions: TtlCache[Decision] = TtlCache(ttl, clock=clock)
 
     async def authenticate(self, token: Secret) -> Caller | None:
         key = digest(token.reveal())
