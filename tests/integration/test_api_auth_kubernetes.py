@@ -3,6 +3,7 @@ tokens from the TokenRequest API, the chart's ClusterRoles (rendered by helm) bo
 them, and the planner and inventory as processes in ``FERRY_API_AUTH=kubernetes`` mode,
 checking every call with the real TokenReview and SubjectAccessReview."""
 
+import functools
 import json
 import os
 import subprocess
@@ -153,9 +154,12 @@ def test_tokens_are_checked_with_tokenreview_and_roles_with_subjectaccessreview(
     target.mkdir()
     local = {"name": "target", "type": "local", "path": str(target)}
     assert planner.post("/providers", json=local, headers=admin).status_code == 201
+
+    def ready(name: str) -> bool | None:
+        return planner.get(f"/providers/{name}", headers=viewer).json()["status"]["phase"] == "ready" or None
+
     for name in ("vcenter", "target"):
-        wait_for(lambda n=name: planner.get(f"/providers/{n}", headers=viewer).json()["status"]["phase"] == "ready"
-                 or None, timeout=60, what=f"provider {name} to be ready")  # fmt: skip
+        wait_for(functools.partial(ready, name), timeout=60, what=f"provider {name} to be ready")
     assert inventory.get("/providers/vcenter/vms", headers=viewer).json()["total"] >= 1
     ends = {"source_provider": "vcenter", "target_provider": "target"}
     network = {"name": "net", **ends, "pairs": [{"source": "VM Network", "destination": "pod"},
