@@ -5,7 +5,8 @@ nats-server (the inventory bucket seeded with a ready vCenter and cluster), in a
 of its own so that schemathesis's blocking HTTP client can call it. Every operation of
 ``/api/v1`` gets a bounded, deterministic set of generated requests, valid and invalid;
 no answer may be a 5xx, have a status its operation does not document, or break the
-documented schema, and data the schema forbids must be refused. The event stream
+documented schema, and data the schema forbids must be refused; without a valid token,
+every operation answers 401 (with the ``Bearer`` challenge) and nothing else. The event stream
 (``GET /api/v1/events``, endless by design) is left to the planner's SSE tests.
 """
 
@@ -193,6 +194,34 @@ def broken_promises(schema: BaseSchema) -> list[str]:
     return found
 
 
+UNAUTHENTICATED = settings(BOUNDED, max_examples=3)
+
+
+def open_without_token(schema: BaseSchema) -> list[str]:
+    """Each operation a generated request without a token is not refused with a 401 (and
+    with the token, is), or whose refusal lacks the challenge or the error shape."""
+    found = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @UNAUTHENTICATED
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        def refused(case: Case[Any]) -> None:
+            anonymous = case.call(headers={"Authorization": ""})
+            assert anonymous.status_code == 401, f"{anonymous.status_code} {anonymous.text[:200]}"
+            challenge = {k.lower(): v for k, v in anonymous.headers.items()}["www-authenticate"]
+            assert str(challenge[0] if isinstance(challenge, list) else challenge).startswith("Bearer")
+            assert anonymous.json()["reason"] == "unauthenticated"
+            assert case.call(headers={"Authorization": "Bearer not-the-token"}).status_code == 401
+            assert case.call(headers=AUTH).status_code != 401
+
+        try:
+            refused()
+        except (Exception, FailureGroup) as error:  # noqa: BLE001 - every open operation is reported at the end
+            found.append(f"{operation.label}: {_explained(error)}")
+    return found
+
+
 def _explained(error: BaseException) -> str:
     inner = getattr(error, "exceptions", ())
     return "\n".join([str(error), *(_explained(e) for e in inner)]) if inner else str(error)
@@ -213,7 +242,7 @@ RANDOM_IN_ANOTHER_THREAD = pytest.mark.filterwarnings(
 def test_the_planner_api_keeps_its_contract(nats_for_contracts: NatsServer) -> None:
     with contract_of(nats_for_contracts, planner) as schema:
         assert "POST /api/v1/plans" in operations(schema) and len(operations(schema)) == 20, sorted(operations(schema))
-        failures = broken_promises(schema)
+        failures = broken_promises(schema) + open_without_token(schema)
     assert not failures, "\n\n".join(failures)
 
 
@@ -221,5 +250,5 @@ def test_the_planner_api_keeps_its_contract(nats_for_contracts: NatsServer) -> N
 def test_the_inventory_api_keeps_its_contract(nats_for_contracts: NatsServer) -> None:
     with contract_of(nats_for_contracts, inventory) as schema:
         assert len(operations(schema)) == 4, sorted(operations(schema))
-        failures = broken_promises(schema)
+        failures = broken_promises(schema) + open_without_token(schema)
     assert not failures, "\n\n".join(failures)
