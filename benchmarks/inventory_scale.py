@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ferry_peers.nats_server import start_nats_server
-from ferry_peers.services import start_service
+from ferry_peers.services import stack_security, start_service
 from ferry_peers.vcsim import start_vcsim
 
 
@@ -67,40 +67,42 @@ def one_run(work: Path, vms: int, plan_vms: int) -> dict[str, float]:
     services = [start_service(name, nats.url, work) for name in ("inventory", "planner")]
     inventory, planner = services
     api = f"{planner.http_url}/api/v1"
+    http = httpx.Client(headers=stack_security(work).api_headers())
     try:
         body = {"name": "vc", "type": "vsphere", "url": simulator.sdk_url, "username": simulator.username,
                 "password": simulator.password, "thumbprint": simulator.thumbprint_sha256}  # fmt: skip
         t0 = time.monotonic()
-        httpx.post(f"{api}/providers", json=body, timeout=30).raise_for_status()
-        httpx.post(f"{api}/providers", json={"name": "out", "type": "local", "path": str(work / "out")}, timeout=30)
+        http.post(f"{api}/providers", json=body, timeout=30).raise_for_status()
+        http.post(f"{api}/providers", json={"name": "out", "type": "local", "path": str(work / "out")}, timeout=30)
 
         def loaded() -> bool:
-            status = httpx.get(f"{api}/providers/vc", timeout=30).json()["status"]
+            status = http.get(f"{api}/providers/vc", timeout=30).json()["status"]
             return bool(status["phase"] == "ready" and status["counts"].get("vm") == vms)
 
         until(loaded, 900)
         load_seconds = time.monotonic() - t0
         query = f"{inventory.http_url}/api/v1/providers/vc/vms?name=bulk-vm-0042&limit=10"
-        queryable_seconds = load_seconds + until(lambda: httpx.get(query, timeout=30).json()["total"] >= 1, 60)
+        queryable_seconds = load_seconds + until(lambda: http.get(query, timeout=30).json()["total"] >= 1, 60)
 
         pairs = {"source_provider": "vc", "target_provider": "out"}
         network_map = {"name": "n", **pairs, "pairs": [{"source": "VM Network", "destination": "pod"}]}
         storage_map = {"name": "s", **pairs, "pairs": [{"source": "LocalDS_0", "storage_class": "standard"}]}
-        httpx.post(f"{api}/networkmaps", json=network_map, timeout=30).raise_for_status()
-        httpx.post(f"{api}/storagemaps", json=storage_map, timeout=30).raise_for_status()
+        http.post(f"{api}/networkmaps", json=network_map, timeout=30).raise_for_status()
+        http.post(f"{api}/storagemaps", json=storage_map, timeout=30).raise_for_status()
         plan = {"name": "big", **pairs, "network_map": "n", "storage_map": "s", "target_namespace": "default",
                 "vms": [{"ref": f"bulk-vm-{i:05d}"} for i in range(plan_vms)]}  # fmt: skip
         t1 = time.monotonic()
-        created = httpx.post(f"{api}/plans", json=plan, timeout=120)
+        created = http.post(f"{api}/plans", json=plan, timeout=120)
         created.raise_for_status()
         plan_seconds = time.monotonic() - t1
         status = created.json()["status"]
         assert status["ready"], status["conditions"]
         assert len(status["vms"]) == plan_vms
         t2 = time.monotonic()
-        httpx.get(f"{api}/plans/big", timeout=120).raise_for_status()
+        http.get(f"{api}/plans/big", timeout=120).raise_for_status()
         revalidate_seconds = time.monotonic() - t2
     finally:
+        http.close()
         for service in services:
             service.process.stop()
         nats.stop()

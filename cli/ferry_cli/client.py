@@ -1,15 +1,25 @@
-"""HTTP access to the planner and inventory APIs, with errors a person can act on."""
+"""HTTP access to the planner and inventory APIs, with errors a person can act on.
+
+Every request carries the API token (``Authorization: Bearer``): ``$FERRY_TOKEN``, else the
+token file (``$FERRY_API_TOKEN_FILE``, else ``$XDG_CONFIG_HOME/ferry/token``).
+"""
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ferry_shared.api_auth.local_token import TokenFileError, default_token_file, read_token_file
+from ferry_shared.credentials import Secret
 
 PLANNER_URL_ENV = "FERRY_PLANNER_URL"
 INVENTORY_URL_ENV = "FERRY_INVENTORY_URL"
 DEFAULT_PLANNER_URL = "http://127.0.0.1:8081"
 DEFAULT_INVENTORY_URL = "http://127.0.0.1:8082"
+TOKEN_ENV = "FERRY_TOKEN"
+TOKEN_FILE_ENV = "FERRY_API_TOKEN_FILE"
 
 
 class CliError(Exception):
@@ -33,13 +43,38 @@ class Endpoints:
         )
 
 
-class ApiClient:
-    """JSON calls to one Ferry service."""
+def token_file() -> Path:
+    """Where the CLI looks for the API token when ``$FERRY_TOKEN`` is unset."""
+    named = os.environ.get(TOKEN_FILE_ENV)
+    return Path(named) if named else default_token_file()
 
-    def __init__(self, base_url: str, service: str, env_var: str) -> None:
+
+def token_from_environment() -> Secret | None:
+    """``$FERRY_TOKEN``, else the token file's token; None when there is neither."""
+    if token := os.environ.get(TOKEN_ENV, "").strip():
+        return Secret(token)
+    path = token_file()
+    if not path.exists():
+        return None
+    try:
+        return read_token_file(path)
+    except TokenFileError as error:
+        raise CliError(str(error)) from None
+
+
+class ApiClient:
+    """JSON calls to one Ferry service, with ``token`` (by default the environment's, see the module)."""
+
+    def __init__(self, base_url: str, service: str, env_var: str, token: Secret | None = None) -> None:
         self._base = base_url
         self._service = service
         self._env_var = env_var
+        self._token = token
+
+    def headers(self) -> dict[str, str]:
+        """The headers every request to the service carries (its credentials)."""
+        token = self._token or token_from_environment()
+        return {"Authorization": f"Bearer {token.reveal()}"} if token else {}
 
     def url(self, path: str) -> str:
         """The full URL of API path ``path`` (``/migrations``)."""
@@ -55,11 +90,13 @@ class ApiClient:
     def request(self, method: str, path: str, body: object | None = None, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
         try:
-            response = httpx.request(method, self.url(path), json=body, params=query, timeout=30.0)
+            response = httpx.request(
+                method, self.url(path), json=body, params=query, headers=self.headers(), timeout=30.0
+            )
         except httpx.HTTPError as error:
             raise self._unreachable(error) from error
         if response.status_code >= 400:
-            raise CliError(error_text(response))
+            raise CliError(refusal_text(response, self._service) or error_text(response))
         try:
             return response.json() if response.content else None
         except ValueError as error:
@@ -84,6 +121,30 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return f"{body['message']} ({body.get('reason', response.status_code)})"
     return f"HTTP {response.status_code}: {body}"
+
+
+def refusal_text(response: httpx.Response, service: str) -> str | None:
+    """The one line for a 401 or a 403 that says what to do about it (None for other answers)."""
+    if response.status_code not in (401, 403):
+        return None
+    try:
+        body = response.json()
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    except ValueError:
+        message = ""
+    if response.status_code == 403:
+        refused = message or f"the {service} refused this"
+        return f"forbidden: {refused}; ask your Ferry administrator to bind it to you"
+    if os.environ.get(TOKEN_ENV, "").strip():
+        where = f"${TOKEN_ENV} is set but the {service} does not accept it"
+    elif token_file().exists():
+        where = f"the token in {token_file()} is not accepted by the {service}"
+    else:
+        where = f"no token: ${TOKEN_ENV} is unset and {token_file()} does not exist"
+    return (
+        f"not logged in ({where}): set ${TOKEN_ENV} (in a cluster: `kubectl create token <service-account>`) "
+        f"or ${TOKEN_FILE_ENV} (the local stack's token file)"
+    )
 
 
 def planner() -> ApiClient:

@@ -18,6 +18,8 @@ from ferry_shared.api_fields import shown
 
 _MESSAGES = {
     400: "the request cannot be read",
+    401: "no valid bearer token (Authorization: Bearer <token>)",
+    403: "the caller may not do this",
     404: "what the request names does not exist",
     409: "the request clashes with the current state",
     422: "the request is malformed or invalid",
@@ -42,9 +44,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class ApiError(Exception):
     """An API failure: HTTP status, machine-readable reason, message for people."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message
+        self.headers = headers
 
 
 def _describe(errors: list[Any]) -> str:
@@ -66,7 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"reason": error.reason, "message": error.message}, status_code=error.status)
+        body = {"reason": error.reason, "message": error.message}
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from ferry_shared import subjects
+from ferry_shared.api_auth.guard import ApiGuard, check_routes
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
 from ferry_shared.bus.publisher import Publisher
@@ -54,6 +55,8 @@ class ServiceParts:
     app_setup: Callable[[FastAPI], None] = lambda app: None
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
     readiness: Readiness = field(default_factory=Readiness)
+    api_guard: ApiGuard | None = None
+    """Checks the callers of the service's HTTP API (None: a service with no API of its own)."""
 
 
 A = TypeVar("A")
@@ -99,8 +102,9 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
         readiness.add(events.durable, consumers["event consumer"].health.check)
     readiness.extend(parts.readiness)
 
-    app = health_app(service, readiness)
+    app = health_app(service, readiness, parts.api_guard)
     parts.app_setup(app)
+    check_routes(app)
     # Long-lived responses (the planner's event stream) would hold a graceful shutdown
     # open forever; they get a moment to finish, then are closed.
     config = uvicorn.Config(

@@ -42,7 +42,8 @@ from pyVmomi import vim
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess, stop_all
-from ferry_peers.services import SERVICE_MODULES, ServiceProcess
+from ferry_peers.security import LocalSecurity
+from ferry_peers.services import SERVICE_MODULES, ServiceProcess, stack_security
 from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_testpeers.waiting import wait_for
 
@@ -211,10 +212,15 @@ class ChaosStack:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
+    @property
+    def security(self) -> LocalSecurity:
+        return stack_security(self.work_dir)
+
     def _launch(self, name: str) -> None:
         module = SERVICE_MODULES["transfer" if name in WORKERS else name]
+        keys = self.security.service_env("transfer" if name in WORKERS else name)
         env = {**ENV, "FERRY_NATS_URL": self.nats.url, "FERRY_HTTP_PORT": str(self.ports[name]),
-               "FERRY_HTTP_HOST": "127.0.0.1"}  # fmt: skip
+               "FERRY_HTTP_HOST": "127.0.0.1", **keys}  # fmt: skip
         argv = [sys.executable, "-m", module]
         self.processes[name] = ManagedProcess(name, argv, self.work_dir / "logs" / f"{name}.log", env=env)
 
@@ -324,7 +330,9 @@ def restore_sources(stack: ChaosStack) -> None:
 
     def inventory_agrees() -> bool | None:
         try:
-            items = _get(f"{stack.url('inventory')}/api/v1/providers/vcenter/vms")["items"]
+            items = _get(f"{stack.url('inventory')}/api/v1/providers/vcenter/vms", stack.security.api_headers())[
+                "items"
+            ]
         except httpx.HTTPError:
             return None
         seen.clear()
@@ -347,36 +355,39 @@ def _gone(path: Path) -> bool:
     return not path.exists()
 
 
-def _get(url: str) -> Any:
-    response = httpx.get(url, timeout=5)
+def _get(url: str, headers: dict[str, str] | None = None) -> Any:
+    response = httpx.get(url, headers=headers, timeout=5)
     response.raise_for_status()
     return response.json()
 
 
-def _post(url: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(url, json=body, timeout=10)
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    response = httpx.post(url, json=body, headers=headers, timeout=10)
     assert response.status_code in (200, 201, 202), f"POST {url}: {response.status_code} {response.text}"
     return response.json()
 
 
 def start_migration(stack: ChaosStack, seed: int) -> str:
     planner = f"{stack.url('planner')}/api/v1"
+    auth = stack.security.api_headers()
     names = list(initial_power())
     plan = f"chaos-{seed}"
     _post(f"{planner}/plans", {
         "name": plan, "source_provider": "vcenter", "target_provider": "target", "network_map": "net",
         "storage_map": "sto", "target_namespace": plan, "vms": [{"ref": name} for name in names],
-    })  # fmt: skip
-    wait_for(lambda: _get(f"{planner}/plans/{plan}")["status"].get("ready") or None, timeout=30,
+    }, auth)  # fmt: skip
+    wait_for(lambda: _get(f"{planner}/plans/{plan}", auth)["status"].get("ready") or None, timeout=30,
              what=f"plan {plan} to be ready")  # fmt: skip
-    started: dict[str, Any] = _post(f"{planner}/migrations", {"plan": plan})
+    started: dict[str, Any] = _post(f"{planner}/migrations", {"plan": plan}, auth)
     return str(started["name"])
 
 
 def _migration(stack: ChaosStack, name: str) -> dict[str, Any] | None:
     """The migration as the planner shows it, or None while the planner cannot answer."""
     try:
-        response = httpx.get(f"{stack.url('planner')}/api/v1/migrations/{name}", timeout=3)
+        response = httpx.get(
+            f"{stack.url('planner')}/api/v1/migrations/{name}", headers=stack.security.api_headers(), timeout=3
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
@@ -388,7 +399,9 @@ def _migration(stack: ChaosStack, name: str) -> dict[str, Any] | None:
 def _answer(stack: ChaosStack, name: str) -> str:
     """What the planner answers for a migration (when it does not show it)."""
     try:
-        response = httpx.get(f"{stack.url('planner')}/api/v1/migrations/{name}", timeout=3)
+        response = httpx.get(
+            f"{stack.url('planner')}/api/v1/migrations/{name}", headers=stack.security.api_headers(), timeout=3
+        )
     except httpx.HTTPError as error:
         return f"nothing ({type(error).__name__}: {error})"
     return f"{response.status_code} {response.text[:200]}"

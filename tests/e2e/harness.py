@@ -18,7 +18,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
-from ferry_peers.services import ServiceProcess
+from ferry_peers.security import LocalSecurity
+from ferry_peers.services import ServiceProcess, stack_security
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_testpeers.waiting import wait_for
@@ -42,8 +43,15 @@ class Stack:
     def inventory(self) -> ServiceProcess:
         return self.services["inventory"]
 
+    @property
+    def security(self) -> LocalSecurity:
+        """The stack's key material (what ``start_service`` gave its processes)."""
+        return stack_security(self.work_dir)
+
     def cli(self, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url}
+        env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url,
+               **self.security.client_env()}  # fmt: skip
+        env.pop("FERRY_TOKEN", None)
         result = subprocess.run(
             [sys.executable, "-c", "from ferry_cli.main import app; app()", *args],
             input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False,
@@ -58,7 +66,7 @@ class Stack:
         return result.stdout
 
     def get(self, service: ServiceProcess, path: str) -> Any:
-        response = httpx.get(f"{service.http_url}/api/v1{path}", timeout=10)
+        response = httpx.get(f"{service.http_url}/api/v1{path}", headers=self.security.api_headers(), timeout=10)
         self.responses.append(response.text)
         return response.json()
 
@@ -86,14 +94,14 @@ class Stack:
 class EventLog:
     """Server-sent events from the planner, collected by a background thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.events: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
         self._thread.start()
 
-    def _read(self, url: str) -> None:
+    def _read(self, url: str, headers: dict[str, str]) -> None:
         try:
-            with httpx.stream("GET", url, timeout=None) as response:
+            with httpx.stream("GET", url, headers=headers, timeout=None) as response:
                 for line in response.iter_lines():
                     if line.startswith("data: "):
                         self.events.append(json.loads(line[6:]))

@@ -203,7 +203,7 @@ def test_cold_migration_of_four_vms_with_one_cancelled(
 
 
 def run_migration(stack: Stack, target: Target, cluster: KubeControlPlane) -> None:
-    events = EventLog(f"{stack.planner.http_url}/api/v1/events")
+    events = EventLog(f"{stack.planner.http_url}/api/v1/events", stack.security.api_headers())
     assert stack.add_vcenter("vcenter", password=stack.vcsim.password,
                              thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
     stack.ok("provider", "add", "target", *target.provider_args)
@@ -225,7 +225,7 @@ def run_migration(stack: Stack, target: Target, cluster: KubeControlPlane) -> No
         [sys.executable, "-c", "from ferry_cli.main import app; app()", "migrate", "p1", "--output", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "FERRY_PLANNER_URL": stack.planner.http_url,
-             "FERRY_INVENTORY_URL": stack.inventory.http_url},
+             "FERRY_INVENTORY_URL": stack.inventory.http_url, **stack.security.client_env()},
     )  # fmt: skip
     try:
         wait_for(lambda: copying(events, CANCELED_VM), timeout=120, what=f"{CANCELED_VM} to be copying")

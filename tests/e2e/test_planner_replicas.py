@@ -74,7 +74,7 @@ def test_a_standby_serves_the_api_and_takes_over_when_the_active_planner_is_kill
 ) -> None:
     stack, active = replicas
     assert lease_holder(stack.nats) == "planner-a"
-    events = EventLog(f"{stack.planner.http_url}/api/v1/events")  # the standby's stream
+    events = EventLog(f"{stack.planner.http_url}/api/v1/events", stack.security.api_headers())  # the standby's stream
     assert stack.add_vcenter("vcenter", password=stack.vcsim.password,
                              thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
     stack.ok("provider", "add", "target", "--type", "local", "--path", str(tmp_path / "target"))

@@ -74,7 +74,8 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack
 
 
 def test_malformed_requests_get_a_reason_and_a_message(stack: Stack) -> None:
-    response = httpx.post(f"{stack.planner.http_url}/api/v1/providers", json={"name": "x", "type": "nope"})
+    url = f"{stack.planner.http_url}/api/v1/providers"
+    response = httpx.post(url, json={"name": "x", "type": "nope"}, headers=stack.security.api_headers())
     assert response.status_code == 422
     assert response.json()["reason"] == "malformed_request"
     result = stack.cli("provider", "add", "Bad_Name", "--type", "local", "--path", "/tmp")
@@ -102,7 +103,7 @@ def find_vm(si: vim.ServiceInstance, name: str) -> Any:
 
 
 def test_providers_inventory_maps_and_plans(stack: Stack, target: KubeControlPlane) -> None:
-    events = EventLog(f"{stack.planner.http_url}/api/v1/events")
+    events = EventLog(f"{stack.planner.http_url}/api/v1/events", stack.security.api_headers())
     assert stack.add_vcenter("vcenter", password=stack.vcsim.password,
                        thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
     kubeconfig = target.kubeconfig

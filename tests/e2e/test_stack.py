@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from ferry_peers.nats_server import NatsServer
-from ferry_peers.services import SERVICE_MODULES, start_service
+from ferry_peers.security import API_TOKEN_SERVICES
+from ferry_peers.services import SERVICE_MODULES, stack_security, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
 
@@ -21,9 +22,14 @@ def test_every_service_starts_serves_health_and_drains_on_sigterm(nats_server: N
             ready = httpx.get(f"{service.http_url}/readyz", timeout=5)
             assert ready.status_code == 200
             assert ready.json() == {"status": "ready", "service": name, "failing": {}}
-            metrics = httpx.get(f"{service.http_url}/metrics", timeout=5)
+            guarded = name in API_TOKEN_SERVICES  # the others have no API of their own
+            headers = stack_security(tmp_path).api_headers() if guarded else {}
+            for path in ("/metrics", "/openapi.json", "/docs"):
+                if guarded:
+                    assert httpx.get(f"{service.http_url}{path}", timeout=5).status_code == 401, path
+                assert httpx.get(f"{service.http_url}{path}", headers=headers, timeout=5).status_code == 200, path
+            metrics = httpx.get(f"{service.http_url}/metrics", headers=headers, timeout=5)
             assert "process_cpu_seconds_total" in metrics.text
-            assert httpx.get(f"{service.http_url}/openapi.json", timeout=5).status_code == 200
     finally:
         exit_codes = {name: service.process.stop(timeout=20) for name, service in services.items()}
     assert exit_codes == dict.fromkeys(SERVICE_MODULES, 0), "SIGTERM drains and exits 0"

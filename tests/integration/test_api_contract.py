@@ -5,7 +5,8 @@ nats-server (the inventory bucket seeded with a ready vCenter and cluster), in a
 of its own so that schemathesis's blocking HTTP client can call it. Every operation of
 ``/api/v1`` gets a bounded, deterministic set of generated requests, valid and invalid;
 no answer may be a 5xx, have a status its operation does not document, or break the
-documented schema, and data the schema forbids must be refused. The event stream
+documented schema, and data the schema forbids must be refused; without a valid token,
+every operation answers 401 (with the ``Bearer`` challenge) and nothing else. The event stream
 (``GET /api/v1/events``, endless by design) is left to the planner's SSE tests.
 """
 
@@ -40,6 +41,7 @@ from ferry_inventory.entrypoints.http_api import install as install_inventory
 from ferry_inventory.settings import InventorySettings
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_shared import subjects
+from ferry_shared.api_auth.guard import check_routes
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
@@ -49,7 +51,7 @@ from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import eventually
 
 from .service_runner import commands_spec, running_parts
-from .test_planner_migration import planner_running, seed_inventory
+from .test_planner_migration import AUTH, local_guard, planner_running, seed_inventory
 
 pytestmark = pytest.mark.nats
 
@@ -104,8 +106,9 @@ async def planner(bus: Bus) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def inventory(bus: Bus) -> AsyncIterator[str]:
     wired = await inventory_bootstrap(bus, ServiceSettings(), InventorySettings())
-    app = health_app(subjects.INVENTORY, {})
+    app = health_app(subjects.INVENTORY, {}, local_guard())
     install_inventory(app, wired.api.index)
+    check_routes(app)
     consuming = running_parts(bus, wired.parts, commands_spec(subjects.INVENTORY, fetch_timeout=0.2))
     async with consuming, serving(app) as url:
         yield url
@@ -154,7 +157,7 @@ def nats_for_contracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nat
 def contract_of(nats: NatsServer, serve: Serve) -> Iterator[BaseSchema]:
     """The service's OpenAPI as it serves it, limited to ``/api/v1`` without the event stream."""
     with in_thread(nats, serve) as url:
-        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json", headers=AUTH)
         schema.config.update(base_url=url)
         yield schema.include(path_regex="^/api/v1/").exclude(path="/api/v1/events")
 
@@ -179,7 +182,7 @@ def broken_promises(schema: BaseSchema) -> list[str]:
             @BOUNDED
             @given(case=operation.as_strategy(generation_mode=mode))
             def keeps_its_contract(case: Case[Any]) -> None:
-                case.call_and_validate(checks=CHECKS)
+                case.call_and_validate(checks=CHECKS, headers=AUTH)
 
             try:
                 keeps_its_contract()
@@ -188,6 +191,34 @@ def broken_promises(schema: BaseSchema) -> list[str]:
                 # Nothing can be sent that breaks the schema (no parameters, no body).
             except (Exception, FailureGroup) as error:  # noqa: BLE001 - every broken promise is reported at the end
                 found.append(f"{operation.label} ({mode.value}): {_explained(error)}")
+    return found
+
+
+UNAUTHENTICATED = settings(BOUNDED, max_examples=3)
+
+
+def open_without_token(schema: BaseSchema) -> list[str]:
+    """Each operation a generated request without a token is not refused with a 401 (and
+    with the token, is), or whose refusal lacks the challenge or the error shape."""
+    found = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @UNAUTHENTICATED
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        def refused(case: Case[Any]) -> None:
+            anonymous = case.call(headers={"Authorization": ""})
+            assert anonymous.status_code == 401, f"{anonymous.status_code} {anonymous.text[:200]}"
+            challenge = {k.lower(): v for k, v in anonymous.headers.items()}["www-authenticate"]
+            assert str(challenge[0] if isinstance(challenge, list) else challenge).startswith("Bearer")
+            assert anonymous.json()["reason"] == "unauthenticated"
+            assert case.call(headers={"Authorization": "Bearer not-the-token"}).status_code == 401
+            assert case.call(headers=AUTH).status_code != 401
+
+        try:
+            refused()
+        except (Exception, FailureGroup) as error:  # noqa: BLE001 - every open operation is reported at the end
+            found.append(f"{operation.label}: {_explained(error)}")
     return found
 
 
@@ -211,7 +242,7 @@ RANDOM_IN_ANOTHER_THREAD = pytest.mark.filterwarnings(
 def test_the_planner_api_keeps_its_contract(nats_for_contracts: NatsServer) -> None:
     with contract_of(nats_for_contracts, planner) as schema:
         assert "POST /api/v1/plans" in operations(schema) and len(operations(schema)) == 20, sorted(operations(schema))
-        failures = broken_promises(schema)
+        failures = broken_promises(schema) + open_without_token(schema)
     assert not failures, "\n\n".join(failures)
 
 
@@ -219,5 +250,5 @@ def test_the_planner_api_keeps_its_contract(nats_for_contracts: NatsServer) -> N
 def test_the_inventory_api_keeps_its_contract(nats_for_contracts: NatsServer) -> None:
     with contract_of(nats_for_contracts, inventory) as schema:
         assert len(operations(schema)) == 4, sorted(operations(schema))
-        failures = broken_promises(schema)
+        failures = broken_promises(schema) + open_without_token(schema)
     assert not failures, "\n\n".join(failures)

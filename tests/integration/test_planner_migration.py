@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,9 +27,12 @@ from ferry_planner.bootstrap import PlannerApi, bootstrap
 from ferry_planner.entrypoints.http_api import install
 from ferry_planner.settings import PlannerSettings
 from ferry_shared import subjects
+from ferry_shared.api_auth.guard import ApiGuard, check_routes
+from ferry_shared.api_auth.local_token import LocalTokenAuthenticator
 from ferry_shared.bus.consumer import DurableConsumer, HandlerTable
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.topology import ensure_kv
+from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError
 from ferry_shared.health import health_app
 from ferry_shared.inventory import (
@@ -285,6 +289,16 @@ class Planner:
         return await async_wait_for(probe, timeout=20, what=what)
 
 
+TEST_TOKEN = Secret(secrets.token_urlsafe(32))
+"""The API token of the services these tests run in-process."""
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN.reveal()}"}
+
+
+def local_guard() -> ApiGuard:
+    """The guard of the in-process services: :data:`TEST_TOKEN` may do everything."""
+    return ApiGuard(LocalTokenAuthenticator(TEST_TOKEN))
+
+
 @contextlib.asynccontextmanager
 async def planner_running(
     bus: Bus, *, max_vms_per_host: int = 10, step_deadline: float = 900.0
@@ -293,8 +307,9 @@ async def planner_running(
     own = PlannerSettings(max_vms_per_host=max_vms_per_host, step_deadline=step_deadline)
     wired = await bootstrap(bus, settings, own)
     assert await _consumer_exists(bus), "the event consumer exists before the API can start a migration"
-    app = health_app("planner", {})
+    app = health_app("planner", {}, local_guard())
     install(app, wired.api)
+    check_routes(app)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(job(stop)) for job in wired.parts.background]  # the event consumer among them
     sock = socket.socket()
@@ -304,7 +319,7 @@ async def planner_running(
     sse: list[dict[str, Any]] = []
     connected = asyncio.Event()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=10) as http:
         await eventually(lambda: server.started, timeout=10, what="the planner's HTTP server")
         reader = asyncio.create_task(_read_events(http, sse, connected))
         await asyncio.wait_for(connected.wait(), 10)

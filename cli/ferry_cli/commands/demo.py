@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ferry_cli.client import CliError
+from ferry_cli.client import CliError, token_file
 from ferry_cli.commands.demo_migrate import migrate_plan
 from ferry_cli.commands.demo_plan import PLAN, plan_everything
 from ferry_cli.follow.state import EXIT_FAILED, EXIT_INTERRUPTED, exit_code
@@ -53,6 +53,9 @@ def _report(stack: LocalStack, console: Console, started: float) -> None:
         table.add_row(f"stream {name}", stack.nats.url, f"{messages} messages")
     console.print(table)
     console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {stack.work_dir / 'logs'}")
+    console.print(
+        f"API token (mode 0600, read by the ferry CLI; FERRY_TOKEN overrides it): {stack.security.api_token_file}"
+    )
 
 
 def _stop_on_signals() -> None:
@@ -87,7 +90,9 @@ def demo(
     _stop_on_signals()
     shutil.rmtree(work_dir, ignore_errors=True)  # every demo starts from empty state
     try:
-        with local_stack(work_dir.resolve(), ports=DEMO_PORTS, model=demo_model()) as stack:
+        with local_stack(
+            work_dir.resolve(), ports=DEMO_PORTS, model=demo_model(), api_token_file=token_file()
+        ) as stack:
             _report(stack, console, started)
             code, migration = _run(stack, console)
             if keep_running:

@@ -18,7 +18,7 @@ from ferry_cli.local.stack import LocalStack
 
 def migrate_plan(stack: LocalStack, plan: str, console: Console) -> View:
     """Start a migration of ``plan``, follow it with progress bars, and report the result."""
-    planner = ApiClient(stack.services["planner"].http_url, "planner", PLANNER_URL_ENV)
+    planner = ApiClient(stack.services["planner"].http_url, "planner", PLANNER_URL_ENV, stack.api_token())
 
     def start(api: MigrationsApi) -> View:
         return api.create(plan, None)

@@ -39,8 +39,10 @@ def _wait_ready(planner: ApiClient, name: str, timeout: float = READY_TIMEOUT) -
 def plan_everything(stack: LocalStack, console: Console) -> dict[str, Any]:
     """Add both providers, map the simulator's networks and datastores, plan all VMs;
     returns the plan (with its validation)."""
-    planner = ApiClient(stack.services["planner"].http_url, "planner", PLANNER_URL_ENV)
-    inventory = ApiClient(stack.services["inventory"].http_url, "inventory service", "FERRY_INVENTORY_URL")
+    planner = ApiClient(stack.services["planner"].http_url, "planner", PLANNER_URL_ENV, stack.api_token())
+    inventory = ApiClient(
+        stack.services["inventory"].http_url, "inventory service", "FERRY_INVENTORY_URL", stack.api_token()
+    )
     simulator = stack.vcsim
     planner.post("/providers", {
         "name": SOURCE, "type": "vsphere", "url": simulator.sdk_url, "username": simulator.username,

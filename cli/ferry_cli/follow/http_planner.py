@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ferry_cli.client import ApiClient, CliError, error_text
+from ferry_cli.client import ApiClient, CliError, error_text, refusal_text
 from ferry_cli.follow.ports import Change, StreamLostError, View
 from ferry_cli.follow.sse import parse_sse
 
@@ -33,11 +33,14 @@ class HttpChangeFeed:
         try:
             with (
                 httpx.Client(timeout=self._timeout, transport=self._transport) as client,
-                client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response,
+                client.stream(
+                    "GET", url, headers={"Accept": "text/event-stream", **self._planner.headers()}
+                ) as response,
             ):
                 if response.status_code >= 400:
                     response.read()
-                    raise CliError(f"the planner refused its event stream: {error_text(response)}")
+                    refused = refusal_text(response, "planner")
+                    raise CliError(refused or f"the planner refused its event stream: {error_text(response)}")
                 lines = response.iter_lines()
                 # The planner writes its first line (": connected") once it has subscribed: from
                 # here on no change is missed, so a snapshot read now is safe to follow.

@@ -11,7 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferry_shared.api_auth.local_token import ensure_token_file, read_token_file
 from ferry_shared.pki import Authority
+
+API_TOKEN_SERVICES = frozenset({"planner", "inventory"})
+"""The services whose HTTP APIs ask for the stack's API token."""
 
 
 def write_private(path: Path, data: bytes) -> Path:
@@ -29,20 +33,30 @@ class LocalSecurity:
     """Where one local stack's secret material lives; see the module docstring."""
 
     directory: Path
+    api_token_path: Path | None = None
+    """Where the API token is kept when not in ``directory`` (``ferry demo``: the user's own token file)."""
 
     @classmethod
-    def create(cls, directory: Path) -> "LocalSecurity":
+    def create(cls, directory: Path, *, api_token_file: Path | None = None) -> "LocalSecurity":
         """Make (or reuse, if already made) every secret of a stack in ``directory``."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)
-        security = cls(directory=directory.resolve())
+        security = cls(directory=directory.resolve(), api_token_path=api_token_file)
+        security._make_api_token()
         security._make_nbd()
         return security
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment variables that give ``service`` its identity and keys."""
         env: dict[str, str] = {}
+        env |= self._api_token_service_env(service)
         env |= self._nbd_env(service)
+        return env
+
+    def client_env(self) -> dict[str, str]:
+        """The environment variables a client (the CLI, a test) needs to reach the stack."""
+        env: dict[str, str] = {}
+        env |= self._api_token_client_env()
         return env
 
     # ── NBD TLS between transfer workers and disk sinks ─────────────────────────────
@@ -80,6 +94,24 @@ class LocalSecurity:
             return {"FERRY_TRANSFER_NBD_TLS_DIR": str(self.nbd_client_dir)}
         return {}
 
-    def client_env(self) -> dict[str, str]:
-        """The environment variables a client (the CLI, a test) needs to reach the stack."""
-        return {}
+    # --- API token (planner and inventory HTTP APIs; docs/security.d/api-auth.md) ---
+
+    @property
+    def api_token_file(self) -> Path:
+        """The stack's API token (mode 0600), which the planner and the inventory accept."""
+        return self.api_token_path or self.directory / "api-token"
+
+    def api_headers(self) -> dict[str, str]:
+        """The HTTP headers a test client sends to the planner and the inventory."""
+        return {"Authorization": f"Bearer {read_token_file(self.api_token_file).reveal()}"}
+
+    def _make_api_token(self) -> None:
+        ensure_token_file(self.api_token_file)
+
+    def _api_token_service_env(self, service: str) -> dict[str, str]:
+        if service not in API_TOKEN_SERVICES:
+            return {}
+        return {"FERRY_API_AUTH": "token", "FERRY_API_TOKEN_FILE": str(self.api_token_file)}
+
+    def _api_token_client_env(self) -> dict[str, str]:
+        return {"FERRY_API_TOKEN_FILE": str(self.api_token_file)}

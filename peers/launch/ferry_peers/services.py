@@ -12,6 +12,7 @@ import httpx
 
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
+from ferry_peers.security import LocalSecurity
 
 SERVICE_MODULES = {
     "inventory": "ferry_inventory",
@@ -30,6 +31,11 @@ class ServiceProcess:
     http_url: str
 
 
+def stack_security(work_dir: Path) -> LocalSecurity:
+    """The key material of the stack whose processes work in ``work_dir`` (made once)."""
+    return LocalSecurity.create(work_dir / "security")
+
+
 def _ready(url: str) -> bool | None:
     try:
         return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
@@ -46,11 +52,20 @@ def start_service(
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     replica: str = "",
+    security: LocalSecurity | None = None,
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
-    settings, ``replica`` names a second process of the same service (and its log)."""
+    settings, ``replica`` names a second process of the same service (and its log).
+    ``security`` is the stack's key material (by default :func:`stack_security` of ``work_dir``)."""
     port = port or free_port()
-    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
+    keys = (security or stack_security(work_dir)).service_env(name)
+    settings = {
+        "FERRY_NATS_URL": nats_url,
+        "FERRY_HTTP_PORT": str(port),
+        "FERRY_HTTP_HOST": "127.0.0.1",
+        **keys,
+        **(env or {}),
+    }
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
     label = f"{name}-{replica}" if replica else name
     process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)

@@ -11,6 +11,7 @@ import msgspec
 from fastapi import APIRouter, FastAPI, Path, Query
 
 from ferry_inventory.domain.index import InventoryIndex, VmFilter
+from ferry_shared.api_auth.access import requires
 from ferry_shared.api_errors import ApiError, error_responses
 from ferry_shared.api_fields import Dns1123Label, ObjectId, SourceRef, shown
 from ferry_shared.inventory import RECORD_TYPES
@@ -46,14 +47,18 @@ def _provider_known(index: InventoryIndex, provider: str) -> None:
 def inventory_router(index: InventoryIndex) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["inventory"])
 
-    @router.get("/providers")
+    @router.get("/providers", dependencies=[requires("list", "inventory")])
     def providers() -> list[dict[str, Any]]:
         return [
             {"name": name, "status": _plain(index.status(name)), "counts": index.counts(name)}
             for name in index.providers()
         ]
 
-    @router.get("/providers/{provider}/vms", responses=error_responses(404, 422))
+    @router.get(
+        "/providers/{provider}/vms",
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "inventory", name="provider")],
+    )
     def vms(
         provider: Dns1123Label,
         name: Annotated[SourceRef | None, Query(description="substring of the VM name")] = None,
@@ -69,14 +74,22 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
         found = index.vms(provider, query)
         return {"total": len(found), "items": _plain(found[offset : offset + limit])}
 
-    @router.get("/providers/{provider}/{kind_path}", responses=error_responses(404, 422))
+    @router.get(
+        "/providers/{provider}/{kind_path}",
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "inventory", name="provider")],
+    )
     def list_kind(provider: Dns1123Label, kind_path: KindPath) -> dict[str, Any]:
         kind = _kind(kind_path)
         _provider_known(index, provider)
         items = index.records(provider, kind)
         return {"total": len(items), "items": _plain(items)}
 
-    @router.get("/providers/{provider}/{kind_path}/{identifier:path}", responses=error_responses(404, 422))
+    @router.get(
+        "/providers/{provider}/{kind_path}/{identifier:path}",
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "inventory", name="provider")],
+    )
     def get_one(provider: Dns1123Label, kind_path: KindPath, identifier: Identifier) -> Any:
         kind = _kind(kind_path)
         _provider_known(index, provider)

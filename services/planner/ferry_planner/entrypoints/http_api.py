@@ -26,6 +26,7 @@ from ferry_planner.handlers import providers as provider_cases
 from ferry_planner.handlers.cancel_migration import cancel_migration as cancel_vms
 from ferry_planner.handlers.errors import ConflictError, NotFoundError
 from ferry_planner.handlers.start_migration import start_migration
+from ferry_shared.api_auth.access import requires
 from ferry_shared.api_errors import error_responses
 from ferry_shared.api_fields import Dns1123Label
 from ferry_shared.credentials import Secret
@@ -64,25 +65,46 @@ def planner_router(api: PlannerApi) -> APIRouter:
     ports = api.ports
 
     @router.post(
-        "/providers", status_code=status.HTTP_201_CREATED, tags=["providers"], responses=error_responses(400, 409, 422)
+        "/providers",
+        status_code=status.HTTP_201_CREATED,
+        tags=["providers"],
+        responses=error_responses(400, 409, 422),
+        dependencies=[requires("create", "providers")],
     )
     async def add_provider(body: ProviderIn) -> JSONResponse:
         spec, secret = _provider_spec(body)
         return _json(await provider_cases.add_provider(ports, spec, secret), 201)
 
-    @router.get("/providers", tags=["providers"])
+    @router.get("/providers", tags=["providers"], dependencies=[requires("list", "providers")])
     async def providers() -> JSONResponse:
         return _json(await provider_cases.providers(ports))
 
-    @router.get("/providers/{name}", tags=["providers"], responses=error_responses(404, 422))
+    @router.get(
+        "/providers/{name}",
+        tags=["providers"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "providers", name="name")],
+    )
     async def provider(name: Dns1123Label) -> JSONResponse:
         return _json(await provider_cases.provider(ports, name))
 
-    @router.delete("/providers/{name}", status_code=204, tags=["providers"], responses=error_responses(404, 409, 422))
+    @router.delete(
+        "/providers/{name}",
+        status_code=204,
+        tags=["providers"],
+        responses=error_responses(404, 409, 422),
+        dependencies=[requires("delete", "providers", name="name")],
+    )
     async def delete_provider(name: Dns1123Label) -> None:
         await provider_cases.delete_provider(ports, name)
 
-    @router.post("/networkmaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
+    @router.post(
+        "/networkmaps",
+        status_code=201,
+        tags=["maps"],
+        responses=error_responses(400, 409, 422),
+        dependencies=[requires("create", "networkmaps")],
+    )
     async def create_network_map(body: NetworkMapIn) -> JSONResponse:
         pairs = tuple(
             NetworkPair(source=p.source, destination=NetworkDestination(p.destination), nad=p.nad) for p in body.pairs
@@ -95,7 +117,13 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await map_cases.create_network_map(ports, network_map), 201)
 
-    @router.post("/storagemaps", status_code=201, tags=["maps"], responses=error_responses(400, 409, 422))
+    @router.post(
+        "/storagemaps",
+        status_code=201,
+        tags=["maps"],
+        responses=error_responses(400, 409, 422),
+        dependencies=[requires("create", "storagemaps")],
+    )
     async def create_storage_map(body: StorageMapIn) -> JSONResponse:
         pairs = tuple(StoragePair(**p.model_dump()) for p in body.pairs)
         storage_map = StorageMap(
@@ -106,31 +134,59 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await map_cases.create_storage_map(ports, storage_map), 201)
 
-    @router.get("/networkmaps", tags=["maps"])
+    @router.get("/networkmaps", tags=["maps"], dependencies=[requires("list", "networkmaps")])
     async def network_maps() -> JSONResponse:
         return _json(await map_cases.network_maps(ports))
 
-    @router.get("/storagemaps", tags=["maps"])
+    @router.get("/storagemaps", tags=["maps"], dependencies=[requires("list", "storagemaps")])
     async def storage_maps() -> JSONResponse:
         return _json(await map_cases.storage_maps(ports))
 
-    @router.get("/networkmaps/{name}", tags=["maps"], responses=error_responses(404, 422))
+    @router.get(
+        "/networkmaps/{name}",
+        tags=["maps"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "networkmaps", name="name")],
+    )
     async def network_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.network_map_view(ports, name))
 
-    @router.get("/storagemaps/{name}", tags=["maps"], responses=error_responses(404, 422))
+    @router.get(
+        "/storagemaps/{name}",
+        tags=["maps"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "storagemaps", name="name")],
+    )
     async def storage_map(name: Dns1123Label) -> JSONResponse:
         return _json(await map_cases.storage_map_view(ports, name))
 
-    @router.delete("/networkmaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
+    @router.delete(
+        "/networkmaps/{name}",
+        status_code=204,
+        tags=["maps"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("delete", "networkmaps", name="name")],
+    )
     async def delete_network_map(name: Dns1123Label) -> None:
         await map_cases.delete_network_map(ports, name)
 
-    @router.delete("/storagemaps/{name}", status_code=204, tags=["maps"], responses=error_responses(404, 422))
+    @router.delete(
+        "/storagemaps/{name}",
+        status_code=204,
+        tags=["maps"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("delete", "storagemaps", name="name")],
+    )
     async def delete_storage_map(name: Dns1123Label) -> None:
         await map_cases.delete_storage_map(ports, name)
 
-    @router.post("/plans", status_code=201, tags=["plans"], responses=error_responses(400, 409, 422))
+    @router.post(
+        "/plans",
+        status_code=201,
+        tags=["plans"],
+        responses=error_responses(400, 409, 422),
+        dependencies=[requires("create", "plans")],
+    )
     async def create_plan(body: PlanIn) -> JSONResponse:
         plan = Plan(
             **body.model_dump(exclude={"vms"}),
@@ -138,42 +194,73 @@ def planner_router(api: PlannerApi) -> APIRouter:
         )
         return _json(await plan_cases.create_plan(ports, plan), 201)
 
-    @router.get("/plans", tags=["plans"])
+    @router.get("/plans", tags=["plans"], dependencies=[requires("list", "plans")])
     async def plans() -> JSONResponse:
         return _json(await plan_cases.plans(ports))
 
-    @router.get("/plans/{name}", tags=["plans"], responses=error_responses(404, 422))
+    @router.get(
+        "/plans/{name}",
+        tags=["plans"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "plans", name="name")],
+    )
     async def plan(name: Dns1123Label) -> JSONResponse:
         return _json(await plan_cases.plan_view(ports, name))
 
-    @router.delete("/plans/{name}", status_code=204, tags=["plans"], responses=error_responses(404, 422))
+    @router.delete(
+        "/plans/{name}",
+        status_code=204,
+        tags=["plans"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("delete", "plans", name="name")],
+    )
     async def delete_plan(name: Dns1123Label) -> None:
         await plan_cases.delete_plan(ports, name)
 
     @router.post(
-        "/migrations", status_code=201, tags=["migrations"], responses=error_responses(400, 404, 409, 422, 503)
+        "/migrations",
+        status_code=201,
+        tags=["migrations"],
+        responses=error_responses(400, 404, 409, 422, 503),
+        dependencies=[requires("create", "migrations")],
     )
     async def create_migration(body: MigrationIn) -> JSONResponse:
         """Start a Ready plan; VMs already migrated by an earlier run of it are Skipped."""
         return _json(await start_migration(ports, body.plan, body.name), 201)
 
-    @router.get("/migrations", tags=["migrations"], responses=error_responses(422))
+    @router.get(
+        "/migrations",
+        tags=["migrations"],
+        responses=error_responses(422),
+        dependencies=[requires("list", "migrations")],
+    )
     async def list_migrations(plan: Dns1123Label | None = None) -> JSONResponse:
         """Migrations, newest first (only those of ``plan`` when given)."""
         return _json(migration_queries.migrations(ports, plan))
 
-    @router.get("/migrations/{name}", tags=["migrations"], responses=error_responses(404, 422))
+    @router.get(
+        "/migrations/{name}",
+        tags=["migrations"],
+        responses=error_responses(404, 422),
+        dependencies=[requires("get", "migrations", name="name")],
+    )
     async def migration(name: Dns1123Label) -> JSONResponse:
         return _json(migration_queries.migration(ports, name))
 
     @router.post(
-        "/migrations/{name}/cancel", status_code=202, tags=["migrations"], responses=error_responses(400, 404, 422, 503)
+        "/migrations/{name}/cancel",
+        status_code=202,
+        tags=["migrations"],
+        responses=error_responses(400, 404, 422, 503),
+        dependencies=[requires("cancel", "migrations", name="name")],
     )
     async def cancel_migration(name: Dns1123Label, body: Annotated[CancelIn | None, Body()] = None) -> JSONResponse:
         """Cancel VMs by id or name (none named: every unfinished VM)."""
         return _json(await cancel_vms(ports, name, body.vms if body else []), 202)
 
-    @router.get("/events", tags=["events"], response_class=StreamingResponse)
+    @router.get(
+        "/events", tags=["events"], response_class=StreamingResponse, dependencies=[requires("list", "migrations")]
+    )
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: one ``data:`` JSON object per change."""
         return StreamingResponse(_event_stream(api.events, request), media_type="text/event-stream")
