@@ -14,6 +14,7 @@ from typing import Any
 
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.processes import stop_all
+from ferry_peers.security import LocalSecurity
 from ferry_peers.services import SERVICE_MODULES, ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim, start_vcsim
 
@@ -59,6 +60,8 @@ def local_stack(
         stack = LocalStack(work_dir=work_dir, nats=nats, vcsim=vcsim)
         stack.target_dir.mkdir(exist_ok=True)
         cleanup.callback(lambda: stop_all(service.process for service in stack.services.values()))
+        security = LocalSecurity.create(work_dir / "security")
         for name in SERVICE_MODULES:
-            stack.services[name] = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
+            port = (ports or {}).get(name)
+            stack.services[name] = start_service(name, nats.url, work_dir, port=port, security=security)
         yield stack

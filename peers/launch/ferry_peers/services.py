@@ -12,6 +12,7 @@ import httpx
 
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
+from ferry_peers.security import LocalSecurity
 
 SERVICE_MODULES = {
     "inventory": "ferry_inventory",
@@ -46,11 +47,15 @@ def start_service(
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     replica: str = "",
+    security: LocalSecurity | None = None,
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
-    settings, ``replica`` names a second process of the same service (and its log)."""
+    settings, ``replica`` names a second process of the same service (and its log), ``security``
+    gives it its keys (``LocalSecurity.service_env``)."""
     port = port or free_port()
-    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
+    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
+    settings |= security.service_env(name) if security else {}
+    settings |= env or {}
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
     label = f"{name}-{replica}" if replica else name
     process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)
