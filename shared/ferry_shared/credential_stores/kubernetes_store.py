@@ -61,12 +61,15 @@ class KubernetesSecretStore:
         )
 
         def create_or_replace() -> None:
+            # A Secret left by a deletion that did not finish is replaced by delete and
+            # create, so the planner needs no 'update' on Secrets.
             try:
                 self._core.create_namespaced_secret(self._namespace, body, _request_timeout=self._timeout)
             except ApiException as error:
                 if error.status != 409:
                     raise
-                self._core.replace_namespaced_secret(name, self._namespace, body, _request_timeout=self._timeout)
+                self._core.delete_namespaced_secret(name, self._namespace, _request_timeout=self._timeout)
+                self._core.create_namespaced_secret(self._namespace, body, _request_timeout=self._timeout)
 
         await self._call(provider, "write", create_or_replace)
 
