@@ -28,9 +28,10 @@ from ferry_testpeers.kube import KubeControlPlane, create_namespace
 from ferry_testpeers.models import planning_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import wait_for
-from tests.e2e.harness import Stack
 
-pytestmark = [pytest.mark.kube, pytest.mark.nats, pytest.mark.vsphere]
+from .harness import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kube, pytest.mark.nats, pytest.mark.vsphere]
 
 VERBS = {"planner": ["create", "delete", "get"], "inventory": ["get"]}
 """What the chart grants on Secrets in Ferry's namespace (the kubevirt-writer as the inventory)."""
@@ -81,7 +82,7 @@ async def test_secrets_are_labelled_readable_by_the_readers_and_refused_to_other
     await planner.put(provider, Secret("first password"))
     await planner.put(provider, Secret("second password"))  # replaced (a Secret left over)
     stored = read_secret(kube, namespace, secret_name(provider))
-    assert stored is not None and len(stored.metadata.name) <= 63
+    assert stored is not None and len(str(stored.metadata.name)) <= 63
     assert stored.metadata.labels[PROVIDER_LABEL] and stored.metadata.labels[MANAGED_BY] == "ferry"
     assert stored.metadata.annotations[PROVIDER_ANNOTATION] == provider
     assert base64.b64decode(stored.data["secret"]).decode() == "second password"
