@@ -1,12 +1,19 @@
-"""Provider secrets, kept apart from provider records in their own KV bucket.
+"""Provider secrets, kept apart from provider records: the :class:`Secret` value type and
+the :class:`CredentialStore` port every service reads them through.
 
 The planner writes a provider's secret (vCenter password or kubeconfig) when the
-provider is created; services that connect read it. A :class:`Secret` never shows its
-value in ``repr``/``str``, so it cannot leak through a log line or an error message.
+provider is created and deletes it with the provider; services that connect read it.
+Where the secrets rest is a backend of the port (:mod:`ferry_shared.credential_stores`):
+AES-GCM ciphertext in the ``ferry_credentials`` KV bucket, or Kubernetes Secrets. A
+:class:`Secret` never shows its value in ``repr``/``str``, so it cannot leak through a log
+line or an error message.
 """
 
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
+from typing import Protocol
+
+from ferry_shared.errors import PermanentError
+
+CREDENTIALS_UNREADABLE = "credentials_unreadable"
 
 
 class Secret:
@@ -33,21 +40,28 @@ class Secret:
         return hash(self._value)
 
 
-class CredentialStore:
-    """One secret per provider name in the credentials bucket."""
+class CredentialStore(Protocol):
+    """One secret per provider name."""
 
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
-
-    async def put(self, provider: str, secret: Secret) -> None:
-        await self._kv.put(provider, secret.reveal().encode())
+    async def put(self, provider: str, secret: Secret) -> None: ...
 
     async def get(self, provider: str) -> Secret | None:
-        try:
-            entry = await self._kv.get(provider)
-        except KeyNotFoundError:
-            return None
-        return Secret(entry.value.decode()) if entry.value else None
+        """The provider's secret, None when none is stored; raises
+        :class:`CredentialsUnreadableError` when one is stored but cannot be read."""
+        ...
 
     async def delete(self, provider: str) -> None:
-        await self._kv.purge(provider)
+        """Remove the provider's secret (nothing happens when there is none)."""
+        ...
+
+
+class CredentialsUnreadableError(PermanentError):
+    """A secret is stored for the provider but this service cannot read it (wrong key,
+    tampered value, no permission). The message names the provider and the cause, never
+    the value."""
+
+    def __init__(self, provider: str, cause: str) -> None:
+        super().__init__(
+            CREDENTIALS_UNREADABLE, f"the stored credentials of provider '{provider}' cannot be read: {cause}"
+        )
+        self.provider = provider

@@ -2,7 +2,8 @@
 inventory service (which owns the connections).
 
 A provider's secret (vCenter password, kubeconfig) is never part of these records: it
-is stored alone in the ``ferry_credentials`` bucket under the provider's name, written
+is stored alone (:class:`ferry_shared.credentials.CredentialStore`: sealed in the
+``ferry_credentials`` bucket, or a Kubernetes Secret) under the provider's name, written
 by the planner and read only by the services that must connect.
 """
 

@@ -1,5 +1,8 @@
 """Settings common to every service, read from ``FERRY_*`` environment variables."""
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,3 +22,13 @@ class ServiceSettings(BaseSettings):
     max_in_flight: int = 16
     ack_wait: float = 30.0
     """Seconds before JetStream redelivers a command whose handler neither acked nor renewed its lease."""
+
+    # ── credentials at rest (docs/security.d/credentials.md) ────────────────────────
+    credentials_backend: Literal["nats", "kubernetes"] = "nats"
+    """Where provider secrets rest: AES-GCM sealed in the credentials bucket, or Kubernetes Secrets."""
+    secrets_key_file: Path | None = None
+    """The keyring of the ``nats`` backend (lines ``<key-id>:<base64 key>``, the last encrypts)."""
+    namespace: str = ""
+    """Ferry's own namespace (the ``kubernetes`` backend's Secrets); the pod's namespace when empty."""
+    kubeconfig: Path | None = None
+    """The service's own Kubernetes access; the pod's service account when unset."""

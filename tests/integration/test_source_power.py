@@ -28,8 +28,8 @@ from ferry_inventory.bootstrap import bootstrap
 from ferry_inventory.settings import InventorySettings
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
-from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credential_stores.choice import open_credential_store
+from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     PowerOffSourceVm,
@@ -219,7 +219,7 @@ def connect(simulator: Vcsim) -> vim.ServiceInstance:
 @asynccontextmanager
 async def inventory_service(bus: Bus, password: str) -> AsyncIterator[None]:
     """The inventory service's bootstrap and command consumer, as run_service wires them."""
-    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET))
+    credentials = await open_credential_store(bus.js, ServiceSettings())
     await credentials.put(PROVIDER, Secret(password))
     inventory = await bootstrap(bus, ServiceSettings(), InventorySettings())
     spec = commands_spec(subjects.INVENTORY, ack_wait=5.0, max_deliver=3, fetch_timeout=0.2)

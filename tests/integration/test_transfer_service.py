@@ -30,8 +30,8 @@ from ferry_peers.processes import ManagedProcess
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
-from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credential_stores.choice import open_credential_store
+from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -212,7 +212,7 @@ def provider_for(simulator: Vcsim, **overrides: Any) -> ProviderSpec:
 
 @pytest_asyncio.fixture
 async def harness(bus: Bus, simulator: Vcsim) -> AsyncIterator[Harness]:
-    await CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET)).put("vc", Secret(simulator.password))
+    await (await open_credential_store(bus.js, ServiceSettings())).put("vc", Secret(simulator.password))
     tuning = TransferSettings(range_size=RANGE, progress_interval=0.1, read_retry_delay=0.05)
     service = await bootstrap(bus, ServiceSettings(), tuning)
     harness = Harness(bus, simulator, service, provider_for(simulator))
@@ -429,7 +429,7 @@ async def test_a_wrong_password_fails_the_command_without_showing_the_password(
     harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "Wr0ng-" + harness.simulator.password[::-1]
-    await CredentialStore(await ensure_kv(harness.bus.js, subjects.CREDENTIALS_BUCKET)).put("vc", Secret(wrong))
+    await (await open_credential_store(harness.bus.js, ServiceSettings())).put("vc", Secret(wrong))
     disk = harness.disk("dense")
     command = await harness.copy(disk, file_sink(disk, tmp_path / "denied.raw"), migration="m3")
     failed = await harness.failure(disk)

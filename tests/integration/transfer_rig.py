@@ -25,7 +25,8 @@ from ferry_peers.services import ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credential_stores.choice import open_credential_store
+from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -38,6 +39,7 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
+from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.domain.checkpoint import DiskRecord
@@ -207,7 +209,7 @@ def allocated(path: Path) -> int:
 @contextlib.asynccontextmanager
 async def transfer_rig(bus: Bus, nats_url: str, simulator: Vcsim, work_dir: Path) -> AsyncIterator[TransferRig]:
     """A rig with the provider's password stored and events collected; its workers stop on exit."""
-    await CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET)).put("vc", Secret(simulator.password))
+    await (await open_credential_store(bus.js, ServiceSettings())).put("vc", Secret(simulator.password))
     rig = TransferRig(bus, nats_url, simulator, work_dir)
     await rig.subscribe()
     try:

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from ferry_kubevirt_writer.bootstrap import SERVICE, bootstrap
 from ferry_kubevirt_writer.settings import WriterSettings
 from ferry_shared import subjects
-from ferry_shared.bus.topology import ensure_kv
+from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.credentials import CredentialStore, Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
 from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmCleanedUp, VmCreated, VolumesPrepared
@@ -89,7 +89,7 @@ async def running_writer(
     bus: Bus, settings: WriterSettings | None = None, secrets: dict[str, str] | None = None
 ) -> AsyncIterator[Writer]:
     """The writer's command consumer, with ``secrets`` (provider → kubeconfig) stored first."""
-    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET))
+    credentials = await open_credential_store(bus.js, ServiceSettings())
     for provider, secret in (secrets or {}).items():
         await credentials.put(provider, Secret(secret))
     writer = Writer(bus, credentials)

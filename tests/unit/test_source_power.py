@@ -12,13 +12,12 @@ import msgspec
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 
 from ferry_inventory.domain.power import SourceVm, VmNotFoundError, VmPower
 from ferry_inventory.handlers import VmLocks, power_off_source_vm, restore_source_power_state
 from ferry_shared.bus.delivery import Delivery
 from ferry_shared.bus.publisher import Publisher
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credentials import Secret
 from ferry_shared.errors import PermanentError, TemporaryError
 from ferry_shared.messages import Message, decoder_for
 from ferry_shared.migrations import (
@@ -101,9 +100,9 @@ class FakeJetStream:
         return SimpleNamespace(duplicate=False)
 
 
-class FakeKv:
-    async def get(self, key: str) -> Any:
-        return SimpleNamespace(value=b"s3cret")
+class FakeCredentials:
+    async def get(self, provider: str) -> Secret | None:
+        return Secret("s3cret")
 
 
 class FakeMsg:
@@ -132,7 +131,7 @@ class World:
         self.locks = CountingLocks()
         self.deps: dict[str, Any] = {
             "power": power,
-            "credentials": CredentialStore(cast(KeyValue, FakeKv())),
+            "credentials": FakeCredentials(),
             "publisher": Publisher(cast(JetStreamContext, self.js)),
             "locks": self.locks,
         }

@@ -7,7 +7,9 @@ other: :meth:`LocalSecurity.service_env` is the environment of one service proce
 Each part of Ferry's security perimeter adds its own material here (see ``docs/security.md``).
 """
 
+import base64
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,7 @@ class LocalSecurity:
         security = cls(directory=directory.resolve(), api_token_path=api_token_file)
         security._make_api_token()
         security._make_nbd()
+        security._make_secrets_key()
         return security
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -51,6 +54,7 @@ class LocalSecurity:
         env: dict[str, str] = {}
         env |= self._api_token_service_env(service)
         env |= self._nbd_env(service)
+        env |= self._secrets_key_env(service)
         return env
 
     def client_env(self) -> dict[str, str]:
@@ -59,7 +63,7 @@ class LocalSecurity:
         env |= self._api_token_client_env()
         return env
 
-    # ── NBD TLS between transfer workers and disk sinks ─────────────────────────────
+    # --- NBD TLS between transfer workers and disk sinks (docs/security.d/disk-sinks.md) ---
 
     @property
     def nbd_ca_dir(self) -> Path:
@@ -115,3 +119,20 @@ class LocalSecurity:
 
     def _api_token_client_env(self) -> dict[str, str]:
         return {"FERRY_API_TOKEN_FILE": str(self.api_token_file)}
+
+    # --- credentials at rest: the keyring of the 'nats' credentials backend (docs/security.d/credentials.md) ---
+
+    @property
+    def secrets_key_file(self) -> Path:
+        """The keyring that seals provider secrets in the credentials bucket."""
+        return self.directory / "secrets-keyring"
+
+    def _make_secrets_key(self) -> None:
+        if not self.secrets_key_file.exists():
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            write_private(self.secrets_key_file, f"# Ferry's provider-secret keys; the last one encrypts\nk1:{key}\n".encode())
+
+    def _secrets_key_env(self, service: str) -> dict[str, str]:
+        readers = {"planner", "inventory", "kubevirt-writer"}
+        readers.add("transfer")  # until the transfer uses clone tickets
+        return {"FERRY_SECRETS_KEY_FILE": str(self.secrets_key_file)} if service in readers else {}

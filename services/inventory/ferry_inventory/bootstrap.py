@@ -1,6 +1,7 @@
 """Composition root of the inventory service: wires adapters into handlers."""
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from ferry_inventory.adapters.connections import ConnectionStore
@@ -17,11 +18,15 @@ from ferry_inventory.handlers import handler_table
 from ferry_inventory.settings import InventorySettings
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore, Secret
+from ferry_shared.credential_stores.choice import open_credential_store
+from ferry_shared.credentials import Secret
+from ferry_shared.errors import FerryError
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.readiness import Health, Readiness
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 SERVICE = subjects.INVENTORY
 
@@ -81,7 +86,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings)
     error is its status, not a broken service."""
     replicas = settings.jetstream_replicas
     kv = await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas)
-    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
+    credentials = await open_credential_store(bus.js, settings)
     index = InventoryIndex()
     await load_index(kv, index)
     bucket = Health()
@@ -96,7 +101,11 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings)
 
     async def keep_providers_connected(stop: asyncio.Event) -> None:
         for connection in await connections.all():
-            secret = await credentials.get(connection.provider.name)
+            try:
+                secret = await credentials.get(connection.provider.name)
+            except FerryError as error:  # unreadable or unreachable: that provider waits, the others connect
+                log.error("provider %s not reconnected: %s", connection.provider.name, error)
+                continue
             await supervisor.start(connection.provider, secret, connection.generation)
         await stop.wait()
         await supervisor.stop_all()

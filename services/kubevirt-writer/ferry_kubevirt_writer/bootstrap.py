@@ -13,8 +13,7 @@ from ferry_kubevirt_writer.domain.ports import TargetWriters
 from ferry_kubevirt_writer.handlers import handler_table
 from ferry_kubevirt_writer.settings import WriterSettings
 from ferry_shared import subjects
-from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore
+from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 
@@ -31,9 +30,7 @@ class WriterApi:
 
 async def bootstrap(bus: Bus, settings: ServiceSettings, own: WriterSettings) -> Wired[WriterApi]:
     """The writer's handlers over the target providers' writers."""
-    credentials = CredentialStore(
-        await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=settings.jetstream_replicas)
-    )
+    credentials = await open_credential_store(bus.js, settings)
     targets = TargetWriterFactory(
         credentials,
         sink_image=own.sink_image,

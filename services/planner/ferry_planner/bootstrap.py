@@ -21,7 +21,7 @@ from ferry_planner.settings import PlannerSettings
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import DurableConsumer, ensure_durable
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore
+from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.messages import utc_now
 from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
@@ -43,7 +43,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     replicas = settings.jetstream_replicas
     planner_kv = await ensure_kv(bus.js, subjects.PLANNER_BUCKET, replicas=replicas)
     mirror = InventoryMirror(await ensure_kv(bus.js, subjects.INVENTORY_BUCKET, replicas=replicas))
-    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
+    credentials = await open_credential_store(bus.js, settings, rotate=True)
     migrations = MigrationStore(planner_kv)
     await migrations.load()
     broadcaster = Broadcaster()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credentials import CredentialStore
+from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 from ferry_transfer.adapters.cancel_feed import FeedOptions, follow_cancellations
@@ -44,7 +44,7 @@ async def bootstrap(
     cancellation listener. ``sinks`` replaces the sink factory (tests wrap the real one)."""
     replicas = settings.jetstream_replicas
     checkpoints = KvCheckpoints(await ensure_kv(bus.js, subjects.TRANSFER_CHECKPOINTS_BUCKET, replicas=replicas))
-    credentials = CredentialStore(await ensure_kv(bus.js, subjects.CREDENTIALS_BUCKET, replicas=replicas))
+    credentials = await open_credential_store(bus.js, settings)
     sessions = SourceSessions(
         credentials, vsphere_login(LoginTimeouts(connect=transfer.connect_timeout, call=transfer.call_timeout))
     )

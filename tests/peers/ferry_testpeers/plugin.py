@@ -17,6 +17,7 @@ import pytest_asyncio
 from ferry_peers.binaries import PeerNotBuiltError
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.processes import ProcessFailedError
+from ferry_peers.security import LocalSecurity
 from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
@@ -34,6 +35,22 @@ def crd_directory() -> Path:
         return Path(explicit)
     repo = Path(__file__).resolve().parents[3]
     return repo.parent / "shared" / "crds"
+
+
+@pytest.fixture(scope="session")
+def local_security(tmp_path_factory: pytest.TempPathFactory) -> LocalSecurity:
+    """The keys and certificates of the session's local stacks (see ``ferry_peers.security``)."""
+    return LocalSecurity.create(tmp_path_factory.mktemp("security"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_key_in_environment(local_security: LocalSecurity) -> Iterator[None]:
+    """The keyring of the credentials bucket in this process's environment, so every
+    service bootstrapped in-process or started as a child process (they inherit it) reads
+    the same sealed provider secrets."""
+    os.environ["FERRY_SECRETS_KEY_FILE"] = str(local_security.secrets_key_file)
+    yield
+    os.environ.pop("FERRY_SECRETS_KEY_FILE", None)
 
 
 @pytest.fixture

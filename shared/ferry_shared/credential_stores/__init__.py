@@ -1,0 +1,1 @@
+"""The backends of :class:`ferry_shared.credentials.CredentialStore` and the choice between them."""
