@@ -90,7 +90,8 @@ def test_cached_answers_last_at_most_ten_seconds_and_the_cache_is_bounded() -> N
 def test_the_local_bundle_gives_services_and_clients_the_same_token_file(tmp_path: Path) -> None:
     security = LocalSecurity.create(tmp_path / "security")
     path = security.api_token_file
-    assert security.service_env("planner") == {"FERRY_API_AUTH": "token", "FERRY_API_TOKEN_FILE": str(path)}
+    planner = security.service_env("planner")
+    assert planner["FERRY_API_AUTH"] == "token" and planner["FERRY_API_TOKEN_FILE"] == str(path)
     assert "FERRY_API_TOKEN_FILE" not in security.service_env("transfer")
     assert security.client_env()["FERRY_API_TOKEN_FILE"] == str(path)
     again = LocalSecurity.create(tmp_path / "security")
