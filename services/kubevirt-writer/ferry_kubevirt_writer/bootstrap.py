@@ -38,6 +38,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: WriterSettings) ->
         sink_image=own.sink_image,
         sink_ready_timeout=own.sink_ready_timeout,
         request_timeout=own.request_timeout,
+        local_roots=own.local_roots(),
     )
 
     async def close_clients(stop: asyncio.Event) -> None:

@@ -1,8 +1,13 @@
 """Settings of the kubevirt-writer service beyond the common ones, read from
-``FERRY_WRITER_*`` environment variables by the entry point."""
+``FERRY_WRITER_*`` environment variables (and ``FERRY_LOCAL_TARGET_ROOTS``) by the
+entry point."""
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ferry_shared.local_roots import ROOTS_SETTING, parse_roots
 
 DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 
@@ -10,10 +15,22 @@ DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 class WriterSettings(BaseSettings):
     """``sink_image``: the image of the disk-sink pods (``deploy/images/nbd-sink``);
     ``sink_ready_timeout``: seconds a sink pod may take to serve its disks;
-    ``request_timeout``: seconds one Kubernetes API call may take."""
+    ``request_timeout``: seconds one Kubernetes API call may take;
+    ``local_target_roots`` (``FERRY_LOCAL_TARGET_ROOTS``): ``:``-separated absolute
+    directories local targets may write into; empty disables local targets."""
 
-    model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore", populate_by_name=True)
 
     sink_image: str = DEFAULT_SINK_IMAGE
     sink_ready_timeout: float = Field(default=600.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
+    local_target_roots: str = Field(default="", validation_alias=AliasChoices(ROOTS_SETTING, "local_target_roots"))
+
+    @field_validator("local_target_roots")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        parse_roots(value)
+        return value
+
+    def local_roots(self) -> tuple[Path, ...]:
+        return parse_roots(self.local_target_roots)

@@ -28,9 +28,17 @@ class TargetWriterFactory:
     """The writers of target providers, with one API client per provider."""
 
     def __init__(
-        self, credentials: CredentialStore, *, sink_image: str, sink_ready_timeout: float, request_timeout: float
+        self,
+        credentials: CredentialStore,
+        *,
+        sink_image: str,
+        sink_ready_timeout: float,
+        request_timeout: float,
+        local_roots: tuple[Path, ...] = (),
     ) -> None:
+        """``local_roots``: the only directories local targets may write into (none: local targets are refused)."""
         self._credentials = credentials
+        self._local_roots = local_roots
         self._sink_image = sink_image
         self._ready_timeout = sink_ready_timeout
         self._request_timeout = request_timeout
@@ -38,7 +46,7 @@ class TargetWriterFactory:
 
     async def writer_for(self, target: ProviderSpec) -> TargetWriter:
         if target.type == "local":
-            return LocalTargetWriter(Path(target.path))
+            return LocalTargetWriter(Path(target.path), self._local_roots)
         if target.type == "kubernetes":
             cluster = await self._cluster(target)
             return KubernetesTargetWriter(cluster, sink_image=self._sink_image, sink_ready_timeout=self._ready_timeout)
