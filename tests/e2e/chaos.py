@@ -215,6 +215,7 @@ class ChaosStack:
         module = SERVICE_MODULES["transfer" if name in WORKERS else name]
         env = {**ENV, "FERRY_NATS_URL": self.nats.url, "FERRY_HTTP_PORT": str(self.ports[name]),
                "FERRY_HTTP_HOST": "127.0.0.1"}  # fmt: skip
+        env["FERRY_LOCAL_TARGET_ROOTS"] = str(self.target_root)
         argv = [sys.executable, "-m", module]
         self.processes[name] = ManagedProcess(name, argv, self.work_dir / "logs" / f"{name}.log", env=env)
 

@@ -48,9 +48,12 @@ def start_service(
     replica: str = "",
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
-    settings, ``replica`` names a second process of the same service (and its log)."""
+    settings, ``replica`` names a second process of the same service (and its log). Local
+    targets may write only inside ``work_dir`` unless ``env`` says otherwise."""
     port = port or free_port()
-    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
+    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1"}
+    settings["FERRY_LOCAL_TARGET_ROOTS"] = str(work_dir.resolve())
+    settings.update(env or {})
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
     label = f"{name}-{replica}" if replica else name
     process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)
