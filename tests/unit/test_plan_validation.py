@@ -215,3 +215,11 @@ def test_a_source_name_full_of_odd_characters_gets_a_valid_target_name() -> None
     (result,) = status.vms
     assert is_dns1123_label(result.target_name) and result.target_name.startswith("finance-db-prod-")
     assert status.ready, [c.assessment for c in result.concerns]
+
+
+def test_a_vm_already_in_a_local_target_blocks_a_plan_that_would_overwrite_it() -> None:
+    local = TargetView(checked=False, vms=[TargetVmRecord(id="ferry/web-01", name="web-01", namespace="ferry")])
+    status = validate_plan(plan("web-01"), context(target=local))
+    assert "vm.target.exists" in concern_ids(status, "web-01")
+    assert not status.ready
+    assert validate_plan(plan("web-01", namespace="other"), context(target=local)).ready
