@@ -73,6 +73,7 @@ async def test_cleanup_deletes_only_recorded_files_and_the_directories_it_made(t
 
 async def test_an_empty_directory_that_was_there_is_used_but_not_deleted(tmp_path: Path) -> None:
     (tmp_path / "apps" / "db").mkdir(parents=True)
+    (tmp_path / "apps" / "db" / f".{owner.MARKER_FILE}.x1y2").write_text("{")  # an interrupted marker write
     target = writer(tmp_path)
     await target.prepare_volumes("m-1", VM)
     await target.prepare_volumes("m-1", VM)  # a redelivery takes its own directory again

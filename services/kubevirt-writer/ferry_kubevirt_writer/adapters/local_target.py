@@ -117,8 +117,12 @@ class LocalTargetWriter:
         self._check_inside(directory)
         marker = _read_marker(directory)
         if marker is None:
-            if not created and any(True for _ in directory.iterdir()):
+            entries = list(directory.iterdir())
+            unfinished = [path for path in entries if path.name.startswith(f"{owner.MARKER_FILE}.", 1)]
+            if not created and len(unfinished) < len(entries):
                 raise PermanentError("target_exists", owner.refusal(None, str(directory), migration))
+            for path in unfinished:  # a marker whose write was interrupted: it proves nothing, holds nothing
+                _unlink(path)
             _write_marker(directory, owner.new_marker(migration, vm, tuple(created)))
         elif not owner.owned_by(marker, migration, vm):
             raise PermanentError("target_exists", owner.refusal(marker, str(directory), migration))
