@@ -221,6 +221,7 @@ class ChaosStack:
         keys = self.security.service_env("transfer" if name in WORKERS else name)
         env = {**ENV, "FERRY_NATS_URL": self.nats.url, "FERRY_HTTP_PORT": str(self.ports[name]),
                "FERRY_HTTP_HOST": "127.0.0.1", **keys}  # fmt: skip
+        env["FERRY_LOCAL_TARGET_ROOTS"] = str(self.target_root)
         argv = [sys.executable, "-m", module]
         self.processes[name] = ManagedProcess(name, argv, self.work_dir / "logs" / f"{name}.log", env=env)
 

@@ -621,6 +621,30 @@ async def test_a_local_target_directory_is_created_and_ready(tmp_path: Path) -> 
     assert run.sink.records == {}
 
 
+async def test_a_local_target_lists_the_vms_already_in_it(tmp_path: Path) -> None:
+    mac = "02:00:00:00:00:aa"
+    done = tmp_path / "apps" / "web-1"
+    done.mkdir(parents=True)
+    interfaces = [{"name": "nic0", "macAddress": mac}]
+    manifest = {"spec": {"template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}}}}
+    (done / "virtualmachine.yaml").write_text(yaml.safe_dump(manifest))
+    (tmp_path / "apps" / "empty").mkdir()  # in nobody's way
+    (tmp_path / "apps" / "linked").symlink_to(done)  # not followed
+    local = ProviderSpec(name="disk", type="local", path=str(tmp_path))
+    async with watching(LocalTargetWatcher(local, rescan=0.1)) as run:
+        await run.until_status(phase=ProviderPhase.READY)
+        first = dict(run.sink.records)
+        (tmp_path / "apps" / "db").mkdir()
+        (tmp_path / "apps" / "db" / "notes.txt").write_text("someone's")
+        for _ in range(100):
+            if len(run.sink.records) == 2:
+                break
+            await asyncio.sleep(0.1)
+    records = [r for r in first.values() if isinstance(r, TargetVmRecord)]
+    assert [(r.namespace, r.name, r.macs) for r in records] == [("apps", "web-1", (mac.upper(),))]
+    assert sorted(r.name for r in run.sink.records.values()) == ["db", "web-1"], "a rescan lists new VMs"
+
+
 @pytest.fixture
 def unwritable_directory(tmp_path: Path) -> Iterator[Path]:
     """A directory Ferry cannot write into; root writes anywhere on ordinary file

@@ -8,8 +8,10 @@ from pathlib import Path
 import msgspec
 import yaml
 
+from ferry_kubevirt_writer.domain.local_ownership import MARKER_FILE
 from ferry_kubevirt_writer.domain.vm_manifest import virtual_machine
 from ferry_kubevirt_writer.domain.volumes import volume_bodies
+from ferry_kubevirt_writer.settings import WriterSettings
 from ferry_shared.messages import MessageFailed, StepRef
 from ferry_shared.migrations import CleanupVm, CreateVm, PrepareVolumes, VmCleanedUp, VmCreated, VolumesPrepared
 from ferry_shared.providers import ProviderSpec
@@ -36,12 +38,16 @@ def vm() -> TargetVm:
     )  # fmt: skip
 
 
+def allowed(*roots: Path) -> WriterSettings:
+    return WriterSettings(local_target_roots=":".join(str(root) for root in roots))
+
+
 async def test_a_local_target_gets_sparse_disks_manifests_and_a_readme_and_loses_them_on_cleanup(
     bus: Bus, tmp_path: Path
 ) -> None:
     target = ProviderSpec(name="disk", type="local", path=str(tmp_path))
     directory = tmp_path / "apps" / "web-1"
-    async with running_writer(bus) as writer:
+    async with running_writer(bus, allowed(tmp_path)) as writer:
         await writer.send(PrepareVolumes, target, vm())
         prepared = await writer.next(VolumesPrepared)
         files = [directory / "disk-0.raw", directory / "disk-1.raw"]
@@ -75,22 +81,23 @@ async def test_a_local_target_gets_sparse_disks_manifests_and_a_readme_and_loses
         ) in readme
         assert "kubectl apply -f virtualmachine.yaml" in readme
         assert "kubectl apply -f volumes.yaml" in readme
-        assert not [p for p in directory.iterdir() if p.name.startswith(".")], "no temporary file left"
+        assert [p.name for p in directory.iterdir() if p.name.startswith(".")] == [MARKER_FILE], "no temporary file"
 
         await writer.send(CleanupVm, target, vm())
         cleaned = await writer.next(VmCleanedUp)
         await writer.send(CleanupVm, target, vm())
         again = await writer.next(VmCleanedUp, after=1)
-    assert cleaned.removed == (str(directory),)
+    made = ("disk-0.raw", "disk-1.raw", "volumes.yaml", "README.md", "virtualmachine.yaml")
+    assert cleaned.removed == (*(str(directory / name) for name in made), str(directory), str(tmp_path / "apps"))
     assert again.removed == ()
-    assert not directory.exists()
+    assert os.listdir(tmp_path) == []
     assert (prepared.migration, created.vm_id) == (MIGRATION, "vm-7")
     assert writer.of(MessageFailed) == []
 
 
 async def test_a_missing_target_directory_and_a_bad_blueprint_fail_with_what_to_fix(bus: Bus, tmp_path: Path) -> None:
     missing = ProviderSpec(name="disk", type="local", path=str(tmp_path / "nowhere"))
-    async with running_writer(bus) as writer:
+    async with running_writer(bus, allowed(tmp_path)) as writer:
         await writer.send(PrepareVolumes, missing, vm())
         no_directory = await writer.failure()
         writer.events.clear()
@@ -103,3 +110,62 @@ async def test_a_missing_target_directory_and_a_bad_blueprint_fail_with_what_to_
     assert bad_vm.error_code == "invalid_vm"
     assert "target namespace '../../etc'" in bad_vm.reason
     assert os.listdir(tmp_path) == []
+
+
+async def test_cleanup_after_a_failed_copy_leaves_a_directory_that_was_there_before(bus: Bus, tmp_path: Path) -> None:
+    target = ProviderSpec(name="disk", type="local", path=str(tmp_path))
+    theirs = tmp_path / "apps" / "web-1"
+    theirs.mkdir(parents=True)
+    (theirs / "notes.txt").write_text("mine")
+    async with running_writer(bus, allowed(tmp_path)) as writer:
+        await writer.send(PrepareVolumes, target, vm())
+        refused = await writer.failure()
+        await writer.send(CleanupVm, target, vm())  # what the planner sends after the failure
+        cleaned = await writer.next(VmCleanedUp)
+    assert refused.error_code == "target_exists"
+    assert f"{theirs} already exists and holds files Ferry did not create" in refused.reason
+    assert cleaned.removed == ()
+    assert (theirs / "notes.txt").read_text() == "mine"
+    assert os.listdir(theirs) == ["notes.txt"]
+
+
+async def test_a_rerun_into_a_completed_migrations_output_is_refused_and_deletes_nothing(
+    bus: Bus, tmp_path: Path
+) -> None:
+    target = ProviderSpec(name="disk", type="local", path=str(tmp_path))
+    directory = tmp_path / "apps" / "web-1"
+    async with running_writer(bus, allowed(tmp_path)) as writer:
+        await writer.send(PrepareVolumes, target, vm())
+        await writer.next(VolumesPrepared)
+        await writer.send(CreateVm, target, vm())
+        await writer.next(VmCreated)
+        before = {path.name: path.stat().st_mtime_ns for path in directory.iterdir()}
+        await writer.send(PrepareVolumes, target, vm(), migration="wave-1-2")
+        refused = await writer.failure()
+        await writer.send(CleanupVm, target, vm(), migration="wave-1-2")
+        cleaned = await writer.next(VmCleanedUp)
+    assert refused.error_code == "target_exists"
+    assert "already holds VM 'vm-7' of migration 'wave-1-1'" in refused.reason
+    assert cleaned.removed == ()
+    assert {path.name: path.stat().st_mtime_ns for path in directory.iterdir()} == before
+
+
+async def test_paths_outside_the_roots_or_escaping_by_symlink_are_refused(bus: Bus, tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / "apps").symlink_to(elsewhere)  # a namespace directory that leads out of the root
+    (root / "out").symlink_to(elsewhere)  # a provider path that leads out of the root
+    async with running_writer(bus, allowed(root)) as writer:
+        await writer.send(PrepareVolumes, ProviderSpec(name="disk", type="local", path=str(elsewhere)), vm())
+        outside = await writer.failure()
+        writer.events.clear()
+        await writer.send(PrepareVolumes, ProviderSpec(name="disk", type="local", path=str(root / "out")), vm())
+        linked_root = await writer.failure()
+        writer.events.clear()
+        await writer.send(PrepareVolumes, ProviderSpec(name="disk", type="local", path=str(root)), vm())
+        linked_namespace = await writer.failure()
+    assert outside.error_code == linked_root.error_code == linked_namespace.error_code == "target_not_allowed"
+    assert f"outside the allowed directories FERRY_LOCAL_TARGET_ROOTS={root}" in outside.reason
+    assert f"{root / 'apps'} exists and is not a plain directory" in linked_namespace.reason
+    assert os.listdir(elsewhere) == []

@@ -193,3 +193,33 @@ def test_sanitized_names_are_valid_and_distinct(name: str) -> None:
 
 def test_categories_are_the_documented_words() -> None:
     assert [c.value for c in Category] == ["Critical", "Warning", "Information"]
+
+
+@pytest.mark.parametrize("namespace", ["../x", "A B", "n" * 64, ""])
+@pytest.mark.parametrize("target", [TARGET, TargetView(checked=False)], ids=["kubernetes", "local"])
+def test_a_bad_target_namespace_blocks_the_plan_on_every_target_type(namespace: str, target: TargetView) -> None:
+    status = validate_plan(plan("web-01", "Bad Name_01", namespace=namespace), context(target=target))
+    assert not status.ready
+    assert "TargetNamespaceInvalid" in {c.type for c in status.conditions}
+    for result in status.vms:
+        (concern,) = [c for c in result.concerns if c.id == "vm.target_namespace.invalid"]
+        assert concern.category is Category.CRITICAL
+        assert f"VM '{result.name}' would be created as '{result.target_name}' in namespace '{namespace}'" in (
+            concern.assessment
+        )
+
+
+def test_a_source_name_full_of_odd_characters_gets_a_valid_target_name() -> None:
+    source = SourceView(vms=[vm("Finance DB (prod)", "vm-f")], networks=SOURCE.networks, datastores=SOURCE.datastores)
+    status = validate_plan(plan("Finance DB (prod)"), context(source=source))
+    (result,) = status.vms
+    assert is_dns1123_label(result.target_name) and result.target_name.startswith("finance-db-prod-")
+    assert status.ready, [c.assessment for c in result.concerns]
+
+
+def test_a_vm_already_in_a_local_target_blocks_a_plan_that_would_overwrite_it() -> None:
+    local = TargetView(checked=False, vms=[TargetVmRecord(id="ferry/web-01", name="web-01", namespace="ferry")])
+    status = validate_plan(plan("web-01"), context(target=local))
+    assert "vm.target.exists" in concern_ids(status, "web-01")
+    assert not status.ready
+    assert validate_plan(plan("web-01", namespace="other"), context(target=local)).ready

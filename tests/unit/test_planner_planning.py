@@ -2,6 +2,7 @@
 about, secrets kept apart, and plan results announced once per change."""
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,7 +18,7 @@ from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.credentials import Secret
 from ferry_shared.migrations import CopyDisk, CreateVm, RestoreSourcePowerState
 from ferry_shared.plans import PlanValidated
-from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderStatus
+from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderPhase, ProviderSpec, ProviderStatus
 
 from .planner_fakes import SOURCE, FakeCredentials, FakeInventory, FakeResources, ready_world, source_vm
 from .planner_peers import Peers
@@ -48,6 +49,29 @@ async def test_a_name_that_is_no_dns1123_label_is_refused_before_anything_is_sto
     with pytest.raises(InvalidError):
         await add_provider(world.ports, msgspec.structs.replace(SOURCE, name=name), Secret("pw"))
     assert world.publisher.published == []
+
+
+@pytest.mark.parametrize(
+    ("path", "roots", "said"),
+    [
+        ("/elsewhere/vms", ("/srv/ferry",), "outside the allowed directories FERRY_LOCAL_TARGET_ROOTS=/srv/ferry"),
+        ("/srv/ferry-other", ("/srv/ferry",), "outside the allowed directories"),
+        ("/srv/ferry/../etc", ("/srv/ferry",), "outside the allowed directories"),
+        ("vms", ("/srv/ferry",), "is not absolute"),
+        ("/srv/ferry/vms", (), "local targets are disabled"),
+    ],
+)
+async def test_a_local_provider_outside_the_allowed_roots_is_refused(
+    path: str, roots: tuple[str, ...], said: str
+) -> None:
+    world = ready_world([source_vm(1)])
+    ports = dataclasses.replace(world.ports, local_target_roots=tuple(Path(root) for root in roots))
+    with pytest.raises(InvalidError) as raised:
+        await add_provider(ports, ProviderSpec(name="disk", type="local", path=path), None)
+    assert said in raised.value.message
+    assert world.publisher.published == []
+    allowed = dataclasses.replace(world.ports, local_target_roots=(Path("/srv/ferry"),))
+    await add_provider(allowed, ProviderSpec(name="disk", type="local", path="/srv/ferry/vms"), None)
 
 
 async def test_a_plan_result_is_announced_once_per_change_and_again_when_it_comes_back() -> None:

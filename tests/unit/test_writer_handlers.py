@@ -58,12 +58,12 @@ class FakeWriter:
         self.calls.append(("prepare_volumes", migration))
         return SINKS
 
-    async def create_vm(self, vm: TargetVm) -> str:
+    async def create_vm(self, migration: str, vm: TargetVm) -> str:
         assert self.delivery.holding
         self.calls.append(("create_vm", vm.name))
         return f"{vm.namespace}/{vm.name}"
 
-    async def cleanup_vm(self, vm: TargetVm) -> tuple[str, ...]:
+    async def cleanup_vm(self, migration: str, vm: TargetVm) -> tuple[str, ...]:
         assert self.delivery.holding
         self.calls.append(("cleanup_vm", vm.name))
         return (f"VirtualMachine {vm.namespace}/{vm.name}",)

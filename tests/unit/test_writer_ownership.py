@@ -91,7 +91,7 @@ async def test_cleanup_deletes_sink_pods_of_both_versions_and_nothing_else() -> 
     cluster.add_pod("someone-elses", {"ferry.io/role": "disk-sink", "ferry.io/vm": "web-2"})
     writer = KubernetesTargetWriter(cast(Cluster, cluster), sink_image="img", sink_ready_timeout=1)
 
-    removed = await writer.cleanup_vm(VM)
+    removed = await writer.cleanup_vm("wave-1-2", VM)
 
     assert removed == ("Pod apps/web-1-disk-sink", "Pod apps/web-1-sink-from-before")
     assert sorted(cluster.deleted) == ["web-1-disk-sink", "web-1-sink-from-before"]

@@ -56,13 +56,15 @@ def start_service(
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
     settings, ``replica`` names a second process of the same service (and its log).
-    ``security`` is the stack's key material (by default :func:`stack_security` of ``work_dir``)."""
+    ``security`` is the stack's key material (by default :func:`stack_security` of ``work_dir``).
+    Local targets may write only inside ``work_dir`` unless ``env`` says otherwise."""
     port = port or free_port()
     keys = (security or stack_security(work_dir)).service_env(name)
     settings = {
         "FERRY_NATS_URL": nats_url,
         "FERRY_HTTP_PORT": str(port),
         "FERRY_HTTP_HOST": "127.0.0.1",
+        "FERRY_LOCAL_TARGET_ROOTS": str(work_dir.resolve()),
         **keys,
         **(env or {}),
     }

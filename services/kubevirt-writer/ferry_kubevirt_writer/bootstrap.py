@@ -38,6 +38,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: WriterSettings) ->
         request_timeout=own.request_timeout,
         certificates=SinkCertificates.load(own.nbd_ca_dir) if own.nbd_ca_dir else None,
         transfer_namespace=own.transfer_namespace,
+        local_roots=own.local_roots(),
     )
 
     async def close_clients(stop: asyncio.Event) -> None:

@@ -52,7 +52,7 @@ async def create_vm(
     """Retire the sinks and create the VirtualMachine; answer with where it is."""
     writer = await _writer(targets, command.target, command.vm)
     async with delivery.lease():
-        location = await writer.create_vm(command.vm)
+        location = await writer.create_vm(command.migration, command.vm)
     await publisher.publish(VmCreated(**step_fields(command.migration, command.vm_id, "vm_created"), location=location))
 
 
@@ -64,7 +64,7 @@ async def cleanup_vm(
     if has_valid_names(command.vm):  # else nothing can have been created for it
         writer = await targets.writer_for(command.target)
         async with delivery.lease():
-            removed = await writer.cleanup_vm(command.vm)
+            removed = await writer.cleanup_vm(command.migration, command.vm)
     await publisher.publish(
         VmCleanedUp(**step_fields(command.migration, command.vm_id, "vm_cleaned_up"), removed=removed)
     )

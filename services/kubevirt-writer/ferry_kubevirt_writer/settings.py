@@ -1,10 +1,13 @@
 """Settings of the kubevirt-writer service beyond the common ones, read from
-``FERRY_WRITER_*`` environment variables by the entry point."""
+``FERRY_WRITER_*`` environment variables (and ``FERRY_LOCAL_TARGET_ROOTS``) by the
+entry point."""
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ferry_shared.local_roots import ROOTS_SETTING, parse_roots
 
 DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 
@@ -15,9 +18,11 @@ class WriterSettings(BaseSettings):
     ``request_timeout``: seconds one Kubernetes API call may take;
     ``nbd_ca_dir``: the NBD CA (``ca-cert.pem``, ``ca-key.pem``) that signs each sink's certificate;
     ``transfer_namespace``: where Ferry's transfer pods run, the only pods a sink's NetworkPolicy
-    admits (``FERRY_WRITER_TRANSFER_NAMESPACE``, else Ferry's own ``FERRY_NAMESPACE``)."""
+    admits (``FERRY_WRITER_TRANSFER_NAMESPACE``, else Ferry's own ``FERRY_NAMESPACE``);
+    ``local_target_roots`` (``FERRY_LOCAL_TARGET_ROOTS``): ``:``-separated absolute
+    directories local targets may write into; empty disables local targets."""
 
-    model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FERRY_WRITER_", extra="ignore", populate_by_name=True)
 
     sink_image: str = DEFAULT_SINK_IMAGE
     sink_ready_timeout: float = Field(default=600.0, gt=0)
@@ -26,3 +31,13 @@ class WriterSettings(BaseSettings):
     transfer_namespace: str = Field(
         default="ferry", validation_alias=AliasChoices("FERRY_WRITER_TRANSFER_NAMESPACE", "FERRY_NAMESPACE")
     )
+    local_target_roots: str = Field(default="", validation_alias=AliasChoices(ROOTS_SETTING, "local_target_roots"))
+
+    @field_validator("local_target_roots")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        parse_roots(value)
+        return value
+
+    def local_roots(self) -> tuple[Path, ...]:
+        return parse_roots(self.local_target_roots)

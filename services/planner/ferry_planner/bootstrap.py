@@ -62,6 +62,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
         max_vms_per_host=own.max_vms_per_host,
         step_deadline=own.step_deadline,
         leadership=lease,
+        local_target_roots=own.local_roots(),
     )
     handlers = event_handlers(ports)
     events_spec = event_consumer_spec(SERVICE, handlers, settings)

@@ -37,10 +37,13 @@ class TargetWriterFactory:
         request_timeout: float,
         certificates: SinkCertificates | None = None,
         transfer_namespace: str = "ferry",
+        local_roots: tuple[Path, ...] = (),
     ) -> None:
+        """``local_roots``: the only directories local targets may write into (none: local targets are refused)."""
         self._credentials = credentials
         self._certificates = certificates
         self._transfer_namespace = transfer_namespace
+        self._local_roots = local_roots
         self._sink_image = sink_image
         self._ready_timeout = sink_ready_timeout
         self._request_timeout = request_timeout
@@ -48,7 +51,7 @@ class TargetWriterFactory:
 
     async def writer_for(self, target: ProviderSpec) -> TargetWriter:
         if target.type == "local":
-            return LocalTargetWriter(Path(target.path))
+            return LocalTargetWriter(Path(target.path), self._local_roots)
         if target.type == "kubernetes":
             cluster = await self._cluster(target)
             return KubernetesTargetWriter(

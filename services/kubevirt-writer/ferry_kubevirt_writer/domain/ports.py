@@ -22,12 +22,13 @@ class TargetWriter(Protocol):
         in disk order, once every sink accepts writes."""
         ...
 
-    async def create_vm(self, vm: TargetVm) -> str:
+    async def create_vm(self, migration: str, vm: TargetVm) -> str:
         """Retire the sinks and create the VM; return where it is (``ns/name`` or a directory)."""
         ...
 
-    async def cleanup_vm(self, vm: TargetVm) -> tuple[str, ...]:
-        """Remove what this writer created for the VM; return what was removed."""
+    async def cleanup_vm(self, migration: str, vm: TargetVm) -> tuple[str, ...]:
+        """Remove what this writer created for the VM (for ``migration``, where the target
+        can tell migrations apart); return what was removed."""
         ...
 
 

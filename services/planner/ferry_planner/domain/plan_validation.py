@@ -49,6 +49,14 @@ def _plan_conditions(plan: Plan, ctx: PlanContext) -> list[Condition]:
         )
     elif not ctx.target_ready:
         conditions.append(_critical("TargetProviderNotReady", f"target provider '{plan.target_provider}' is not ready"))
+    elif not is_dns1123_label(plan.target_namespace):
+        conditions.append(
+            _critical(
+                "TargetNamespaceInvalid",
+                f"target namespace '{plan.target_namespace}' is not a DNS-1123 label (lower-case letters, digits "
+                "and '-', at most 63 characters); choose another",
+            )
+        )
     elif not ctx.target.has_namespace(plan.target_namespace):
         conditions.append(
             _critical(
@@ -115,6 +123,7 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
         resolved_ids.append(vm.id)
         target_name, name_concerns = vm_checks.target_name(vm, plan_vm.target_name)
         concerns += name_concerns
+        concerns += vm_checks.target_namespace(vm, target_name, plan.target_namespace)
         if ctx.network_map is not None:
             concerns += vm_checks.networks(vm, ctx.network_map, ctx.source)
         if ctx.storage_map is not None:

@@ -28,12 +28,36 @@ def target_name(vm: VmRecord, requested: str) -> tuple[str, list[Concern]]:
     sanitized = to_dns1123_label(vm.name)
     if sanitized == vm.name:
         return sanitized, []
+    if not is_dns1123_label(sanitized):  # to_dns1123_label makes a label; never create anything from one that is not
+        return sanitized, [
+            _concern(
+                "vm.target_name.invalid",
+                Category.CRITICAL,
+                "Target name is not DNS-1123",
+                f"no valid Kubernetes name could be made from '{vm.name}'; give the VM a target name",
+            )
+        ]
     return sanitized, [
         _concern(
             "vm.name.renamed",
             Category.WARNING,
             "VM will be renamed",
             f"'{vm.name}' is not a valid Kubernetes name; the VM will be created as '{sanitized}'",
+        )
+    ]
+
+
+def target_namespace(vm: VmRecord, target_name: str, namespace: str) -> list[Concern]:
+    """The plan's namespace can hold the VM (on every target type: it names a directory too)."""
+    if is_dns1123_label(namespace):
+        return []
+    return [
+        _concern(
+            "vm.target_namespace.invalid",
+            Category.CRITICAL,
+            "Target namespace is not DNS-1123",
+            f"VM '{vm.name}' would be created as '{target_name}' in namespace '{namespace}', which is not a valid "
+            "Kubernetes name (lower-case letters, digits and '-', at most 63 characters); choose another",
         )
     ]
 

@@ -11,6 +11,7 @@ one), and one creation lock (two starts of one plan cannot both see it idle).
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ferry_planner.domain.ports import (
     ChangeFeed,
@@ -67,6 +68,7 @@ class PlannerPorts:
     leadership: Leadership = field(default_factory=SoleReplica)
     guards: Guards = field(default_factory=Guards)
     announced: Announced = field(default_factory=Announced)
+    local_target_roots: tuple[Path, ...] = ()  # where local targets may be (FERRY_LOCAL_TARGET_ROOTS); none: refused
 
     def __post_init__(self) -> None:
         if self.max_vms_per_host < 1:

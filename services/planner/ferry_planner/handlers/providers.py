@@ -1,6 +1,8 @@
 """Use cases of providers: add, delete, show. A provider's secret is stored apart from its
 settings; the inventory service is told to connect or disconnect it."""
 
+from pathlib import Path
+
 from ferry_planner.domain.migrations import MigrationPhase
 from ferry_planner.domain.providers import ProviderRecord, effective_status
 from ferry_planner.domain.views import ProviderView
@@ -9,12 +11,13 @@ from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, Inv
 from ferry_planner.handlers.lookups import require, require_stored
 from ferry_shared.credentials import Secret
 from ferry_shared.ids import message_id
+from ferry_shared.local_roots import outside_roots_message, root_of
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderSpec
 
 
 async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret | None) -> ProviderView:
     check_name("provider", spec.name)
-    _check_provider_spec(spec, secret)
+    _check_provider_spec(spec, secret, ports.local_target_roots)
     record = ProviderRecord(spec=spec, generation=1)
     revision = await ports.resources.create(ProviderRecord, spec.name, record)
     if revision is None:
@@ -81,7 +84,7 @@ def changed(ports: PlannerPorts, kind: str, name: str) -> None:
     ports.revalidation.request()
 
 
-def _check_provider_spec(spec: ProviderSpec, secret: Secret | None) -> None:
+def _check_provider_spec(spec: ProviderSpec, secret: Secret | None, local_roots: tuple[Path, ...]) -> None:
     if spec.type == "vsphere":
         if not spec.url or not spec.username:
             raise InvalidError("a vsphere provider needs url and username")
@@ -92,5 +95,8 @@ def _check_provider_spec(spec: ProviderSpec, secret: Secret | None) -> None:
     elif spec.type == "kubernetes":
         if secret is None and not spec.in_cluster:
             raise InvalidError("a kubernetes provider needs a kubeconfig, or in_cluster=true")
-    elif spec.type == "local" and not spec.path:
-        raise InvalidError("a local provider needs a path")
+    elif spec.type == "local":
+        if not spec.path:
+            raise InvalidError("a local provider needs a path")
+        if root_of(spec.path, local_roots) is None:
+            raise InvalidError(outside_roots_message(spec.path, local_roots))

@@ -220,7 +220,7 @@ class KubernetesTargetWriter:
 
     # ── CreateVm ────────────────────────────────────────────────────────────────────
 
-    async def create_vm(self, vm: TargetVm) -> str:
+    async def create_vm(self, migration: str, vm: TargetVm) -> str:
         body = virtual_machine(vm)
         await self._remove_sinks(vm)
         existing = await self._create_or_get(VIRTUAL_MACHINES, vm.namespace, body)
@@ -234,7 +234,7 @@ class KubernetesTargetWriter:
 
     # ── CleanupVm ───────────────────────────────────────────────────────────────────
 
-    async def cleanup_vm(self, vm: TargetVm) -> tuple[str, ...]:
+    async def cleanup_vm(self, migration: str, vm: TargetVm) -> tuple[str, ...]:
         removed = []
         if await self._delete_if_ours(VIRTUAL_MACHINES, vm, vm.name, vm_is_ours):
             removed.append(f"VirtualMachine {vm.namespace}/{vm.name}")
