@@ -64,7 +64,7 @@ def one_run(work: Path, vms: int, plan_vms: int) -> dict[str, float]:
     simulator = start_vcsim(work / "vcsim", password="bench-password", model=generated_model(vms), timeout=600)
     simulator_seconds = time.monotonic() - started
     nats = start_nats_server(work / "nats")
-    services = [start_service(name, nats.url, work) for name in ("inventory", "planner")]
+    services = [start_service(name, nats, work) for name in ("inventory", "planner")]
     inventory, planner = services
     api = f"{planner.http_url}/api/v1"
     try:

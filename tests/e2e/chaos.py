@@ -213,7 +213,8 @@ class ChaosStack:
 
     def _launch(self, name: str) -> None:
         module = SERVICE_MODULES["transfer" if name in WORKERS else name]
-        env = {**ENV, "FERRY_NATS_URL": self.nats.url, "FERRY_HTTP_PORT": str(self.ports[name]),
+        service = "transfer" if name in WORKERS else name
+        env = {**ENV, **self.nats.service_env(service), "FERRY_HTTP_PORT": str(self.ports[name]),
                "FERRY_HTTP_HOST": "127.0.0.1"}  # fmt: skip
         argv = [sys.executable, "-m", module]
         self.processes[name] = ManagedProcess(name, argv, self.work_dir / "logs" / f"{name}.log", env=env)

@@ -128,10 +128,10 @@ def stored_events(nats: NatsServer) -> list[dict[str, Any]]:
     """Every event in the events stream, decoded (read from the server, in order)."""
     import asyncio  # noqa: PLC0415
 
-    import nats as nats_client  # noqa: PLC0415
+    from ferry_shared.bus.connection import connect  # noqa: PLC0415
 
     async def read() -> list[dict[str, Any]]:
-        connection = await nats_client.connect(nats.url)
+        connection = await connect(nats.url, name="ferry-test", **nats.connect_options())
         try:
             js = connection.jetstream()
             info = await js.stream_info(subjects.EVENTS_STREAM)

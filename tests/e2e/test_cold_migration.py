@@ -74,7 +74,7 @@ def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) 
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path)
+            services[name] = start_service(name, nats_server, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())

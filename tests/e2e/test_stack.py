@@ -16,7 +16,7 @@ def test_every_service_starts_serves_health_and_drains_on_sigterm(nats_server: N
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path)
+            services[name] = start_service(name, nats_server, tmp_path)
         for name, service in services.items():
             ready = httpx.get(f"{service.http_url}/readyz", timeout=5)
             assert ready.status_code == 200

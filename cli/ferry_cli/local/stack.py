@@ -14,6 +14,7 @@ from typing import Any
 
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.processes import stop_all
+from ferry_peers.security import LocalSecurity
 from ferry_peers.services import SERVICE_MODULES, ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim, start_vcsim
 
@@ -52,7 +53,7 @@ def local_stack(
     work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
-        nats = start_nats_server(work_dir / "nats")
+        nats = start_nats_server(work_dir / "nats", security=LocalSecurity.create(work_dir / "security"))
         cleanup.callback(nats.stop)
         vcsim = start_vcsim(work_dir / "vcsim", password=secrets.token_urlsafe(16), model=model)
         cleanup.callback(vcsim.stop)
@@ -60,5 +61,5 @@ def local_stack(
         stack.target_dir.mkdir(exist_ok=True)
         cleanup.callback(lambda: stop_all(service.process for service in stack.services.values()))
         for name in SERVICE_MODULES:
-            stack.services[name] = start_service(name, nats.url, work_dir, port=(ports or {}).get(name))
+            stack.services[name] = start_service(name, nats, work_dir, port=(ports or {}).get(name))
         yield stack

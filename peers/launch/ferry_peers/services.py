@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from ferry_peers.nats_server import NatsServer
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
 
@@ -39,7 +40,7 @@ def _ready(url: str) -> bool | None:
 
 def start_service(
     name: str,
-    nats_url: str,
+    nats: NatsServer,
     work_dir: Path,
     *,
     port: int | None = None,
@@ -48,9 +49,10 @@ def start_service(
     replica: str = "",
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
-    settings, ``replica`` names a second process of the same service (and its log)."""
+    settings, ``replica`` names a second process of the same service (and its log). It reaches
+    ``nats`` as its own identity, with the rest of the stack's keys for it (``nats.security``)."""
     port = port or free_port()
-    settings = {"FERRY_NATS_URL": nats_url, "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
+    settings = {**nats.service_env(name), "FERRY_HTTP_PORT": str(port), "FERRY_HTTP_HOST": "127.0.0.1", **(env or {})}
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]
     label = f"{name}-{replica}" if replica else name
     process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)

@@ -19,6 +19,7 @@ from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.processes import ProcessFailedError
 from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_shared.bus.connection import connect
+from ferry_shared.bus.permissions import ADMIN
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.service import Bus
@@ -57,6 +58,10 @@ class RestartableNats:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def connect_options(self, identity: str = ADMIN) -> dict[str, Any]:
+        """See :meth:`NatsServer.connect_options` (the material survives restarts)."""
+        return self.server.connect_options(identity)
 
     def restart(self) -> None:
         """Stop the server (SIGTERM) and start it again where it was; clients reconnect."""
@@ -125,8 +130,8 @@ def sink_node(kube: KubeControlPlane, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest_asyncio.fixture
 async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    """A connection to a fresh nats-server with Ferry's streams created."""
-    nc = await connect(nats_server.url, name="ferry-test")
+    """A connection to a fresh nats-server with Ferry's streams created, as the ``admin`` identity."""
+    nc = await connect(nats_server.url, name="ferry-test", **nats_server.connect_options(ADMIN))
     js = nc.jetstream()
     await ensure_topology(js)
     yield Bus(nc=nc, js=js, publisher=Publisher(js))
