@@ -22,8 +22,8 @@ def tls_context(ca_file: Path) -> ssl.SSLContext:
 
 
 def _is_auth_refusal(error: BaseException) -> bool:
-    if isinstance(error, nats.errors.AuthorizationError):
-        return True
+    if isinstance(error, nats.errors.AuthorizationError | ssl.SSLCertVerificationError):
+        return True  # the server refused us, or we refused its certificate: neither heals by retrying
     text = str(error).lower()
     return "authorization violation" in text or "authentication" in text
 
@@ -96,4 +96,4 @@ async def connect(
     with contextlib.suppress(nats.errors.Error, OSError):
         await client.close()
     identity = str(creds_file) if creds_file else "no identity (FERRY_NATS_CREDS_FILE is not set)"
-    raise NatsAuthenticationError(f"NATS at {url} refused the identity in {identity}: {refusals[0]}")
+    raise NatsAuthenticationError(f"NATS at {url} and the identity in {identity} did not authenticate: {refusals[0]}")
