@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ferry_peers.nats_server import start_nats_server
-from ferry_peers.services import stack_security, start_service
+from ferry_peers.services import start_service
 from ferry_peers.vcsim import start_vcsim
 
 
@@ -64,10 +64,10 @@ def one_run(work: Path, vms: int, plan_vms: int) -> dict[str, float]:
     simulator = start_vcsim(work / "vcsim", password="bench-password", model=generated_model(vms), timeout=600)
     simulator_seconds = time.monotonic() - started
     nats = start_nats_server(work / "nats")
-    services = [start_service(name, nats.url, work) for name in ("inventory", "planner")]
+    services = [start_service(name, nats, work) for name in ("inventory", "planner")]
     inventory, planner = services
     api = f"{planner.http_url}/api/v1"
-    http = httpx.Client(headers=stack_security(work).api_headers())
+    http = httpx.Client(headers=nats.security.api_headers())
     try:
         body = {"name": "vc", "type": "vsphere", "url": simulator.sdk_url, "username": simulator.username,
                 "password": simulator.password, "thumbprint": simulator.thumbprint_sha256}  # fmt: skip

@@ -18,8 +18,9 @@ from nats.js import JetStreamContext
 
 from ferry_shared import subjects
 from ferry_shared.api_auth.guard import ApiGuard, check_routes
-from ferry_shared.bus.connection import connect
+from ferry_shared.bus.connection import NatsAuthenticationError, connect
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer, HandlerTable
+from ferry_shared.bus.permissions import inbox_prefix
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.health import health_app
@@ -84,7 +85,17 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
     configure_logging(service, settings.log_level)
     configure_tracing(service)
     stop = stop_on_signals()
-    nc = await connect(settings.nats_url, name=f"ferry-{service}")
+    try:
+        nc = await connect(
+            settings.nats_url,
+            name=f"ferry-{service}",
+            creds_file=settings.nats_creds_file,
+            ca_file=settings.nats_ca_file,
+            inbox_prefix=inbox_prefix(service),
+        )
+    except NatsAuthenticationError as refused:  # a configuration error: say so, without a traceback
+        log.error("%s cannot start: %s", service, refused)
+        raise SystemExit(2) from None
     js = nc.jetstream()
     await ensure_topology(js, replicas=settings.jetstream_replicas)
     bus = Bus(nc=nc, js=js, publisher=Publisher(js))

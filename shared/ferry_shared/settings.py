@@ -9,12 +9,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """What every Ferry service needs to start.
 
-    ``FERRY_NATS_URL`` may list several servers separated by commas.
+    ``FERRY_NATS_URL`` may list several servers separated by commas (``tls://`` with a CA).
+    ``FERRY_NATS_CREDS_FILE`` is the service's NATS identity (an nkey seed file) and
+    ``FERRY_NATS_CA_FILE`` the CA of the servers' TLS certificates.
     """
 
     model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_creds_file: Path | None = None
+    nats_ca_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 0
     log_level: str = "info"

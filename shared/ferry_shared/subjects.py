@@ -47,6 +47,10 @@ def events_durable_name(service: str) -> str:
     return f"{service}-events"
 
 
+# Core-NATS request/reply (not JetStream): the transfer asks the inventory for a one-time
+# vSphere clone ticket; only the transfer may request it and only the inventory answer.
+SOURCE_SESSION_RPC: Final = "ferry.rpc.inventory.source_session"
+
 BUS: Final = "bus"
 MESSAGE_FAILED: Final = event_subject(BUS, "message_failed")
 

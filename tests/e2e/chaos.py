@@ -43,7 +43,7 @@ from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess, stop_all
 from ferry_peers.security import LocalSecurity
-from ferry_peers.services import SERVICE_MODULES, ServiceProcess, stack_security
+from ferry_peers.services import SERVICE_MODULES, ServiceProcess
 from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_testpeers.waiting import wait_for
 
@@ -188,7 +188,8 @@ class ChaosStack:
         self.work_dir = work_dir
         self.target_root = work_dir / "target"
         self.target_root.mkdir(parents=True, exist_ok=True)
-        self.nats: NatsServer = start_nats_server(work_dir / "nats")
+        security = LocalSecurity.create(work_dir / "security")
+        self.nats: NatsServer = start_nats_server(work_dir / "nats", security=security)
         self.nats_port = int(self.nats.url.rsplit(":", 1)[1])
         self.vcsim: Vcsim = start_vcsim(
             work_dir / "vcsim", password=secrets.token_urlsafe(12), model=chaos_model(),
@@ -214,13 +215,13 @@ class ChaosStack:
 
     @property
     def security(self) -> LocalSecurity:
-        return stack_security(self.work_dir)
+        return self.nats.security
 
     def _launch(self, name: str) -> None:
         module = SERVICE_MODULES["transfer" if name in WORKERS else name]
-        keys = self.security.service_env("transfer" if name in WORKERS else name)
-        env = {**ENV, "FERRY_NATS_URL": self.nats.url, "FERRY_HTTP_PORT": str(self.ports[name]),
-               "FERRY_HTTP_HOST": "127.0.0.1", **keys}  # fmt: skip
+        service = "transfer" if name in WORKERS else name
+        env = {**ENV, **self.security.service_env(service), **self.nats.service_env(service),
+               "FERRY_HTTP_PORT": str(self.ports[name]), "FERRY_HTTP_HOST": "127.0.0.1"}  # fmt: skip
         env["FERRY_LOCAL_TARGET_ROOTS"] = str(self.target_root)
         argv = [sys.executable, "-m", module]
         self.processes[name] = ManagedProcess(name, argv, self.work_dir / "logs" / f"{name}.log", env=env)
@@ -251,7 +252,7 @@ class ChaosStack:
         """SIGKILL nats-server and start it again on the same port with the same store."""
         self.nats.process.kill()
         time.sleep(down)
-        self.nats = start_nats_server(self.work_dir / "nats", port=self.nats_port)
+        self.nats = start_nats_server(self.work_dir / "nats", security=self.security, port=self.nats_port)
 
     def healthy(self) -> bool:
         return all(_ready(self.url(name)) for name in PROCESSES) and self.nats.process.process.poll() is None

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.security import LocalSecurity
-from ferry_peers.services import ServiceProcess, stack_security
+from ferry_peers.services import ServiceProcess
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_testpeers.waiting import wait_for
@@ -46,7 +46,7 @@ class Stack:
     @property
     def security(self) -> LocalSecurity:
         """The stack's key material (what ``start_service`` gave its processes)."""
-        return stack_security(self.work_dir)
+        return self.nats.security
 
     def cli(self, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "FERRY_PLANNER_URL": self.planner.http_url, "FERRY_INVENTORY_URL": self.inventory.http_url,
@@ -136,10 +136,10 @@ def stored_events(nats: NatsServer) -> list[dict[str, Any]]:
     """Every event in the events stream, decoded (read from the server, in order)."""
     import asyncio  # noqa: PLC0415
 
-    import nats as nats_client  # noqa: PLC0415
+    from ferry_shared.bus.connection import connect  # noqa: PLC0415
 
     async def read() -> list[dict[str, Any]]:
-        connection = await nats_client.connect(nats.url)
+        connection = await connect(nats.url, name="ferry-test", **nats.connect_options())
         try:
             js = connection.jetstream()
             info = await js.stream_info(subjects.EVENTS_STREAM)

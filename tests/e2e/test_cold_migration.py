@@ -25,7 +25,6 @@ from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import stop_all
-from ferry_peers.security import LocalSecurity
 from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import CANCELED_VM, migration_model
@@ -72,11 +71,10 @@ def cluster(kube: KubeControlPlane) -> KubeControlPlane:
 @pytest.fixture
 def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) -> Iterator[Stack]:
     simulator = vcsim_factory(model=migration_model())
-    security = LocalSecurity.create(tmp_path / "security")
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path, env=security.service_env(name))
+            services[name] = start_service(name, nats_server, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())
@@ -345,7 +343,7 @@ def nbd_key_material(security: Path) -> list[str]:
 
 
 def check_no_secret_leaked(stack: Stack, cluster: KubeControlPlane) -> None:
-    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig), *nbd_key_material(stack.work_dir / "security")]
+    secrets = [stack.vcsim.password, *key_material(cluster.kubeconfig), *nbd_key_material(stack.security.directory)]
     texts = [*stack.responses, *stack.logs(), nats_stream_dump(stack.nats)]
     for secret in secrets:
         for text in texts:

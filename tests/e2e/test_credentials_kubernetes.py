@@ -115,7 +115,7 @@ def stack(
                 "FERRY_NAMESPACE": namespace,
                 "FERRY_KUBECONFIG": str(kube.user_kubeconfig(f"ferry-{name}")),
             }
-            services[name] = start_service(name, nats_server.url, tmp_path, env=env)
+            services[name] = start_service(name, nats_server, tmp_path, env=env)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())

@@ -17,15 +17,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.js.errors import NoKeysError
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import stop_all
-from ferry_peers.security import LocalSecurity
 from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_shared import subjects
+from ferry_shared.bus.connection import connect
 from ferry_testpeers.models import migration_model
 from ferry_testpeers.plugin import VcsimFactory
 
@@ -72,7 +71,6 @@ def password() -> str:
 def stack(
     nats_server: NatsServer,
     vcsim_factory: VcsimFactory,
-    local_security: LocalSecurity,
     password: str,
     tmp_path: Path,
 ) -> Iterator[Stack]:
@@ -80,14 +78,14 @@ def stack(
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path, security=local_security)
+            services[name] = start_service(name, nats_server, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())
 
 
-async def credentials_bucket(url: str) -> dict[str, bytes]:
-    connection = await nats.connect(url)
+async def credentials_bucket(server: NatsServer) -> dict[str, bytes]:
+    connection = await connect(server.url, name="ferry-test", **server.connect_options())
     try:
         kv = await connection.jetstream().key_value(subjects.CREDENTIALS_BUCKET)
         try:
@@ -108,7 +106,7 @@ def test_a_deleted_providers_password_is_nowhere(stack: Stack, password: str, tm
     stack.wait_provider("vcenter", "ready")  # the inventory logged in with the password
     stack.wait_provider("target", "ready")
 
-    stored = asyncio.run(credentials_bucket(stack.nats.url))
+    stored = asyncio.run(credentials_bucket(stack.nats))
     assert set(stored) == {"vcenter"}
     assert json.loads(stored["vcenter"])["format"] == "ferry.dev/credential/v1"
     assert not leaks(password, {"the credentials bucket": stored["vcenter"]})
@@ -129,7 +127,7 @@ def test_a_deleted_providers_password_is_nowhere(stack: Stack, password: str, tm
     stack.get(stack.inventory, "/providers/vcenter/vms")
 
     stack.ok("provider", "delete", "vcenter")
-    assert asyncio.run(credentials_bucket(stack.nats.url)) == {}
+    assert asyncio.run(credentials_bucket(stack.nats)) == {}
     stack.get(stack.planner, "/providers")
 
     store = {f"NATS store file {path}": path.read_bytes() for path in stack.nats.store_dir.rglob("*") if path.is_file()}

@@ -40,11 +40,11 @@ def replicas(
     services: dict[str, ServiceProcess] = {}
     try:
         for name in ("inventory", "transfer", "kubevirt-writer"):
-            services[name] = start_service(name, nats_server.url, tmp_path)
-        active = start_service("planner", nats_server.url, tmp_path, replica="a",
+            services[name] = start_service(name, nats_server, tmp_path)
+        active = start_service("planner", nats_server, tmp_path, replica="a",
                                env={**LEASE, "FERRY_PLANNER_REPLICA_NAME": "planner-a"})  # fmt: skip
         services["planner-a"] = active
-        services["planner"] = start_service("planner", nats_server.url, tmp_path, replica="b",
+        services["planner"] = start_service("planner", nats_server, tmp_path, replica="b",
                                             env={**LEASE, "FERRY_PLANNER_REPLICA_NAME": "planner-b"})  # fmt: skip
         yield Stack(nats_server, simulator, services, tmp_path), active
     finally:
@@ -53,7 +53,7 @@ def replicas(
 
 def lease_holder(nats: NatsServer) -> str:
     async def read() -> str:
-        nc = await connect(nats.url, name="ferry-test-lease")
+        nc = await connect(nats.url, name="ferry-test-lease", **nats.connect_options())
         try:
             kv = await nc.jetstream().key_value(subjects.PLANNER_BUCKET)
             entry = await kv.get("lease.active")

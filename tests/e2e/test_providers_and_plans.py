@@ -53,7 +53,7 @@ def stack(
     services = {}
     try:
         for name in ("inventory", "planner"):
-            services[name] = start_service(name, nats_server.url, tmp_path)
+            services[name] = start_service(name, nats_server, tmp_path)
         yield Stack(nats_server, simulator, services, tmp_path)
     finally:
         stop_all(service.process for service in services.values())

@@ -8,7 +8,7 @@ import pytest
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.security import API_TOKEN_SERVICES
-from ferry_peers.services import SERVICE_MODULES, stack_security, start_service
+from ferry_peers.services import SERVICE_MODULES, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
 
@@ -17,13 +17,13 @@ def test_every_service_starts_serves_health_and_drains_on_sigterm(nats_server: N
     services = {}
     try:
         for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server.url, tmp_path)
+            services[name] = start_service(name, nats_server, tmp_path)
         for name, service in services.items():
             ready = httpx.get(f"{service.http_url}/readyz", timeout=5)
             assert ready.status_code == 200
             assert ready.json() == {"status": "ready", "service": name, "failing": {}}
             guarded = name in API_TOKEN_SERVICES  # the others have no API of their own
-            headers = stack_security(tmp_path).api_headers() if guarded else {}
+            headers = nats_server.security.api_headers() if guarded else {}
             for path in ("/metrics", "/openapi.json", "/docs"):
                 if guarded:
                     assert httpx.get(f"{service.http_url}{path}", timeout=5).status_code == 401, path

@@ -97,7 +97,7 @@ def services(nats_server: NatsServer, kube: KubeControlPlane, cluster: Cluster, 
     started: dict[str, ServiceProcess] = {}
     try:
         for name in ("inventory", "planner"):
-            started[name] = start_service(name, nats_server.url, tmp_path, env=env)
+            started[name] = start_service(name, nats_server, tmp_path, env=env)
         yield Services(started["planner"], started["inventory"], tmp_path)
     finally:
         stop_all(service.process for service in started.values())

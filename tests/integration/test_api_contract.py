@@ -72,7 +72,7 @@ Serve = Callable[[Bus], AbstractAsyncContextManager[str]]
 
 @contextlib.asynccontextmanager
 async def connected(nats: NatsServer) -> AsyncIterator[Bus]:
-    nc = await connect(nats.url, name="ferry-contract-test")
+    nc = await connect(nats.url, name="ferry-contract-test", **nats.connect_options())
     js = nc.jetstream()
     await ensure_topology(js)
     try:

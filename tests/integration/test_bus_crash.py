@@ -7,6 +7,7 @@ import pytest
 
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import ManagedProcess
+from ferry_shared.bus.permissions import ADMIN
 from ferry_shared.service import Bus
 from ferry_testpeers.probe import DoProbeWork
 from ferry_testpeers.waiting import wait_for
@@ -20,7 +21,7 @@ def journal_lines(journal: Path) -> list[list[str]]:
 
 def start_probe(nats_server: NatsServer, journal: Path, name: str, tmp_path: Path) -> ManagedProcess:
     argv = [sys.executable, "-m", "ferry_testpeers.probe", nats_server.url, str(journal), "2.0"]
-    probe = ManagedProcess(name, argv, tmp_path / f"{name}.log")
+    probe = ManagedProcess(name, argv, tmp_path / f"{name}.log", env=nats_server.security.nats_env(ADMIN))
     probe.wait_until(
         lambda: True if ["ready", str(probe.pid)] in journal_lines(journal) else None,
         timeout=30,

@@ -60,9 +60,9 @@ async def test_a_consumer_whose_stream_is_deleted_is_not_ready_until_it_is_back(
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = ServiceSettings(nats_url=nats_server.url, http_host="127.0.0.1", http_port=port)
+    settings = ServiceSettings(**nats_server.settings_options(), http_host="127.0.0.1", http_port=port)
     service = asyncio.create_task(run_service(SERVICE, settings, compose))
-    nc = await connect(nats_server.url, name="ferry-test")
+    nc = await connect(nats_server.url, name="ferry-test", **nats_server.connect_options())
     js = nc.jetstream()
     durable = subjects.durable_name(SERVICE)
 

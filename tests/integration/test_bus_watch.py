@@ -62,8 +62,10 @@ async def test_a_quiet_bucket_is_followed_through_many_idle_periods(bus: Bus) ->
 async def test_a_follow_survives_a_server_restart_and_sees_later_changes(
     restartable_nats_server: RestartableNats,
 ) -> None:
-    nc = await connect(restartable_nats_server.url, name="ferry-test")
-    writer = await connect(restartable_nats_server.url, name="ferry-test-writer")
+    nc = await connect(restartable_nats_server.url, name="ferry-test", **restartable_nats_server.connect_options())
+    writer = await connect(
+        restartable_nats_server.url, name="ferry-test-writer", **restartable_nats_server.connect_options()
+    )
     try:
         kv = await ensure_kv(nc.jetstream(), "restarted")
         await kv.put("kept", b"1")

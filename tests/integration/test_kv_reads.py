@@ -11,7 +11,7 @@ from ferry_testpeers.plugin import RestartableNats
 
 
 async def test_every_key_of_a_pattern_is_read_across_a_server_restart(restartable_nats_server: RestartableNats) -> None:
-    nc = await connect(restartable_nats_server.url, name="ferry-test")
+    nc = await connect(restartable_nats_server.url, name="ferry-test", **restartable_nats_server.connect_options())
     kv = await ensure_kv(nc.jetstream(), subjects.PLANNER_BUCKET)
     for index in range(40):
         await kv.put(f"migration.m{index}", b"x" * index)
@@ -20,7 +20,7 @@ async def test_every_key_of_a_pattern_is_read_across_a_server_restart(restartabl
     await nc.close()
 
     restartable_nats_server.restart()
-    nc = await connect(restartable_nats_server.url, name="ferry-test")
+    nc = await connect(restartable_nats_server.url, name="ferry-test", **restartable_nats_server.connect_options())
     try:
         kv = await ensure_kv(nc.jetstream(), subjects.PLANNER_BUCKET)
         found = await read_matching(kv, "migration.>")
@@ -32,7 +32,7 @@ async def test_every_key_of_a_pattern_is_read_across_a_server_restart(restartabl
 
 
 async def test_a_restarted_inventory_finds_every_stored_connection(restartable_nats_server: RestartableNats) -> None:
-    nc = await connect(restartable_nats_server.url, name="ferry-test")
+    nc = await connect(restartable_nats_server.url, name="ferry-test", **restartable_nats_server.connect_options())
     try:
         store = ConnectionStore(await ensure_kv(nc.jetstream(), subjects.INVENTORY_BUCKET))
         for name in ("vcenter", "cluster"):

@@ -23,7 +23,7 @@ async def test_a_background_job_that_dies_stops_the_service_with_its_name(nats_s
     async def compose(bus: Bus, settings: ServiceSettings) -> ServiceParts:
         return ServiceParts(handlers={}, background=[doomed, patient])
 
-    settings = ServiceSettings(nats_url=nats_server.url, http_host="127.0.0.1", http_port=0)
+    settings = ServiceSettings(**nats_server.settings_options(), http_host="127.0.0.1", http_port=0)
     try:
         with pytest.raises(ServicePartEndedError, match="doomed"):
             await asyncio.wait_for(run_service("probe", settings, compose), timeout=30)

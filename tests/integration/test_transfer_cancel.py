@@ -69,11 +69,13 @@ async def test_a_cancel_after_a_nats_restart_stops_every_worker_reading(
 ) -> None:
     simulator: Vcsim = vcsim_factory(model=MODEL)
     server = nats_on_disk[0]
-    nc = await connect(server.url, name="ferry-test")  # reconnects by itself after the restart
+    nc = await connect(
+        server.url, name="ferry-test", **server.connect_options()
+    )  # reconnects by itself after the restart
     bus = Bus(nc=nc, js=nc.jetstream(), publisher=Publisher(nc.jetstream()))
     await ensure_topology(bus.js)
     try:
-        async with transfer_rig(bus, server.url, simulator, tmp_path) as rig:
+        async with transfer_rig(bus, server, simulator, tmp_path) as rig:
             disk = rig.disk("big")
             rules = rig.slow_ranges(disk, RANGE, delay_ms=400)
             workers = await rig.start_workers(2)

@@ -81,7 +81,7 @@ def done_ranges(record: DiskRecord | None) -> set[int]:
 async def test_a_worker_killed_mid_disk_loses_nothing_and_counts_nothing_twice(
     bus: Bus, nats_server: NatsServer, simulator: Vcsim, tmp_path: Path
 ) -> None:
-    async with transfer_rig(bus, nats_server.url, simulator, tmp_path) as rig:
+    async with transfer_rig(bus, nats_server, simulator, tmp_path) as rig:
         disk = rig.disk("dense")
         rules = rig.slow_ranges(disk, RANGE, delay_ms=300)
         victim, survivor = await rig.start_workers(2)
@@ -127,11 +127,11 @@ async def test_a_copy_resumes_from_its_checkpoint_after_every_process_stopped(
 ) -> None:
     simulator = vcsim_factory(model=MODEL)
     server = restartable_nats[0]
-    nc = await connect(server.url, name="ferry-test")
+    nc = await connect(server.url, name="ferry-test", **server.connect_options())
     bus = Bus(nc=nc, js=nc.jetstream(), publisher=Publisher(nc.jetstream()))
     await ensure_topology(bus.js)
     try:
-        async with transfer_rig(bus, server.url, simulator, tmp_path) as rig:
+        async with transfer_rig(bus, server, simulator, tmp_path) as rig:
             disk = rig.disk("dense")
             rules = rig.slow_ranges(disk, RANGE, delay_ms=250)
             await rig.start_workers(2)
@@ -154,7 +154,7 @@ async def test_a_copy_resumes_from_its_checkpoint_after_every_process_stopped(
             await asyncio.to_thread(server.stop)
             server = await asyncio.to_thread(start_nats_server, tmp_path / "nats", port=port)
             restartable_nats.append(server)
-            nc = await connect(server.url, name="ferry-test")
+            nc = await connect(server.url, name="ferry-test", **server.connect_options())
             rig.bus = Bus(nc=nc, js=nc.jetstream(), publisher=Publisher(nc.jetstream()))
             await rig.subscribe()
 

@@ -97,7 +97,7 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 @pytest.fixture
 async def rig(bus: Bus, nats_server: NatsServer, simulator: Vcsim, tmp_path: Path) -> AsyncIterator[TransferRig]:
-    async with transfer_rig(bus, nats_server.url, simulator, tmp_path) as rig:
+    async with transfer_rig(bus, nats_server, simulator, tmp_path) as rig:
         yield rig
 
 

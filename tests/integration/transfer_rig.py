@@ -21,6 +21,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from ferry_peers.nats_server import NatsServer
 from ferry_peers.services import ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
@@ -65,7 +66,7 @@ class Disk:
 @dataclass
 class TransferRig:
     bus: Bus
-    nats_url: str
+    nats: NatsServer
     simulator: Vcsim
     work_dir: Path
     workers: list[ServiceProcess] = field(default_factory=list)
@@ -97,7 +98,7 @@ class TransferRig:
         """Start ``count`` worker processes at once (each logs to ``worker-N/logs/transfer.log``)."""
         folders = [self.work_dir / f"worker-{len(self.workers) + n}" for n in range(count)]
         started = await asyncio.gather(
-            *(asyncio.to_thread(start_service, "transfer", self.nats_url, folder) for folder in folders)
+            *(asyncio.to_thread(start_service, "transfer", self.nats, folder) for folder in folders)
         )
         self.workers += started
         return list(started)
@@ -207,10 +208,10 @@ def allocated(path: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def transfer_rig(bus: Bus, nats_url: str, simulator: Vcsim, work_dir: Path) -> AsyncIterator[TransferRig]:
+async def transfer_rig(bus: Bus, nats: NatsServer, simulator: Vcsim, work_dir: Path) -> AsyncIterator[TransferRig]:
     """A rig with the provider's password stored and events collected; its workers stop on exit."""
     await (await open_credential_store(bus.js, ServiceSettings())).put("vc", Secret(simulator.password))
-    rig = TransferRig(bus, nats_url, simulator, work_dir)
+    rig = TransferRig(bus, nats, simulator, work_dir)
     await rig.subscribe()
     try:
         yield rig

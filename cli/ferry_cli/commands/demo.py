@@ -22,6 +22,7 @@ from ferry_cli.follow.state import EXIT_FAILED, EXIT_INTERRUPTED, exit_code
 from ferry_cli.local.demo_model import demo_model
 from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
 from ferry_peers.binaries import PeerNotBuiltError
+from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import ProcessFailedError
 from ferry_shared import subjects
 from ferry_shared.bus.connection import connect
@@ -29,8 +30,8 @@ from ferry_shared.bus.connection import connect
 DEFAULT_WORK_DIR = Path("var/demo")
 
 
-async def _stream_summary(nats_url: str) -> list[tuple[str, int]]:
-    nc = await connect(nats_url, name="ferry-demo")
+async def _stream_summary(nats: NatsServer) -> list[tuple[str, int]]:
+    nc = await connect(nats.url, name="ferry-demo", **nats.connect_options())
     try:
         js = nc.jetstream()
         infos = [await js.stream_info(name) for name in (subjects.COMMANDS_STREAM, subjects.EVENTS_STREAM)]
@@ -49,7 +50,7 @@ def _report(stack: LocalStack, console: Console, started: float) -> None:
     for service in stack.services.values():
         ready = httpx.get(f"{service.http_url}/readyz", timeout=2.0).json()
         table.add_row(f"ferry {service.name}", service.http_url, str(ready["status"]))
-    for name, messages in asyncio.run(_stream_summary(stack.nats.url)):
+    for name, messages in asyncio.run(_stream_summary(stack.nats)):
         table.add_row(f"stream {name}", stack.nats.url, f"{messages} messages")
     console.print(table)
     console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {stack.work_dir / 'logs'}")

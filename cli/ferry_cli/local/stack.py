@@ -66,7 +66,7 @@ def local_stack(
     work_dir.mkdir(parents=True, exist_ok=True)
     security = LocalSecurity.create(work_dir / "security", api_token_file=api_token_file)
     with contextlib.ExitStack() as cleanup:
-        nats = start_nats_server(work_dir / "nats")
+        nats = start_nats_server(work_dir / "nats", security=security)
         cleanup.callback(nats.stop)
         vcsim = start_vcsim(work_dir / "vcsim", password=secrets.token_urlsafe(16), model=model)
         cleanup.callback(vcsim.stop)
@@ -74,7 +74,5 @@ def local_stack(
         stack.target_dir.mkdir(exist_ok=True)
         cleanup.callback(lambda: stop_all(service.process for service in stack.services.values()))
         for name in SERVICE_MODULES:
-            stack.services[name] = start_service(
-                name, nats.url, work_dir, port=(ports or {}).get(name), security=security
-            )
+            stack.services[name] = start_service(name, nats, work_dir, port=(ports or {}).get(name), security=security)
         yield stack

@@ -13,7 +13,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import nkeys
+
 from ferry_shared.api_auth.local_token import ensure_token_file, read_token_file
+from ferry_shared.bus.permissions import IDENTITIES
+from ferry_shared.bus.server_config import key_include_text
 from ferry_shared.pki import Authority
 
 API_TOKEN_SERVICES = frozenset({"planner", "inventory"})
@@ -45,6 +49,7 @@ class LocalSecurity:
         directory.chmod(0o700)
         security = cls(directory=directory.resolve(), api_token_path=api_token_file)
         security._make_api_token()
+        security._make_nats()
         security._make_nbd()
         security._make_secrets_key()
         return security
@@ -53,6 +58,7 @@ class LocalSecurity:
         """The environment variables that give ``service`` its identity and keys."""
         env: dict[str, str] = {}
         env |= self._api_token_service_env(service)
+        env |= self.nats_env(service)
         env |= self._nbd_env(service)
         env |= self._secrets_key_env(service)
         return env
@@ -136,3 +142,56 @@ class LocalSecurity:
         readers = {"planner", "inventory", "kubevirt-writer"}
         readers.add("transfer")  # until the transfer uses clone tickets
         return {"FERRY_SECRETS_KEY_FILE": str(self.secrets_key_file)} if service in readers else {}
+
+    # --- NATS: an nkey per identity, the server's TLS, the JetStream store key (docs/security.d/nats.md) ---
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.directory / "nats"
+
+    def nats_seed_file(self, identity: str) -> Path:
+        """The nkey seed of ``identity`` (a service's name, or ``admin``)."""
+        return self.nats_dir / f"{identity}.nk"
+
+    def nats_public_key(self, identity: str) -> str:
+        seed = bytearray(self.nats_seed_file(identity).read_bytes().strip())
+        return str(nkeys.from_seed(seed).public_key.decode())
+
+    @property
+    def nats_ca_file(self) -> Path:
+        return self.nats_dir / "ca.pem"
+
+    @property
+    def nats_server_cert_file(self) -> Path:
+        return self.nats_dir / "server-cert.pem"
+
+    @property
+    def nats_server_key_file(self) -> Path:
+        return self.nats_dir / "server-key.pem"
+
+    @property
+    def jetstream_key_file(self) -> Path:
+        """A nats-server config fragment (``key: "…"``) included in the ``jetstream`` block."""
+        return self.nats_dir / "jetstream-key.conf"
+
+    def nats_env(self, identity: str) -> dict[str, str]:
+        """``FERRY_NATS_CREDS_FILE`` and ``FERRY_NATS_CA_FILE`` of ``identity``."""
+        return {
+            "FERRY_NATS_CREDS_FILE": str(self.nats_seed_file(identity)),
+            "FERRY_NATS_CA_FILE": str(self.nats_ca_file),
+        }
+
+    def _make_nats(self) -> None:
+        for identity in IDENTITIES:
+            if not self.nats_seed_file(identity).exists():
+                seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER)
+                write_private(self.nats_seed_file(identity), bytes(seed) + b"\n")
+        if not self.nats_ca_file.exists() or not self.nats_server_cert_file.exists():
+            authority = Authority.create("Ferry local NATS CA")
+            server = authority.issue("nats-server", server_names=("127.0.0.1", "localhost"))
+            write_private(self.nats_dir / "ca-key.pem", authority.key_pem)
+            write_private(self.nats_server_key_file, server.key_pem)
+            write_private(self.nats_server_cert_file, server.cert_pem)
+            write_private(self.nats_ca_file, authority.cert_pem)
+        if not self.jetstream_key_file.exists():
+            write_private(self.jetstream_key_file, key_include_text(secrets.token_urlsafe(32)).encode())

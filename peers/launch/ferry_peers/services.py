@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from ferry_peers.nats_server import NatsServer
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
 from ferry_peers.security import LocalSecurity
@@ -31,11 +32,6 @@ class ServiceProcess:
     http_url: str
 
 
-def stack_security(work_dir: Path) -> LocalSecurity:
-    """The key material of the stack whose processes work in ``work_dir`` (made once)."""
-    return LocalSecurity.create(work_dir / "security")
-
-
 def _ready(url: str) -> bool | None:
     try:
         return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
@@ -45,7 +41,7 @@ def _ready(url: str) -> bool | None:
 
 def start_service(
     name: str,
-    nats_url: str,
+    nats: NatsServer,
     work_dir: Path,
     *,
     port: int | None = None,
@@ -56,16 +52,16 @@ def start_service(
 ) -> ServiceProcess:
     """Start one service as ``python -m <package>`` and wait until it is ready; ``env`` adds
     settings, ``replica`` names a second process of the same service (and its log).
-    ``security`` is the stack's key material (by default :func:`stack_security` of ``work_dir``).
+    ``security`` is the stack's key material (by default the NATS server's, ``nats.security``);
+    the service reaches ``nats`` as its own identity there, whatever ``security`` holds.
     Local targets may write only inside ``work_dir`` unless ``env`` says otherwise."""
     port = port or free_port()
-    keys = (security or stack_security(work_dir)).service_env(name)
     settings = {
-        "FERRY_NATS_URL": nats_url,
+        **(security or nats.security).service_env(name),
+        **nats.service_env(name),
         "FERRY_HTTP_PORT": str(port),
         "FERRY_HTTP_HOST": "127.0.0.1",
         "FERRY_LOCAL_TARGET_ROOTS": str(work_dir.resolve()),
-        **keys,
         **(env or {}),
     }
     argv = [sys.executable, "-m", SERVICE_MODULES[name]]

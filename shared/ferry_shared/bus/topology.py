@@ -83,9 +83,12 @@ async def ensure_consumer(
 
     It reads ``filter_subject``, or every subject in ``filter_subjects``. With
     ``new_only`` a consumer created now starts at the next message instead of replaying
-    the stream (an existing durable always resumes where it was).
+    the stream (an existing durable always resumes where it was). The consumer is named
+    too, so a single filter travels in the request's subject and the server checks it
+    against the permissions (a service may create its durable on its own commands only).
     """
     config = ConsumerConfig(
+        name=durable,
         durable_name=durable,
         filter_subject=filter_subject or None,
         filter_subjects=list(filter_subjects) or None,

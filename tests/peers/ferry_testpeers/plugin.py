@@ -20,6 +20,7 @@ from ferry_peers.processes import ProcessFailedError
 from ferry_peers.security import LocalSecurity
 from ferry_peers.vcsim import Vcsim, start_vcsim
 from ferry_shared.bus.connection import connect
+from ferry_shared.bus.permissions import ADMIN
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.service import Bus
@@ -54,10 +55,11 @@ def secrets_key_in_environment(local_security: LocalSecurity) -> Iterator[None]:
 
 
 @pytest.fixture
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A fresh nats-server with JetStream and its own store, for one test."""
+def nats_server(tmp_path_factory: pytest.TempPathFactory, local_security: LocalSecurity) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream and its own store, for one test, secured with the
+    session's keys (which the services a test starts on it then share)."""
     try:
-        server = start_nats_server(tmp_path_factory.mktemp("nats"))
+        server = start_nats_server(tmp_path_factory.mktemp("nats"), security=local_security)
     except PEER_ERRORS as error:
         pytest.fail(f"nats-server could not start: {error}", pytrace=False)
     yield server
@@ -67,29 +69,36 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 class RestartableNats:
     """A nats-server a test may stop and start again, on the same port and file store."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, security: LocalSecurity) -> None:
         self._work_dir = work_dir
-        self.server = start_nats_server(work_dir)
+        self._security = security
+        self.server = start_nats_server(work_dir, security=security)
 
     @property
     def url(self) -> str:
         return self.server.url
 
+    def connect_options(self, identity: str = ADMIN) -> dict[str, Any]:
+        """See :meth:`NatsServer.connect_options` (the material survives restarts)."""
+        return self.server.connect_options(identity)
+
     def restart(self) -> None:
         """Stop the server (SIGTERM) and start it again where it was; clients reconnect."""
         port = urlsplit(self.server.url).port
         self.server.stop()
-        self.server = start_nats_server(self._work_dir, port=port)
+        self.server = start_nats_server(self._work_dir, security=self._security, port=port)
 
     def stop(self) -> None:
         self.server.stop()
 
 
 @pytest.fixture
-def restartable_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableNats]:
+def restartable_nats_server(
+    tmp_path_factory: pytest.TempPathFactory, local_security: LocalSecurity
+) -> Iterator[RestartableNats]:
     """Like ``nats_server``, but the test may ``restart()`` it."""
     try:
-        server = RestartableNats(tmp_path_factory.mktemp("nats"))
+        server = RestartableNats(tmp_path_factory.mktemp("nats"), local_security)
     except PEER_ERRORS as error:
         pytest.fail(f"nats-server could not start: {error}", pytrace=False)
     yield server
@@ -142,8 +151,8 @@ def sink_node(kube: KubeControlPlane, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest_asyncio.fixture
 async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    """A connection to a fresh nats-server with Ferry's streams created."""
-    nc = await connect(nats_server.url, name="ferry-test")
+    """A connection to a fresh nats-server with Ferry's streams created, as the ``admin`` identity."""
+    nc = await connect(nats_server.url, name="ferry-test", **nats_server.connect_options(ADMIN))
     js = nc.jetstream()
     await ensure_topology(js)
     yield Bus(nc=nc, js=js, publisher=Publisher(js))

@@ -1,6 +1,7 @@
 """Probe messages and a consumer process used to test the bus against real NATS.
 
-``python -m ferry_testpeers.probe NATS_URL JOURNAL`` runs a durable consumer whose
+``python -m ferry_testpeers.probe NATS_URL JOURNAL`` (its NATS identity in
+``FERRY_NATS_CREDS_FILE`` and ``FERRY_NATS_CA_FILE``) runs a durable consumer whose
 handler appends ``started``/``done`` lines to JOURNAL and holds each message for as
 long as it asks, so a test can kill the process mid-message.
 """
@@ -47,7 +48,12 @@ def probe_spec(*, ack_wait: float, max_deliver: int = 5) -> ConsumerSpec:
 
 async def _run(nats_url: str, journal: Path, ack_wait: float) -> None:
     stop = stop_on_signals()
-    nc = await connect(nats_url, name="ferry-probe")
+    nc = await connect(
+        nats_url,
+        name="ferry-probe",
+        creds_file=os.environ.get("FERRY_NATS_CREDS_FILE"),
+        ca_file=os.environ.get("FERRY_NATS_CA_FILE"),
+    )
     js = nc.jetstream()
     await ensure_topology(js)
 

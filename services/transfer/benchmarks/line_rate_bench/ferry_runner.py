@@ -21,15 +21,15 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from ferry_peers.nats_server import start_nats_server
+from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.ports import free_port
 from ferry_peers.security import LocalSecurity
 from ferry_shared import subjects
+from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
 from ferry_shared.credential_stores.keyring import Keyring
@@ -63,18 +63,18 @@ class _Worker:
 
 
 async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
-    nats_server = start_nats_server(scratch / "nats")
     security = LocalSecurity.create(scratch / "security")
+    nats_server = start_nats_server(scratch / "nats", security=security)
     started: list[_Worker] = []
     try:
-        connection = await nats.connect(nats_server.url)
+        connection = await connect(nats_server.url, name="ferry-bench", **nats_server.connect_options())
         try:
             js = connection.jetstream()
             await ensure_topology(js)
             keyring = Keyring.load(security.secrets_key_file)
             credentials = EncryptedKvStore(await ensure_kv(js, subjects.CREDENTIALS_BUCKET), keyring)
             await credentials.put(PROVIDER, case.password)
-            started = [_start_worker(index, nats_server.url, scratch, security) for index in range(workers)]
+            started = [_start_worker(index, nats_server, scratch) for index in range(workers)]
             for worker in started:
                 await _wait_ready(worker)
             seconds = await _copy(connection, js, case)
@@ -87,15 +87,15 @@ async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
     return RunResult(bytes_copied=case.source.capacity, seconds=seconds, peak_rss=tuple(e.peak_rss for e in exits))
 
 
-def _start_worker(index: int, nats_url: str, scratch: Path, security: LocalSecurity) -> _Worker:
+def _start_worker(index: int, nats_server: NatsServer, scratch: Path) -> _Worker:
     port = free_port()
     env = {
         **os.environ,
-        "FERRY_NATS_URL": nats_url,
+        **nats_server.security.service_env("transfer"),
+        **nats_server.service_env("transfer"),
         "FERRY_HTTP_HOST": "127.0.0.1",
         "FERRY_HTTP_PORT": str(port),
         "FERRY_LOG_LEVEL": "warning",
-        **security.service_env("transfer"),
     }
     argv = [sys.executable, "-m", "ferry_transfer"]
     return _Worker(Child(f"transfer-{index}", argv, scratch / f"transfer-{index}.log", env=env), port)
