@@ -70,7 +70,9 @@ class SourceSessionRefused(msgspec.Struct, frozen=True, kw_only=True, tag="ferry
 
 
 SourceSessionAnswer = SourceTicket | SourceSessionRefused
-_answers = msgspec.json.Decoder(_TicketWire | SourceSessionRefused)
+_answers: msgspec.json.Decoder[_TicketWire | SourceSessionRefused] = msgspec.json.Decoder(
+    _TicketWire | SourceSessionRefused
+)
 _requests = msgspec.json.Decoder(SourceSessionRequest)
 
 
