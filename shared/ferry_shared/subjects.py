@@ -47,9 +47,19 @@ def events_durable_name(service: str) -> str:
     return f"{service}-events"
 
 
-# Core-NATS request/reply (not JetStream): the transfer asks the inventory for a one-time
-# vSphere clone ticket; only the transfer may request it and only the inventory answer.
-SOURCE_SESSION_RPC: Final = "ferry.rpc.inventory.source_session"
+# Core-NATS request/reply (no stream: an answer is for the asker only, and only now).
+RPC_PREFIX: Final = "ferry.rpc"
+
+
+def rpc_subject(service: str, name: str) -> str:
+    """Subject of one request kind answered by ``service``."""
+    return f"{RPC_PREFIX}.{service}.{name}"
+
+
+SOURCE_SESSION_RPC: Final = rpc_subject(INVENTORY, "source_session")
+"""The transfer asks the inventory for a one-time vSphere clone ticket (see ``ferry_shared.source_sessions``)."""
+SOURCE_SESSION_QUEUE: Final = "inventory-source-session"
+"""Queue group of the inventory replicas answering :data:`SOURCE_SESSION_RPC` (one answers each request)."""
 
 BUS: Final = "bus"
 MESSAGE_FAILED: Final = event_subject(BUS, "message_failed")
