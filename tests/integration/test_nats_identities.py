@@ -5,11 +5,12 @@ from pathlib import Path
 
 import nats.errors
 import pytest
+from nats.aio.msg import Msg
 
 from ferry_peers.nats_server import NatsServer
 from ferry_shared import subjects
 from ferry_shared.bus.connection import NatsAuthenticationError, connect
-from ferry_shared.bus.permissions import ADMIN, TRANSFER_READS_CREDENTIALS
+from ferry_shared.bus.permissions import ADMIN
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
 from ferry_shared.migrations import CleanupVm, CopyRange
 from ferry_shared.pki import Authority
@@ -77,19 +78,27 @@ async def test_a_kv_value_is_not_stored_in_plain_text(nats_server: NatsServer) -
     assert not any(marker in path.read_bytes() for path in files)
 
 
-async def test_the_transfer_reaches_the_credentials_bucket_only_while_the_flag_says_so(nats_server: NatsServer) -> None:
+async def test_the_transfer_cannot_reach_the_credentials_bucket(nats_server: NatsServer) -> None:
     admin = await connect(nats_server.url, name="admin", **nats_server.connect_options(ADMIN))
     await (await ensure_kv(admin.jetstream(), subjects.CREDENTIALS_BUCKET)).put("vc", b"password")
     transfer = await connect(nats_server.url, name="transfer", **nats_server.connect_options(subjects.TRANSFER))
+    received: list[bytes] = []
     try:
-        kv = await transfer.jetstream().key_value(subjects.CREDENTIALS_BUCKET) if TRANSFER_READS_CREDENTIALS else None
-        if kv is not None:
-            assert (await kv.get("vc")).value == b"password"
-            with pytest.raises((nats.errors.Error, TimeoutError)):
-                await kv.put("vc", b"overwritten")
-        else:
-            with pytest.raises((nats.errors.Error, TimeoutError)):
-                await transfer.jetstream().key_value(subjects.CREDENTIALS_BUCKET)
+        with pytest.raises((nats.errors.Error, TimeoutError)):
+            await transfer.jetstream().key_value(subjects.CREDENTIALS_BUCKET)
+        with pytest.raises((nats.errors.Error, TimeoutError)):
+            await transfer.jetstream().get_last_msg(
+                f"KV_{subjects.CREDENTIALS_BUCKET}", f"$KV.{subjects.CREDENTIALS_BUCKET}.vc"
+            )
+
+        async def collect(msg: Msg) -> None:
+            received.append(msg.data)
+
+        await transfer.subscribe(f"$KV.{subjects.CREDENTIALS_BUCKET}.>", cb=collect)
+        await (await ensure_kv(admin.jetstream(), subjects.CREDENTIALS_BUCKET)).put("vc", b"password-2")
+        await transfer.flush()
+        await asyncio.sleep(0.5)
+        assert received == []
     finally:
         await transfer.close()
         await admin.close()

@@ -25,13 +25,13 @@ import pytest
 import pytest_asyncio
 from nats.aio.msg import Msg
 
+from ferry_peers.inventory_desk import inventory_desk, store_password
+from ferry_peers.nats_server import NatsServer
 from ferry_peers.ports import free_port
 from ferry_peers.processes import ManagedProcess
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
-from ferry_shared.credential_stores.choice import open_credential_store
-from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -211,8 +211,13 @@ def provider_for(simulator: Vcsim, **overrides: Any) -> ProviderSpec:
 
 
 @pytest_asyncio.fixture
-async def harness(bus: Bus, simulator: Vcsim) -> AsyncIterator[Harness]:
-    await (await open_credential_store(bus.js, ServiceSettings())).put("vc", Secret(simulator.password))
+async def harness(bus: Bus, nats_server: NatsServer, simulator: Vcsim, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with inventory_desk(bus, nats_server, provider_for(simulator), simulator.password, tmp_path / "inventory"):
+        async for harness in _harness(bus, simulator):
+            yield harness
+
+
+async def _harness(bus: Bus, simulator: Vcsim) -> AsyncIterator[Harness]:
     tuning = TransferSettings(range_size=RANGE, progress_interval=0.1, read_retry_delay=0.05)
     service = await bootstrap(bus, ServiceSettings(), tuning)
     harness = Harness(bus, simulator, service, provider_for(simulator))
@@ -426,10 +431,10 @@ async def test_a_copy_that_arrives_after_its_vm_was_cancelled_is_not_started(har
 
 
 async def test_a_wrong_password_fails_the_command_without_showing_the_password(
-    harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    harness: Harness, nats_server: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "Wr0ng-" + harness.simulator.password[::-1]
-    await (await open_credential_store(harness.bus.js, ServiceSettings())).put("vc", Secret(wrong))
+    await store_password(harness.bus, nats_server, "vc", wrong)
     disk = harness.disk("dense")
     command = await harness.copy(disk, file_sink(disk, tmp_path / "denied.raw"), migration="m3")
     failed = await harness.failure(disk)
@@ -472,7 +477,7 @@ async def test_a_missing_disk_file_fails_with_a_readable_reason(harness: Harness
 async def test_one_login_serves_many_copies_and_an_expired_session_logs_in_again(
     harness: Harness, tmp_path: Path
 ) -> None:
-    logins = harness.control("POST", "/faults", {"method": "Login", "delay_ms": 1})["id"]  # counts, then proceeds
+    logins = harness.control("POST", "/faults", {"method": "CloneSession", "delay_ms": 1})["id"]  # counts, proceeds
     dense, sparse = harness.disk("dense"), harness.disk("sparse")
     await harness.copy(dense, file_sink(dense, tmp_path / "one.raw"))
     await harness.first(DiskCopied, dense)
@@ -482,7 +487,7 @@ async def test_one_login_serves_many_copies_and_an_expired_session_logs_in_again
     await harness.first(DiskCopied, sparse)
     assert (tmp_path / "two.raw").read_bytes() == sparse.path_on_disk.read_bytes()
     rules = {rule["id"]: rule for rule in harness.control("GET", "/faults")}
-    assert rules[logins]["fired"] == 2  # the first copy's login, then one after the 401
+    assert rules[logins]["fired"] == 2  # the first copy's login (with a ticket), then one after the 401
     assert all(rule["fired"] == 1 for rule in rules.values() if rule["id"] != logins)
 
 

@@ -21,13 +21,12 @@ import pytest
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from ferry_peers.inventory_desk import inventory_desk
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.services import ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credential_stores.choice import open_credential_store
-from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -40,7 +39,6 @@ from ferry_shared.migrations import (
 )
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.service import Bus
-from ferry_shared.settings import ServiceSettings
 from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
 from ferry_transfer.domain.checkpoint import DiskRecord
@@ -209,16 +207,17 @@ def allocated(path: Path) -> int:
 
 @contextlib.asynccontextmanager
 async def transfer_rig(bus: Bus, nats: NatsServer, simulator: Vcsim, work_dir: Path) -> AsyncIterator[TransferRig]:
-    """A rig with the provider's password stored and events collected; its workers stop on exit."""
-    await (await open_credential_store(bus.js, ServiceSettings())).put("vc", Secret(simulator.password))
+    """A rig with an inventory issuing clone tickets to the simulator and events collected;
+    its workers stop on exit."""
     rig = TransferRig(bus, nats, simulator, work_dir)
-    await rig.subscribe()
-    try:
-        yield rig
-    finally:
-        await asyncio.to_thread(rig.stop_workers)
-        if rig._subscription is not None and rig.bus.nc.is_connected:
-            await rig._subscription.unsubscribe()
+    async with inventory_desk(bus, nats, rig.provider, simulator.password, work_dir / "inventory"):
+        await rig.subscribe()
+        try:
+            yield rig
+        finally:
+            await asyncio.to_thread(rig.stop_workers)
+            if rig._subscription is not None and rig.bus.nc.is_connected:
+                await rig._subscription.unsubscribe()
 
 
 def model(vms: list[dict[str, Any]]) -> dict[str, Any]:

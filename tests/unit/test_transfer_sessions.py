@@ -43,25 +43,30 @@ class FakeSession:
 class Logins:
     def __init__(self) -> None:
         self.made: list[FakeSession] = []
-        self.passwords: list[str] = []
+        self.tickets: list[str] = []
         self.lock = threading.Lock()
 
-    def __call__(self, spec: ProviderSpec, password: Secret) -> SourceLogin:
+    def __call__(self, spec: ProviderSpec, ticket: Secret) -> SourceLogin:
         with self.lock:
             session = FakeSession(len(self.made) + 1)
             self.made.append(session)
-            self.passwords.append(password.reveal())
+            self.tickets.append(ticket.reveal())
         context = ssl.create_default_context()
         return SourceLogin(spec, Endpoint("vc.example.com"), context, "", cast(Session, session))
 
 
-class Secrets:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
+class Tickets:
+    """The inventory's side: a new one-time ticket per request, for the providers it knows."""
 
-    async def get(self, provider: str) -> Secret | None:
-        value = self.values.get(provider)
-        return Secret(value) if value is not None else None
+    def __init__(self, *providers: str) -> None:
+        self.providers = providers
+        self.issued = 0
+
+    async def get(self, provider: str) -> Secret:
+        if provider not in self.providers:
+            raise ProviderError("provider_unknown", f"the inventory keeps no vSphere provider named '{provider}'")
+        self.issued += 1
+        return Secret(f"ticket-{self.issued}")
 
 
 def fake(login: SourceLogin) -> Any:
@@ -70,21 +75,21 @@ def fake(login: SourceLogin) -> Any:
 
 async def test_copies_share_one_login_per_provider() -> None:
     logins = Logins()
-    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    sessions = SourceSessions(Tickets("vc"), logins)
     first, second, third = await asyncio.gather(*(sessions.get(SPEC) for _ in range(3)))
     assert first is second is third
-    assert len(logins.made) == 1 and logins.passwords == ["pw"]
+    assert len(logins.made) == 1 and logins.tickets == ["ticket-1"]
     assert first.cookie == 'vmware_soap_session="session-1"'
     assert first.host == "vc.example.com:443"
 
 
 async def test_a_refused_session_is_renewed_once_for_all_copies_and_the_old_one_logged_out() -> None:
     logins = Logins()
-    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    sessions = SourceSessions(Tickets("vc"), logins)
     stale = await sessions.get(SPEC)
     renewed = await asyncio.gather(sessions.renew(stale), sessions.renew(stale))
     assert renewed[0] is renewed[1] is not stale
-    assert len(logins.made) == 2
+    assert len(logins.made) == 2 and logins.tickets == ["ticket-1", "ticket-2"]  # a ticket is used once
     assert await sessions.get(SPEC) is renewed[0]
     await asyncio.to_thread(fake(stale).closed.wait, 5)
     await sessions.close_all()
@@ -93,18 +98,19 @@ async def test_a_refused_session_is_renewed_once_for_all_copies_and_the_old_one_
 
 async def test_changed_provider_settings_log_in_again() -> None:
     logins = Logins()
-    sessions = SourceSessions(Secrets({"vc": "pw"}), logins)
+    sessions = SourceSessions(Tickets("vc"), logins)
     old = await sessions.get(SPEC)
     new = await sessions.get(ProviderSpec(name="vc", type="vsphere", url="https://vc2.example.com", username="u"))
     assert new is not old and len(logins.made) == 2
 
 
-async def test_a_provider_without_a_stored_password_is_a_clear_error() -> None:
-    sessions = SourceSessions(Secrets({}), Logins())
+async def test_a_refused_ticket_is_the_copys_error_and_no_login_is_tried() -> None:
+    logins = Logins()
+    sessions = SourceSessions(Tickets(), logins)
     with pytest.raises(ProviderError) as caught:
         await sessions.get(SPEC)
-    assert caught.value.reason == "credentials_missing"
-    assert "provider 'vc'" in caught.value.message and "add the provider again" in caught.value.message
+    assert caught.value.reason == "provider_unknown" and "provider named 'vc'" in caught.value.message
+    assert logins.made == []
 
 
 def test_settings_come_from_the_environment_with_their_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,8 +139,7 @@ class LocalSecurity:
             write_private(self.secrets_key_file, f"# Ferry's provider-secret keys; the last one encrypts\nk1:{key}\n".encode())
 
     def _secrets_key_env(self, service: str) -> dict[str, str]:
-        readers = {"planner", "inventory", "kubevirt-writer"}
-        readers.add("transfer")  # until the transfer uses clone tickets
+        readers = {"planner", "inventory", "kubevirt-writer"}  # the transfer asks the inventory for clone tickets
         return {"FERRY_SECRETS_KEY_FILE": str(self.secrets_key_file)} if service in readers else {}
 
     # --- NATS: an nkey per identity, the server's TLS, the JetStream store key (docs/security.d/nats.md) ---

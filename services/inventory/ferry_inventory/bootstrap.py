@@ -12,11 +12,14 @@ from ferry_inventory.adapters.local_target import LocalTargetWatcher
 from ferry_inventory.adapters.supervisor import WatcherFactory, WatcherSupervisor
 from ferry_inventory.adapters.vsphere import VsphereWatcher, WatchSettings
 from ferry_inventory.adapters.vsphere.power import PowerSettings, VspherePower
+from ferry_inventory.adapters.vsphere.tickets import TicketSettings, VsphereCloneTickets
 from ferry_inventory.domain.index import InventoryIndex
 from ferry_inventory.domain.ports import Watcher
 from ferry_inventory.handlers import handler_table
 from ferry_inventory.settings import InventorySettings
+from ferry_inventory.source_session_answers import answer_source_session
 from ferry_shared import subjects
+from ferry_shared.bus.responder import serve_requests
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.credentials import Secret
@@ -116,6 +119,17 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings)
         await stop.wait()
         power.close()  # waits end at once; their commands are nak'd and redelivered
 
+    tickets = VsphereCloneTickets(TicketSettings(connect_timeout=own.connect_timeout, call_timeout=own.call_timeout))
+
+    async def answer_source_sessions(stop: asyncio.Event) -> None:
+        async def answer(data: bytes) -> bytes:
+            return await answer_source_session(data, connections=connections, credentials=credentials, tickets=tickets)
+
+        try:
+            await serve_requests(bus.nc, subjects.SOURCE_SESSION_RPC, subjects.SOURCE_SESSION_QUEUE, answer, stop)
+        finally:
+            await tickets.close()
+
     parts = ServiceParts(
         handlers=handler_table(
             watchers=supervisor,
@@ -124,7 +138,7 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: InventorySettings)
             power=power,
             publisher=bus.publisher,
         ),
-        background=[keep_providers_connected, stop_power_operations],
+        background=[keep_providers_connected, stop_power_operations, answer_source_sessions],
         readiness=Readiness({"inventory bucket": bucket.check}),
     )
     return Wired(parts=parts, api=InventoryApi(index=index))

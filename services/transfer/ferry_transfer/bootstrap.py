@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
-from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.service import Bus, ServiceParts, Wired
 from ferry_shared.settings import ServiceSettings
 from ferry_transfer.adapters.cancel_feed import FeedOptions, follow_cancellations
@@ -19,7 +18,8 @@ from ferry_transfer.adapters.nbd import directory_context
 from ferry_transfer.adapters.range_copy import copy_range
 from ferry_transfer.adapters.sink_factory import SinkFactory, SinkOptions
 from ferry_transfer.adapters.source_pool import SourceLimits, SourcePool
-from ferry_transfer.adapters.source_sessions import LoginTimeouts, SourceSessions, vsphere_login
+from ferry_transfer.adapters.source_sessions import LoginTimeouts, SourceSessions, vsphere_clone_login
+from ferry_transfer.adapters.source_tickets import InventoryTickets
 from ferry_transfer.domain.ports import CopyPorts
 from ferry_transfer.handlers import CopyOptions, RangeOptions, handler_table
 from ferry_transfer.settings import TransferSettings
@@ -44,9 +44,9 @@ async def bootstrap(
     cancellation listener. ``sinks`` replaces the sink factory (tests wrap the real one)."""
     replicas = settings.jetstream_replicas
     checkpoints = KvCheckpoints(await ensure_kv(bus.js, subjects.TRANSFER_CHECKPOINTS_BUCKET, replicas=replicas))
-    credentials = await open_credential_store(bus.js, settings)
     sessions = SourceSessions(
-        credentials, vsphere_login(LoginTimeouts(connect=transfer.connect_timeout, call=transfer.call_timeout))
+        InventoryTickets(bus.nc, timeout=transfer.connect_timeout + transfer.call_timeout),
+        vsphere_clone_login(LoginTimeouts(connect=transfer.connect_timeout, call=transfer.call_timeout)),
     )
     sources = SourcePool(
         DatastoreSources(sessions, ReadRetries(transfer.read_retries, transfer.read_retry_delay)),

@@ -42,10 +42,6 @@ from ferry_shared.providers import ConnectProvider, DisconnectProvider, Inventor
 ADMIN = "admin"
 """The identity with every right: tests, ``ferry demo`` tooling, an operator's tools."""
 
-TRANSFER_READS_CREDENTIALS = True  # until clone tickets land: then False, and the transfer loses the bucket
-"""Whether the transfer may still read the ``ferry_credentials`` bucket (it logs in to vSphere
-with the provider's password until it asks the inventory for a clone ticket instead)."""
-
 JS_API = "$JS.API"
 
 
@@ -93,10 +89,6 @@ def inbox_prefix(service: str) -> str:
     """The inbox prefix of ``service``'s connection: replies to its requests (JetStream API
     answers, pulled messages, KV watches) come on subjects under it, which only it reads."""
     return f"_INBOX_{service}"
-
-
-def _credentials_access() -> tuple[tuple[str, Access], ...]:
-    return ((subjects.CREDENTIALS_BUCKET, Access.READ),) if TRANSFER_READS_CREDENTIALS else ()
 
 
 def _kv_denied(bucket: str) -> tuple[str, ...]:
@@ -150,12 +142,9 @@ SERVICE_BUS: dict[str, ServiceBus] = {
         publishes=(CopyRange, DiskCopyProgress, DiskCopied, DiskCopyCanceled, MessageFailed),
         commands=True,
         ephemeral_event_readers=True,  # the cancellation feed
-        buckets=((subjects.TRANSFER_CHECKPOINTS_BUCKET, Access.WRITE), *_credentials_access()),
-        requests=(subjects.SOURCE_SESSION_RPC,),
-        denied=(
-            subjects.commands_of(subjects.KUBEVIRT_WRITER),
-            *(() if TRANSFER_READS_CREDENTIALS else _kv_denied(subjects.CREDENTIALS_BUCKET)),
-        ),
+        buckets=((subjects.TRANSFER_CHECKPOINTS_BUCKET, Access.WRITE),),
+        requests=(subjects.SOURCE_SESSION_RPC,),  # a one-time vSphere clone ticket: it holds no password
+        denied=(subjects.commands_of(subjects.KUBEVIRT_WRITER), *_kv_denied(subjects.CREDENTIALS_BUCKET)),
     ),
     subjects.KUBEVIRT_WRITER: ServiceBus(
         service=subjects.KUBEVIRT_WRITER,

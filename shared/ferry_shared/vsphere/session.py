@@ -6,12 +6,16 @@ that the endpoint is a vCenter before sending any credentials, and logs in. Each
 failure becomes a :class:`ProviderError` (:mod:`.answers` says which answers mean what);
 an unexpected exception goes on as it is. The password is passed to pyvmomi only and
 appears in no message.
+
+A process that holds no password gets a session with :func:`clone_session`, from a one-time
+ticket that a logged-in session acquired (:meth:`Session.acquire_clone_ticket`): the transfer's
+way in, with tickets from the inventory (``docs/security.d/transfer-credentials.md``).
 """
 
 import http.client
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,8 +25,9 @@ from pyVmomi.SoapAdapter import SoapStubAdapter
 
 from ferry_shared.credentials import Secret
 from ferry_shared.vsphere.answers import SdkAnswer, is_no_sdk, login_error, no_sdk_error, require_service_content
+from ferry_shared.vsphere.calls import session_errors
 from ferry_shared.vsphere.endpoint import Endpoint
-from ferry_shared.vsphere.errors import NOT_VCENTER, ProviderError
+from ferry_shared.vsphere.errors import INVALID_LOGIN, NOT_VCENTER, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,15 @@ class Session:
     service: vim.ServiceInstance
     content: vim.ServiceInstanceContent
 
+    def acquire_clone_ticket(self) -> Secret:
+        """A one-time ticket with which another process opens a session of its own as this
+        session's user (:func:`clone_session`); :class:`SessionLostError` if this one ended."""
+        manager = self.content.sessionManager
+        if manager is None:
+            raise ProviderError(NOT_VCENTER, f"{self.endpoint} offers no session manager, so it is not a vCenter")
+        with session_errors(self.endpoint):
+            return Secret(str(manager.AcquireCloneTicket()))
+
     def close(self) -> None:
         """Log out and close the pooled connections; failures only matter to the log."""
         manager = self.content.sessionManager
@@ -57,16 +71,47 @@ def open_session(
     endpoint: Endpoint, context: ssl.SSLContext, pinned: str, credentials: Credentials, timeout: float
 ) -> Session:
     """Log in to vCenter at ``endpoint`` (TLS already probed with ``context``/``pinned``)."""
-    with _login_errors(endpoint, credentials):
+
+    def log_in(manager: vim.SessionManager) -> None:
+        manager.Login(credentials.username, credentials.password.reveal(), None)
+
+    return _session(endpoint, context, pinned, timeout, credentials.username, log_in)
+
+
+def clone_session(endpoint: Endpoint, context: ssl.SSLContext, pinned: str, ticket: Secret, timeout: float) -> Session:
+    """A session of its own at ``endpoint`` from a one-time clone ticket (TLS already probed)."""
+
+    def clone(manager: vim.SessionManager) -> None:
+        try:
+            manager.CloneSession(ticket.reveal())
+        except vim.fault.InvalidLogin as error:
+            raise ProviderError(
+                INVALID_LOGIN,
+                f"vCenter at {endpoint} refused the clone ticket (used already, expired, or issued by another vCenter)",
+            ) from error
+
+    return _session(endpoint, context, pinned, timeout, "(clone ticket)", clone)
+
+
+def _session(
+    endpoint: Endpoint,
+    context: ssl.SSLContext,
+    pinned: str,
+    timeout: float,
+    username: str,
+    authenticate: Callable[[vim.SessionManager], None],
+) -> Session:
+    """Connect, check that the endpoint is a vCenter before sending any secret, authenticate."""
+    with _login_errors(endpoint, username):
         stub = _stub(endpoint, context, pinned, timeout)
     service: vim.ServiceInstance = vim.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
     try:
-        with _login_errors(endpoint, credentials):
+        with _login_errors(endpoint, username):
             content = require_service_content(endpoint, service.RetrieveContent())
             _require_vcenter(endpoint, content.about)
             if content.sessionManager is None:
                 raise ProviderError(NOT_VCENTER, f"{endpoint} offers no session manager, so it is not a vCenter")
-            content.sessionManager.Login(credentials.username, credentials.password.reveal(), None)
+            authenticate(content.sessionManager)
     except BaseException:
         service._stub.DropConnections()
         raise
@@ -116,14 +161,14 @@ def _require_vcenter(endpoint: Endpoint, about: vim.AboutInfo) -> None:
 
 
 @contextmanager
-def _login_errors(endpoint: Endpoint, credentials: Credentials) -> Iterator[None]:
+def _login_errors(endpoint: Endpoint, username: str) -> Iterator[None]:
     """Known failures of version discovery and login, as :class:`ProviderError` s."""
     try:
         yield
     except ProviderError:
         raise
     except Exception as error:
-        known = login_error(endpoint, credentials.username, error)
+        known = login_error(endpoint, username, error)
         if known is None:
             raise
         raise known from error

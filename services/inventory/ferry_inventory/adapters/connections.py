@@ -1,6 +1,7 @@
 """The providers this inventory service keeps connected, stored so a restart reconnects them."""
 
 import msgspec
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from ferry_shared.bus.kv_watch import read_matching
@@ -16,6 +17,13 @@ class ConnectionStore:
 
     async def put(self, connection: ProviderConnection) -> None:
         await self._kv.put(connection_key(connection.provider.name), msgspec.json.encode(connection))
+
+    async def get(self, provider: str) -> ProviderConnection | None:
+        try:
+            entry = await self._kv.get(connection_key(provider))
+        except KeyNotFoundError:
+            return None
+        return msgspec.json.decode(entry.value, type=ProviderConnection) if entry.value else None
 
     async def delete(self, provider: str) -> None:
         await self._kv.delete(connection_key(provider))

@@ -78,6 +78,21 @@ class Connections(Protocol):
     async def delete(self, provider: str) -> None: ...
 
 
+class ConnectionLookup(Protocol):
+    """Reads one stored connection: the provider's settings as the planner last gave them."""
+
+    async def get(self, provider: str) -> ProviderConnection | None: ...
+
+
+class CloneTickets(Protocol):
+    """Issues one-time vSphere clone tickets (``SessionManager.AcquireCloneTicket``) from a
+    session the inventory logged in with the provider's password."""
+
+    async def issue(self, spec: ProviderSpec, password: Secret) -> Secret:
+        """A ticket for ``spec``'s vCenter; a ``ProviderError`` says why there is none."""
+        ...
+
+
 class Credentials(Protocol):
     """The stored secrets of providers (the shared ``CredentialStore``)."""
 

@@ -1,10 +1,12 @@
 """Logged-in vSphere sessions for reading disks, one per source provider per process.
 
-:class:`SourceSessions` logs in with the provider's stored password (TLS probe and login
-from :mod:`ferry_shared.vsphere`, in a worker thread), keeps the session for every later
-copy from that provider, and logs in again when a copy finds it expired. Concurrent copies
-share one login. Failures are :class:`~ferry_shared.vsphere.errors.ProviderError` s whose
-messages name the endpoint and user, never the password or the session cookie.
+:class:`SourceSessions` asks for a one-time clone ticket (from the inventory, through
+:mod:`.source_tickets`: the transfer never holds a provider's password) and turns it into a
+session of its own (TLS probe and ``CloneSession`` from :mod:`ferry_shared.vsphere`, in a
+worker thread), keeps the session for every later copy from that provider, and gets a new
+ticket and session when a copy finds it expired. Concurrent copies share one login.
+Failures are :class:`~ferry_shared.vsphere.errors.ProviderError` s whose messages name the
+endpoint, never a ticket or the session cookie.
 """
 
 import asyncio
@@ -17,18 +19,15 @@ from typing import Protocol
 from ferry_shared.credentials import Secret
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.vsphere.endpoint import Endpoint, parse_endpoint
-from ferry_shared.vsphere.errors import INVALID_SETTINGS, ProviderError
-from ferry_shared.vsphere.session import Credentials, Session, open_session
+from ferry_shared.vsphere.session import Session, clone_session
 from ferry_shared.vsphere.trust import client_context, normalize_thumbprint, probe
 
 log = logging.getLogger(__name__)
 
-CREDENTIALS_MISSING = "credentials_missing"
 
-
-class SecretLookup(Protocol):
-    async def get(self, provider: str) -> Secret | None:
-        """The provider's stored secret, or None."""
+class TicketSource(Protocol):
+    async def get(self, provider: str) -> Secret:
+        """A fresh one-time clone ticket to the provider's vCenter; a ``ProviderError`` says why not."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +61,15 @@ class LoginTimeouts:
     call: float = 60.0
 
 
-def vsphere_login(timeouts: LoginTimeouts) -> Login:
-    """A blocking login: probe TLS, then log in with pyvmomi."""
+def vsphere_clone_login(timeouts: LoginTimeouts) -> Login:
+    """A blocking login: probe TLS (the provider's own trust settings), then ``CloneSession``."""
 
-    def login(spec: ProviderSpec, password: Secret) -> SourceLogin:
+    def login(spec: ProviderSpec, ticket: Secret) -> SourceLogin:
         endpoint = parse_endpoint(spec.url)
         pinned = normalize_thumbprint(spec.thumbprint) if spec.thumbprint.strip() else ""
-        if not spec.username:
-            raise ProviderError(INVALID_SETTINGS, f"provider '{spec.name}' has no username; set the vCenter user")
         context = client_context(spec)
         probe(endpoint, context, pinned, timeouts.connect)
-        session = open_session(endpoint, context, pinned, Credentials(spec.username, password), timeouts.call)
+        session = clone_session(endpoint, context, pinned, ticket, timeouts.call)
         return SourceLogin(spec, endpoint, context, pinned, session)
 
     return login
@@ -88,8 +85,8 @@ def _close(login: SourceLogin) -> None:
 class SourceSessions:
     """One cached login per provider name; see the module docstring."""
 
-    def __init__(self, secrets: SecretLookup, login: Login) -> None:
-        self._secrets = secrets
+    def __init__(self, tickets: TicketSource, login: Login) -> None:
+        self._tickets = tickets
         self._login = login
         self._sessions: dict[str, SourceLogin] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -125,13 +122,8 @@ class SourceSessions:
         self._sessions.pop(spec.name, None)
         if old is not None:
             self._close_later(old)
-        password = await self._secrets.get(spec.name)
-        if password is None:
-            raise ProviderError(
-                CREDENTIALS_MISSING,
-                f"no password is stored for provider '{spec.name}'; add the provider again with its password",
-            )
-        pending = asyncio.ensure_future(asyncio.to_thread(self._login, spec, password))
+        ticket = await self._tickets.get(spec.name)
+        pending = asyncio.ensure_future(asyncio.to_thread(self._login, spec, ticket))
         try:
             login = await asyncio.shield(pending)
         except asyncio.CancelledError:  # the copy was cancelled mid-login: log out once the login is done
