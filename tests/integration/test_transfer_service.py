@@ -32,6 +32,7 @@ from ferry_peers.processes import ManagedProcess
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import ConsumerSpec, DurableConsumer
+from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, StepRef, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -212,7 +213,9 @@ def provider_for(simulator: Vcsim, **overrides: Any) -> ProviderSpec:
 
 @pytest_asyncio.fixture
 async def harness(bus: Bus, nats_server: NatsServer, simulator: Vcsim, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with inventory_desk(bus, nats_server, provider_for(simulator), simulator.password, tmp_path / "inventory"):
+    async with inventory_desk(
+        bus, nats_server, provider_for(simulator), Secret(simulator.password), tmp_path / "inventory"
+    ):
         async for harness in _harness(bus, simulator):
             yield harness
 
@@ -434,7 +437,7 @@ async def test_a_wrong_password_fails_the_command_without_showing_the_password(
     harness: Harness, nats_server: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "Wr0ng-" + harness.simulator.password[::-1]
-    await store_password(harness.bus, nats_server, "vc", wrong)
+    await store_password(harness.bus, nats_server, "vc", Secret(wrong))
     disk = harness.disk("dense")
     command = await harness.copy(disk, file_sink(disk, tmp_path / "denied.raw"), migration="m3")
     failed = await harness.failure(disk)

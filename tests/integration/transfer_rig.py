@@ -27,6 +27,7 @@ from ferry_peers.services import ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_shared.bus.topology import ensure_kv
+from ferry_shared.credentials import Secret
 from ferry_shared.messages import Message, MessageFailed, decoder_for
 from ferry_shared.migrations import (
     CopyDisk,
@@ -210,7 +211,7 @@ async def transfer_rig(bus: Bus, nats: NatsServer, simulator: Vcsim, work_dir: P
     """A rig with an inventory issuing clone tickets to the simulator and events collected;
     its workers stop on exit."""
     rig = TransferRig(bus, nats, simulator, work_dir)
-    async with inventory_desk(bus, nats, rig.provider, simulator.password, work_dir / "inventory"):
+    async with inventory_desk(bus, nats, rig.provider, Secret(simulator.password), work_dir / "inventory"):
         await rig.subscribe()
         try:
             yield rig

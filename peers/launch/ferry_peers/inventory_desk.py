@@ -28,15 +28,15 @@ from ferry_shared.source_sessions import SourceSessionRequest, SourceTicket, dec
 READY_TIMEOUT = 60.0
 
 
-async def store_password(bus: Bus, nats: NatsServer, provider: str, password: str) -> None:
+async def store_password(bus: Bus, nats: NatsServer, provider: str, password: Secret) -> None:
     """Seal ``password`` in the credentials bucket, with the stack's keyring."""
     settings = ServiceSettings(secrets_key_file=nats.security.secrets_key_file)
-    await (await open_credential_store(bus.js, settings)).put(provider, Secret(password))
+    await (await open_credential_store(bus.js, settings)).put(provider, password)
 
 
 @contextlib.asynccontextmanager
 async def inventory_desk(
-    bus: Bus, nats: NatsServer, spec: ProviderSpec, password: str, work_dir: Path
+    bus: Bus, nats: NatsServer, spec: ProviderSpec, password: Secret, work_dir: Path
 ) -> AsyncIterator[ServiceProcess]:
     """A running inventory that issues clone tickets to ``spec``'s vCenter; stopped on exit."""
     await store_password(bus, nats, spec.name, password)

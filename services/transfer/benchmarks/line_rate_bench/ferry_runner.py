@@ -1,7 +1,8 @@
 """Ferry in the benchmark: a NATS server and N transfer worker processes copy one disk.
 
-For each copy: start nats-server (JetStream on a temporary store), store the vCenter
-password where workers read it (``ferry_credentials``), start ``workers`` processes of
+For each copy: start nats-server (JetStream on a temporary store), start an inventory
+holding the vCenter password (it issues the workers' one-time clone tickets,
+:mod:`ferry_peers.inventory_desk`; set-up, not timed), start ``workers`` processes of
 ``python -m ferry_transfer`` (each through :class:`~line_rate_bench.processes.Child`, so
 its peak RSS comes from ``wait4`` of the worker itself), publish one ``CopyDisk`` exactly
 as the planner does, and time it until ``DiskCopied`` arrives. The workers are then
@@ -25,18 +26,17 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from ferry_peers.inventory_desk import inventory_desk
 from ferry_peers.nats_server import NatsServer, start_nats_server
 from ferry_peers.ports import free_port
 from ferry_peers.security import LocalSecurity
-from ferry_shared import subjects
 from ferry_shared.bus.connection import connect
 from ferry_shared.bus.publisher import Publisher
-from ferry_shared.bus.topology import ensure_kv, ensure_topology
-from ferry_shared.credential_stores.keyring import Keyring
-from ferry_shared.credential_stores.kv_store import EncryptedKvStore
+from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.messages import MessageFailed, decode_as
 from ferry_shared.migrations import CopyDisk, DiskCopied, SinkLocation, SourceDisk, step_fields
 from ferry_shared.providers import ProviderSpec
+from ferry_shared.service import Bus
 from line_rate_bench.ferry_slot import FerryCase
 from line_rate_bench.processes import Child
 from line_rate_bench.results import RunResult
@@ -71,13 +71,12 @@ async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
         try:
             js = connection.jetstream()
             await ensure_topology(js)
-            keyring = Keyring.load(security.secrets_key_file)
-            credentials = EncryptedKvStore(await ensure_kv(js, subjects.CREDENTIALS_BUCKET), keyring)
-            await credentials.put(PROVIDER, case.password)
-            started = [_start_worker(index, nats_server, scratch) for index in range(workers)]
-            for worker in started:
-                await _wait_ready(worker)
-            seconds = await _copy(connection, js, case)
+            bus = Bus(nc=connection, js=js, publisher=Publisher(js))
+            async with inventory_desk(bus, nats_server, _provider(case), case.password, scratch / "inventory"):
+                started = [_start_worker(index, nats_server, scratch) for index in range(workers)]
+                for worker in started:
+                    await _wait_ready(worker)
+                seconds = await _copy(connection, js, case)
         finally:
             await connection.close()
     finally:
@@ -114,15 +113,19 @@ async def _wait_ready(worker: _Worker) -> None:
     raise FerryCopyError(f"{child.name} was not ready within {READY_TIMEOUT:.0f}s: {child.log_tail()}")
 
 
+def _provider(case: FerryCase) -> ProviderSpec:
+    return ProviderSpec(
+        name=PROVIDER, type="vsphere", url=case.sdk_url, username=case.username, thumbprint=case.thumbprint_sha256
+    )
+
+
 async def _copy(connection: Client, js: JetStreamContext, case: FerryCase) -> float:
     migration = f"bench-{next(_runs)}"
     source = case.source
     datacenter = parse_qs(urlsplit(source.url).query)["dcPath"][0]
     command = CopyDisk(
         **step_fields(migration, source.vm_moref, "copy_disk", source.disk_key),
-        source=ProviderSpec(
-            name=PROVIDER, type="vsphere", url=case.sdk_url, username=case.username, thumbprint=case.thumbprint_sha256
-        ),
+        source=_provider(case),
         disk=SourceDisk(
             key=source.disk_key,
             file_name=source.backing_file,
