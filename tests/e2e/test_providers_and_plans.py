@@ -92,24 +92,29 @@ def test_a_local_target_outside_the_allowed_roots_and_a_plan_into_namespace_dotd
     outside = tmp_path.parent / f"{tmp_path.name}-outside"  # the launcher allows tmp_path only
     (tmp_path / "escape").symlink_to(outside, target_is_directory=True)
     providers = f"{stack.planner.http_url}/api/v1/providers"
-    for path in (str(outside), str(tmp_path / "escape"), "relative/dir"):
-        response = httpx.post(providers, json={"name": "disk", "type": "local", "path": path})
-        assert response.status_code == 422, response.text
-        assert set(response.json()) >= {"reason", "message"}
-        assert "FERRY_LOCAL_TARGET_ROOTS" in response.json()["message"]
-    result = stack.cli("provider", "add", "disk", "--type", "local", "--path", str(outside))
-    assert result.returncode == 1
-    said = "".join(result.stderr.split())  # the CLI wraps long lines
-    assert "".join(f"is outside the allowed directories FERRY_LOCAL_TARGET_ROOTS={tmp_path.resolve()}".split()) in said
-    assert not outside.exists()
-    assert httpx.get(f"{providers}/disk").status_code == 404
+    with httpx.Client(headers=stack.security.api_headers(), timeout=30) as http:
+        for path in (str(outside), str(tmp_path / "escape"), "relative/dir"):
+            response = http.post(providers, json={"name": "disk", "type": "local", "path": path})
+            assert response.status_code == 422, response.text
+            assert set(response.json()) >= {"reason", "message"}
+            assert "FERRY_LOCAL_TARGET_ROOTS" in response.json()["message"]
+        result = stack.cli("provider", "add", "disk", "--type", "local", "--path", str(outside))
+        assert result.returncode == 1
+        said = "".join(result.stderr.split())  # the CLI wraps long lines
+        assert (
+            "".join(f"is outside the allowed directories FERRY_LOCAL_TARGET_ROOTS={tmp_path.resolve()}".split()) in said
+        )
+        assert not outside.exists()
+        assert http.get(f"{providers}/disk").status_code == 404
 
-    assert stack.cli("provider", "add", "disk", "--type", "local", "--path", str(tmp_path / "target")).returncode == 0
-    plan = {"name": "escape", "source_provider": "disk", "target_provider": "disk", "network_map": "n",
-            "storage_map": "s", "target_namespace": "../x", "vms": [{"ref": "web-01"}]}  # fmt: skip
-    response = httpx.post(f"{stack.planner.http_url}/api/v1/plans", json=plan)
-    assert response.status_code == 422, response.text
-    assert "target_namespace" in response.json()["message"]
+        assert (
+            stack.cli("provider", "add", "disk", "--type", "local", "--path", str(tmp_path / "target")).returncode == 0
+        )
+        plan = {"name": "escape", "source_provider": "disk", "target_provider": "disk", "network_map": "n",
+                "storage_map": "s", "target_namespace": "../x", "vms": [{"ref": "web-01"}]}  # fmt: skip
+        response = http.post(f"{stack.planner.http_url}/api/v1/plans", json=plan)
+        assert response.status_code == 422, response.text
+        assert "target_namespace" in response.json()["message"]
 
 
 def vsphere(stack: Stack) -> vim.ServiceInstance:
