@@ -59,16 +59,20 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(kube: KubeControlPlane) -> Cluster:
+def cluster(kube: KubeControlPlane) -> Iterator[Cluster]:
     """Ferry's namespace, the chart's roles, and ServiceAccounts ``viewer`` (ClusterRoleBinding),
-    ``operator`` (RoleBinding in Ferry's namespace), ``admin`` and ``nobody`` (no binding)."""
+    ``operator`` (RoleBinding in Ferry's namespace), ``admin`` and ``nobody`` (no binding). The
+    cluster-wide objects are deleted afterwards: the chart's own install (``test_helm``) on the
+    same apiserver makes the same ClusterRoles."""
     api = kube.api_client()
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     namespace = create_namespace(core, "ferry-auth")
     roles = chart_roles()
     assert sorted(r["metadata"]["name"] for r in roles) == ["ferry-admin", "ferry-operator", "ferry-viewer"]
     existing = {r.metadata.name for r in rbac.list_cluster_role().items}
-    create_from_yaml(api, yaml_objects=[r for r in roles if r["metadata"]["name"] not in existing])
+    made = [r for r in roles if r["metadata"]["name"] not in existing]
+    create_from_yaml(api, yaml_objects=made)
+    bindings: list[str] = []
     tokens = {name: service_account_token(core, namespace, name) for name in ("viewer", "operator", "admin", "nobody")}
     for name, scope in (("viewer", "cluster"), ("operator", "namespace"), ("admin", "cluster")):
         subject = client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)
@@ -77,10 +81,15 @@ def cluster(kube: KubeControlPlane) -> Cluster:
         if scope == "cluster":
             rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(metadata=metadata, role_ref=ref,
                                                                          subjects=[subject]))  # fmt: skip
+            bindings.append(f"{namespace}-{name}")
         else:
             rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(metadata=metadata, role_ref=ref,
                                                                                 subjects=[subject]))  # fmt: skip
-    return Cluster(namespace=namespace, tokens=tokens)
+    yield Cluster(namespace=namespace, tokens=tokens)
+    for binding in bindings:
+        rbac.delete_cluster_role_binding(binding)
+    for role in made:
+        rbac.delete_cluster_role(role["metadata"]["name"])
 
 
 @dataclass
