@@ -4,6 +4,7 @@ planning, CBT, checkpoints, idempotent redelivery, the events, cancellation and 
 import asyncio
 import errno
 import functools
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.cancellation import CancellationRegistry
 from ferry_transfer.adapters.nbd import NbdConnectionError
 from ferry_transfer.adapters.range_copy import copy_range as copy_one_range
-from ferry_transfer.domain.checkpoint import Change, DiskRecord, RangeCounts, range_done
+from ferry_transfer.domain.checkpoint import Change, CopyLocations, DiskRecord, RangeCounts, range_done
 from ferry_transfer.domain.checksum import disk_checksum
 from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.errors import SinkUnavailable, SourceReadError
@@ -337,6 +338,82 @@ async def test_a_range_off_the_checkpoints_grid_is_refused() -> None:
         with pytest.raises(PermanentError) as caught:
             await world.worker(msgspec.structs.replace(wrong, **bad), Delivery())
         assert caught.value.code == "invalid_range"
+
+
+async def test_a_range_reads_and_writes_where_the_checkpoint_says() -> None:
+    world = make_world()
+    await world.plan(command())
+    planned = command()
+    locations = world.checkpoints.records[DISK].locations
+    assert locations == CopyLocations(source=planned.source, disk=planned.disk, sink=planned.sink)
+    await world.run_ranges()
+    assert world.sinks.opened == [planned.sink] * 6
+    assert world.readers.asked[1:] == [(planned.source, planned.disk)] * 6  # after the coordinator's probe
+    assert bytes(world.sink.data) == world.data and len(world.publisher.of(DiskCopied)) == 1
+
+
+FORGERIES = {
+    "sink": {"sink": SinkLocation(disk_key=2000, kind="file", size_bytes=SIZE, path="/etc/elsewhere.raw")},
+    "source": {"source": ProviderSpec(name="vc", type="vsphere", url="https://evil.example.com/sdk", username="u")},
+    "disk": {"disk": SourceDisk(key=2000, file_name="[ds1] other/other.vmdk", datacenter="DC0", capacity_bytes=SIZE)},
+}
+
+
+@pytest.mark.parametrize("field", sorted(FORGERIES))
+async def test_a_range_naming_other_locations_than_its_checkpoint_is_refused_untouched(
+    field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = make_world()
+    await world.plan(command())
+    forged = msgspec.structs.replace(world.ranges()[2], **FORGERIES[field])  # type: ignore[arg-type]
+    record = world.checkpoints.records[DISK]
+    with caplog.at_level(logging.WARNING, logger="ferry_transfer"), pytest.raises(PermanentError) as caught:
+        await world.worker(forged, Delivery())
+    assert caught.value.code == "range_mismatch"
+    assert f"its {field} differ from those of the disk's checkpoint" in caught.value.message
+    assert "evil" not in caught.value.message and "/etc/elsewhere" not in caught.value.message
+    assert f"refused, its {field} differ" in caplog.text
+    assert world.sinks.opened == [] and world.readers.asked[1:] == []  # nothing opened after the probe
+    assert world.sink.writes == [] and world.checkpoints.records[DISK] == record
+    assert not world.checkpoints.digest_store
+
+
+async def test_a_range_of_a_checkpoint_without_locations_is_refused() -> None:
+    world = make_world()
+    await world.plan(command())
+    world.checkpoints.records[DISK] = msgspec.structs.replace(world.checkpoints.records[DISK], locations=None)
+    with pytest.raises(PermanentError) as caught:
+        await world.run_ranges(world.ranges()[:1])
+    assert caught.value.code == "checkpoint_without_locations"
+    assert "planned by an older version of Ferry); cancel the migration and start it again" in caught.value.message
+    assert world.sinks.opened == [] and world.sink.writes == []
+
+
+async def test_a_redelivered_copy_disk_with_a_moved_sink_moves_the_checkpoint_and_its_ranges() -> None:
+    world = make_world()
+    await world.plan(command())
+    await world.run_ranges(world.ranges()[:2])
+    moved = msgspec.structs.replace(command().sink, path="/targets/moved/vm-1.raw")
+    world.publisher.messages.clear()
+    await world.plan(msgspec.structs.replace(command(), sink=moved))
+    record = world.checkpoints.records[DISK]
+    assert record.locations is not None and record.locations.sink == moved and record.bytes_done == 2 * RANGE
+    assert [r.index for r in world.ranges()] == [2, 3, 4, 5] and all(r.sink == moved for r in world.ranges())
+    await world.run_ranges()
+    assert world.sinks.opened[2:] == [moved] * 4 and len(world.publisher.of(DiskCopied)) == 1
+
+
+async def test_a_redelivered_copy_disk_gives_a_checkpoint_without_locations_its_own() -> None:
+    world = make_world()
+    await world.plan(command())
+    world.checkpoints.records[DISK] = msgspec.structs.replace(world.checkpoints.records[DISK], locations=None)
+    await world.plan(command())
+    planned = command()
+    assert world.checkpoints.records[DISK].locations == CopyLocations(
+        source=planned.source, disk=planned.disk, sink=planned.sink
+    )
+    await world.run_ranges(world.ranges()[6:])
+    assert bytes(world.sink.data) == world.data and len(world.publisher.of(DiskCopied)) == 1
 
 
 async def test_a_sink_smaller_than_the_disk_is_refused() -> None:

@@ -3,10 +3,21 @@ the checkpoint's transitions, and paging through CBT answers."""
 
 import random
 
+import msgspec
 import pytest
 
+from ferry_shared.migrations import SinkLocation, SourceDisk
+from ferry_shared.providers import ProviderSpec
 from ferry_transfer.adapters.cbt import CbtUnavailable, allocated_extents
-from ferry_transfer.domain.checkpoint import RangeCounts, finish, new_record, range_done
+from ferry_transfer.domain.checkpoint import (
+    CopyLocations,
+    DiskRecord,
+    RangeCounts,
+    finish,
+    new_record,
+    range_done,
+    with_locations,
+)
 from ferry_transfer.domain.checksum import ZERO_BLOCK, RangeDigest, combine, disk_checksum, zero_range_digest
 from ferry_transfer.domain.chunks import Chunk, chunk_plan
 from ferry_transfer.domain.disk_plan import MAX_RANGES, plan_disk, range_size_for
@@ -14,6 +25,11 @@ from ferry_transfer.domain.ranges import Extent
 
 KiB = 1024
 MiB = 1024 * KiB
+LOCATIONS = CopyLocations(
+    source=ProviderSpec(name="vc", type="vsphere", url="https://vc.example.com/sdk", username="u"),
+    disk=SourceDisk(key=2000, file_name="[ds1] vm-1/vm-1.vmdk", datacenter="DC0", capacity_bytes=10 * MiB),
+    sink=SinkLocation(disk_key=2000, kind="file", size_bytes=10 * MiB, path="/targets/vm-1.raw"),
+)
 
 
 def test_without_extents_every_range_of_the_grid_is_work() -> None:
@@ -107,7 +123,7 @@ def test_the_checksum_tells_data_apart_and_zero_ranges_have_a_known_digest() -> 
 
 def test_a_range_is_counted_once_and_progress_is_throttled() -> None:
     plan = plan_disk(10 * MiB, 4 * MiB, [Extent(0, MiB), Extent(9 * MiB, MiB)])
-    record = new_record(plan, now=100.0)
+    record = new_record(plan, LOCATIONS, now=100.0)
     assert (record.bytes_done, record.zero_bytes) == (4 * MiB, 4 * MiB)  # range 1 needs no copy
     assert list(record.pending()) == [0, 2] and record.is_done(1)
     counts = RangeCounts(MiB, MiB, 3 * MiB)
@@ -128,8 +144,34 @@ def test_a_range_is_counted_once_and_progress_is_throttled() -> None:
         range_done(record, 3, counts, now=1, progress_interval=1)
 
 
+def test_a_checkpoint_keeps_its_copy_locations_and_names_the_ones_that_differ() -> None:
+    record = new_record(plan_disk(3 * MiB, MiB, None), LOCATIONS, now=0.0)
+    assert record.locations == LOCATIONS
+    stored = msgspec.json.decode(msgspec.json.encode(record), type=DiskRecord)
+    assert stored == record
+    elsewhere = msgspec.structs.replace(LOCATIONS.sink, path="/elsewhere.raw")
+    other_disk = msgspec.structs.replace(LOCATIONS.disk, file_name="[ds1] other/other.vmdk")
+    assert LOCATIONS.differences(LOCATIONS) == []
+    assert LOCATIONS.differences(msgspec.structs.replace(LOCATIONS, sink=elsewhere)) == ["sink"]
+    assert LOCATIONS.differences(msgspec.structs.replace(LOCATIONS, disk=other_disk, sink=elsewhere)) == [
+        "disk",
+        "sink",
+    ]
+    moved = msgspec.structs.replace(LOCATIONS, sink=elsewhere)
+    assert with_locations(record, LOCATIONS) is None
+    relocated = with_locations(record, moved)
+    assert relocated is not None and relocated.locations == moved and relocated.done == record.done
+
+
+def test_a_checkpoint_stored_before_locations_were_kept_still_decodes_without_them() -> None:
+    record = new_record(plan_disk(3 * MiB, MiB, None), LOCATIONS, now=0.0)
+    older = msgspec.json.encode({k: v for k, v in msgspec.structs.asdict(record).items() if k != "locations"})
+    decoded = msgspec.json.decode(older, type=DiskRecord)
+    assert decoded.locations is None and decoded.bytes_done == record.bytes_done
+
+
 def test_progress_is_reported_once_the_interval_passed() -> None:
-    record = new_record(plan_disk(3 * MiB, MiB, None), now=0.0)
+    record = new_record(plan_disk(3 * MiB, MiB, None), LOCATIONS, now=0.0)
     decided = range_done(record, 0, RangeCounts(MiB, MiB, 0), now=0.6, progress_interval=0.5)
     assert decided is not None and decided[1] and decided[0].reported == MiB
     again = range_done(decided[0], 1, RangeCounts(MiB, MiB, 0), now=0.7, progress_interval=0.5)

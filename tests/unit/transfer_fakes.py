@@ -85,22 +85,26 @@ class Readers:
     source: MemorySource
     fail: Exception | None = None
     opened: int = 0
+    asked: list[tuple[ProviderSpec, SourceDisk]] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def reader(self, provider: ProviderSpec, disk: SourceDisk) -> AsyncIterator[DiskSource]:
         if self.fail is not None:
             raise self.fail
         self.opened += 1
+        self.asked.append((provider, disk))
         yield self.source
 
 
 @dataclass
 class Sinks:
-    """The sink port over one memory disk; ``prepared`` records each prepare's zero parts."""
+    """The sink port over one memory disk; ``prepared`` records each prepare's zero parts, ``opened`` each
+    location opened."""
 
     sink: MemorySink
     fail: Exception | None = None
     prepared: list[list[Extent]] = field(default_factory=list)
+    opened: list[SinkLocation] = field(default_factory=list)
 
     async def prepare(self, location: SinkLocation, capacity: int, zero: Sequence[Extent]) -> None:
         if self.fail is not None:
@@ -115,6 +119,7 @@ class Sinks:
     async def open(self, location: SinkLocation) -> AsyncIterator[DiskSink]:
         if self.fail is not None:
             raise self.fail
+        self.opened.append(location)
         self.sink.open += 1
         try:
             yield self.sink

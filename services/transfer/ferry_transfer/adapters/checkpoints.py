@@ -1,7 +1,7 @@
 """Disk copy checkpoints in the JetStream KV bucket ``ferry_transfer_checkpoints``.
 
 Per disk copy (migration, VM, disk key) there is one record ``disk.<id>`` (the
-:class:`~ferry_transfer.domain.checkpoint.DiskRecord`: counters and two bitmaps, well under
+:class:`~ferry_transfer.domain.checkpoint.DiskRecord`: counters, two bitmaps and the copy's locations, well under
 the 1 MB value limit) and one key per copied range, ``range.<id>.<index>``, holding that
 range's 32-byte digest. ``<id>`` is a hash of the three names, so any migration or VM name
 makes a valid key. Records change only by compare-and-set on their revision

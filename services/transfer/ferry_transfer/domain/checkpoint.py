@@ -4,6 +4,10 @@ Workers change a :class:`DiskRecord` only through these pure functions, applied 
 compare-and-set on the stored revision, so two deliveries of one range never both count
 it and ``bytes_done`` only grows. Ranges that need no copy (CBT found them unallocated)
 are done from the start.
+
+The record also holds the copy's :class:`CopyLocations`, written once by the coordinator from
+its ``CopyDisk``: a ``CopyRange`` is obeyed only when it names these same locations, and the
+worker reads and writes through the record's, never the message's.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,7 +15,22 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ferry_shared.migrations import SinkLocation, SourceDisk
+from ferry_shared.providers import ProviderSpec
+
 from .disk_plan import DiskPlan
+
+
+class CopyLocations(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one disk copy reads and writes, as the coordinator's ``CopyDisk`` said."""
+
+    source: ProviderSpec
+    disk: SourceDisk
+    sink: SinkLocation
+
+    def differences(self, other: "CopyLocations") -> list[str]:
+        """The names of the locations (``source``, ``disk``, ``sink``) in which ``other`` differs from these."""
+        return [name for name in self.__struct_fields__ if getattr(self, name) != getattr(other, name)]
 
 
 class DiskRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +54,8 @@ class DiskRecord(msgspec.Struct, frozen=True, kw_only=True):
     reported_at: float = 0.0
     sha256: str = ""
     finished_at: float = 0.0
+    locations: CopyLocations | None = None
+    """Where the copy reads and writes; None in records stored by versions before it was kept."""
 
     @property
     def count(self) -> int:
@@ -83,8 +104,8 @@ class RangeCounts:
     zero_bytes: int
 
 
-def new_record(plan: DiskPlan, now: float) -> DiskRecord:
-    """The checkpoint of a copy about to start: ranges outside the plan are done (and zero) already."""
+def new_record(plan: DiskPlan, locations: CopyLocations, now: float) -> DiskRecord:
+    """The checkpoint of a copy about to start at ``locations``: ranges outside the plan are done (and zero) already."""
     size = -(-plan.count // 8)
     work, done = bytearray(size), bytearray(size)
     skipped = 0
@@ -104,7 +125,13 @@ def new_record(plan: DiskPlan, now: float) -> DiskRecord:
         zero_bytes=skipped,
         started_at=now,
         reported_at=now,
+        locations=locations,
     )
+
+
+def with_locations(record: DiskRecord, locations: CopyLocations) -> DiskRecord | None:
+    """The record copying at ``locations``; None if it does already."""
+    return None if record.locations == locations else msgspec.structs.replace(record, locations=locations)
 
 
 def range_done(

@@ -3,14 +3,17 @@
 The coordinator checks that the source can be read (login, the flat file answers a small
 read), asks CBT for the allocated extents when the disk has it, cuts the disk into ranges
 (:mod:`ferry_transfer.domain.disk_plan`), prepares the sink (size checked, the parts no
-range covers zeroed), stores the checkpoint and publishes one ``CopyRange`` per range that
-is not done, with message ids derived from the range. Any worker copies any range
-(:mod:`.copy_range`); the one that completes the disk publishes ``DiskCopied``.
+range covers zeroed), stores the checkpoint — with the command's source, disk and sink, the
+only locations a worker will read or write — and publishes one ``CopyRange`` per range that
+is not done, naming those locations, with message ids derived from the range. Any worker
+copies any range (:mod:`.copy_range`); the one that completes the disk publishes ``DiskCopied``.
 
 It is idempotent: a redelivered ``CopyDisk`` whose checkpoint exists does not start over —
 it publishes the ranges not done again (deduplicated within the stream's window, and
 skipped by workers if done meanwhile), finishes a complete disk whose finisher died, and
-publishes ``DiskCopied`` again for a finished one. A cancelled VM's disk is not planned.
+publishes ``DiskCopied`` again for a finished one. When its locations differ from the
+checkpoint's (a moved sink pod, or a checkpoint stored before locations were kept), the
+checkpoint takes them first: only the planner may send ``CopyDisk``. A cancelled VM's disk is not planned.
 """
 
 import asyncio
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyDisk, CopyRange, step_id
-from ferry_transfer.domain.checkpoint import DiskRecord, new_record
+from ferry_transfer.domain.checkpoint import CopyLocations, DiskRecord, new_record, with_locations
 from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.disk_plan import DiskPlan, RangeWork, plan_disk, range_size_for
 from ferry_transfer.domain.ports import ChangedAreas, CopyPorts, Leased
@@ -81,9 +84,10 @@ async def _coordinate(
         capacity = command.disk.capacity_bytes
         range_size = record.range_size if record else range_size_for(capacity, options.range_size)
         plan = plan_disk(capacity, range_size, allocated)
+        locations = CopyLocations(source=command.source, disk=command.disk, sink=command.sink)
         if record is None:
             await ports.sinks.prepare(command.sink, capacity, plan.uncovered())
-            record = await ports.checkpoints.create(disk, new_record(plan, ports.clock()))
+            record = await ports.checkpoints.create(disk, new_record(plan, locations, ports.clock()))
             log.info(
                 "planned disk %d of VM %s: %d of %d ranges of %d bytes to copy%s",
                 disk.disk_key,
@@ -93,7 +97,10 @@ async def _coordinate(
                 range_size,
                 " (CBT)" if allocated is not None else "",
             )
-        await _publish(command, _pending_work(plan, record), ports, options.publish_window)
+        elif record.locations != locations:
+            record = await _relocate(disk, record, locations, ports)
+        pending = _pending_work(plan, record)
+        await _publish(command, record.locations or locations, pending, ports, options.publish_window)
     if record.complete:
         await finish_disk(ports.checkpoints, events, disk, ports.clock())
 
@@ -106,13 +113,29 @@ async def _probe(command: CopyDisk, ports: CopyPorts) -> None:
             await reader.read(0, length)
 
 
-async def _publish(command: CopyDisk, work: Iterable[RangeWork], ports: CopyPorts, window: int) -> None:
-    """One ``CopyRange`` per range, ``window`` at a time."""
+async def _relocate(disk: DiskId, record: DiskRecord, locations: CopyLocations, ports: CopyPorts) -> DiskRecord:
+    """Record the locations of a redelivered ``CopyDisk`` that differ from the checkpoint's (a sink pod that
+    moved, or a checkpoint stored before locations were kept): only the planner sends ``CopyDisk``."""
+    changed = [] if record.locations is None else record.locations.differences(locations)
+    log.info(
+        "disk %d of VM %s: the checkpoint takes the %s of the redelivered CopyDisk",
+        disk.disk_key,
+        disk.vm_id,
+        " and ".join(changed) or "locations",
+    )
+    seen, updated = await ports.checkpoints.change(disk, lambda current: with_locations(current, locations))
+    return updated or seen
+
+
+async def _publish(
+    command: CopyDisk, locations: CopyLocations, work: Iterable[RangeWork], ports: CopyPorts, window: int
+) -> None:
+    """One ``CopyRange`` per range, ``window`` at a time, naming the checkpoint's locations."""
     pending = iter(work)
 
     async def publisher() -> None:
         for item in pending:
-            await ports.publisher.publish(_range_command(command, item))
+            await ports.publisher.publish(_range_command(command, locations, item))
 
     await asyncio.gather(*(publisher() for _ in range(window)))
 
@@ -126,14 +149,14 @@ def _pending_work(plan: DiskPlan, record: DiskRecord) -> Iterator[RangeWork]:
         yield planned.get(index) or RangeWork(index, offset, record.length_of(index))
 
 
-def _range_command(command: CopyDisk, work: RangeWork) -> CopyRange:
+def _range_command(command: CopyDisk, locations: CopyLocations, work: RangeWork) -> CopyRange:
     return CopyRange(
         message_id=step_id(command.migration, command.vm_id, "copy_range", command.disk.key, work.index),
         migration=command.migration,
         vm_id=command.vm_id,
-        source=command.source,
-        disk=command.disk,
-        sink=command.sink,
+        source=locations.source,
+        disk=locations.disk,
+        sink=locations.sink,
         index=work.index,
         offset=work.offset,
         length=work.length,

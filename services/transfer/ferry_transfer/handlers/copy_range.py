@@ -1,6 +1,9 @@
 """The ``CopyRange`` use case: copy one range of a disk, check it, and count it exactly once.
 
-Any worker takes any range. A range of a cancelled VM, or one the checkpoint has done
+Any worker takes any range, but only where the disk's checkpoint says: the coordinator wrote the
+copy's source, disk and sink there from its ``CopyDisk``, a range naming other ones is refused
+(``range_mismatch``) before a byte is read or written, and the worker reads and writes through
+the checkpoint's locations, never the message's. A range of a cancelled VM, or one the checkpoint has done
 already (a redelivery), is acknowledged without copying. Otherwise the worker holds the
 message's lease while it copies the range (the :class:`~ferry_transfer.domain.ports.RangeCopier`:
 read, write, read back and compare, re-copy once on a difference), stores the range's digest,
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyRange
-from ferry_transfer.domain.checkpoint import DiskRecord, range_done
+from ferry_transfer.domain.checkpoint import CopyLocations, DiskRecord, range_done
 from ferry_transfer.domain.copies import DiskId, RangeCopy
 from ferry_transfer.domain.disk_plan import RangeWork
 from ferry_transfer.domain.ports import CopyPorts, Leased, RangeCopier
@@ -60,6 +63,7 @@ async def _handle(command: CopyRange, ports: CopyPorts, copier: RangeCopier, opt
     if record is None:
         log.warning("%s: no checkpoint (the copy was removed); nothing to do", describe(command))
         return
+    locations = _locations(command, record)
     work = _work(command, record)
     if record.is_done(work.index):
         if record.complete:  # the finisher may have died before DiskCopied left: say it (again)
@@ -67,7 +71,7 @@ async def _handle(command: CopyRange, ports: CopyPorts, copier: RangeCopier, opt
                 await finish_disk(ports.checkpoints, events, disk, ports.clock())
         return
     with ports.cancellations.track(command.migration, command.vm_id) as cancelled, copy_failures(command):
-        copying = _copy(command, disk, work, ports, copier, options)
+        copying = _copy(locations, disk, work, ports, copier, options)
         stopped, _ = await run_unless_cancelled(copying, cancelled)
     if stopped:
         log.info("%s: stopped, the VM was cancelled", describe(command))
@@ -75,12 +79,17 @@ async def _handle(command: CopyRange, ports: CopyPorts, copier: RangeCopier, opt
 
 
 async def _copy(
-    command: CopyRange, disk: DiskId, work: RangeWork, ports: CopyPorts, copier: RangeCopier, options: RangeOptions
+    locations: CopyLocations,
+    disk: DiskId,
+    work: RangeWork,
+    ports: CopyPorts,
+    copier: RangeCopier,
+    options: RangeOptions,
 ) -> None:
     started = time.monotonic()
     async with (
-        ports.sources.reader(command.source, command.disk) as source,
-        ports.sinks.open(command.sink) as sink,
+        ports.sources.reader(locations.source, locations.disk) as source,
+        ports.sinks.open(locations.sink) as sink,
     ):
         copied = await copier(source, sink, work, chunk_size=options.chunk_size)
     if not await _record(disk, work, copied, ports, options.progress_interval):
@@ -119,6 +128,31 @@ async def _record(disk: DiskId, work: RangeWork, copied: RangeCopy, ports: CopyP
     if updated.complete and not seen.complete:
         await finish_disk(ports.checkpoints, events, disk, ports.clock())
     return True
+
+
+def _locations(command: CopyRange, record: DiskRecord) -> CopyLocations:
+    """The checkpoint's locations, when the command names the same ones (its own are never used)."""
+    if record.locations is None:
+        raise PermanentError(
+            "checkpoint_without_locations",
+            f"{describe(command)}: the disk's checkpoint does not say where to read and write (the copy was "
+            "planned by an older version of Ferry); cancel the migration and start it again",
+        )
+    named = CopyLocations(source=command.source, disk=command.disk, sink=command.sink)
+    if differing := record.locations.differences(named):
+        fields = " and ".join(differing)
+        log.warning(
+            "%s: refused, its %s differ from the disk's checkpoint (a forged or stale command)",
+            describe(command),
+            fields,
+            extra={"disk_key": command.disk.key, "differing": differing},
+        )
+        raise PermanentError(
+            "range_mismatch",
+            f"{describe(command)}: its {fields} differ from those of the disk's checkpoint, which the CopyDisk "
+            "handler wrote; nothing was read or written",
+        )
+    return record.locations
 
 
 def _work(command: CopyRange, record: DiskRecord) -> RangeWork:
