@@ -27,7 +27,7 @@ class ServiceSettings(BaseSettings):
     ack_wait: float = 30.0
     """Seconds before JetStream redelivers a command whose handler neither acked nor renewed its lease."""
 
-    # ── credentials at rest (docs/security.d/credentials.md) ────────────────────────
+    # ── credentials at rest (docs/security.md) ────────────────────────
     credentials_backend: Literal["nats", "kubernetes"] = "nats"
     """Where provider secrets rest: AES-GCM sealed in the credentials bucket, or Kubernetes Secrets."""
     secrets_key_file: Path | None = None

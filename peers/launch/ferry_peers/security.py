@@ -69,7 +69,7 @@ class LocalSecurity:
         env |= self._api_token_client_env()
         return env
 
-    # --- NBD TLS between transfer workers and disk sinks (docs/security.d/disk-sinks.md) ---
+    # --- NBD TLS between transfer workers and disk sinks (docs/security.md) ---
 
     @property
     def nbd_ca_dir(self) -> Path:
@@ -104,7 +104,7 @@ class LocalSecurity:
             return {"FERRY_TRANSFER_NBD_TLS_DIR": str(self.nbd_client_dir)}
         return {}
 
-    # --- API token (planner and inventory HTTP APIs; docs/security.d/api-auth.md) ---
+    # --- API token (planner and inventory HTTP APIs; docs/security.md) ---
 
     @property
     def api_token_file(self) -> Path:
@@ -126,7 +126,7 @@ class LocalSecurity:
     def _api_token_client_env(self) -> dict[str, str]:
         return {"FERRY_API_TOKEN_FILE": str(self.api_token_file)}
 
-    # --- credentials at rest: the keyring of the 'nats' credentials backend (docs/security.d/credentials.md) ---
+    # --- credentials at rest: the keyring of the 'nats' credentials backend (docs/security.md) ---
 
     @property
     def secrets_key_file(self) -> Path:
@@ -142,7 +142,7 @@ class LocalSecurity:
         readers = {"planner", "inventory", "kubevirt-writer"}  # the transfer asks the inventory for clone tickets
         return {"FERRY_SECRETS_KEY_FILE": str(self.secrets_key_file)} if service in readers else {}
 
-    # --- NATS: an nkey per identity, the server's TLS, the JetStream store key (docs/security.d/nats.md) ---
+    # --- NATS: an nkey per identity, the server's TLS, the JetStream store key (docs/security.md) ---
 
     @property
     def nats_dir(self) -> Path:

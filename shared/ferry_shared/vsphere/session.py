@@ -9,7 +9,7 @@ appears in no message.
 
 A process that holds no password gets a session with :func:`clone_session`, from a one-time
 ticket that a logged-in session acquired (:meth:`Session.acquire_clone_ticket`): the transfer's
-way in, with tickets from the inventory (``docs/security.d/transfer-credentials.md``).
+way in, with tickets from the inventory (``docs/security.md``).
 """
 
 import http.client
