@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install peers lint unit integration e2e clean
+.PHONY: demo test install peers images lint unit integration e2e clean
 
 demo: install peers
 	$(VENV)/bin/ferry demo
 
-test: install peers lint
+test: install peers images lint
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -22,6 +22,11 @@ $(STAMP): requirements.lock scripts/install-python.sh $(wildcard */pyproject.tom
 peers:
 	scripts/install-debs.sh
 	peers/build.sh
+
+# OCI images of the services and the disk sink, without a container engine (deploy/images/build.py);
+# cached per machine under ~/.cache/ferry/images, linked from var/images/<image>.
+images: install peers
+	$(PY) deploy/images/build.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian disk tools the tests and benchmarks use (qemu-img, qemu-nbd,
-# nbdkit with its curl plugin, nbdcopy) when any of them is missing.
+# Installs the Debian tools the tests, benchmarks and image builds use (qemu-img, qemu-nbd,
+# nbdkit with its curl plugin, nbdcopy, mmdebstrap, umoci, skopeo) when any is missing.
 set -euo pipefail
 need=()
 command -v qemu-img >/dev/null && command -v qemu-nbd >/dev/null || need+=(qemu-utils)
 command -v nbdkit >/dev/null || need+=(nbdkit)
 command -v nbdcopy >/dev/null || need+=(libnbd-bin)
 command -v curl >/dev/null || need+=(curl)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # the images' root filesystems
+command -v umoci >/dev/null || need+=(umoci)            # … made OCI images
+command -v skopeo >/dev/null || need+=(skopeo)          # … and archives
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -32,7 +32,8 @@ class ServiceProcess:
     http_url: str
 
 
-def _ready(url: str) -> bool | None:
+def ready(url: str) -> bool | None:
+    """True once ``url``'s ``/readyz`` answers 200 (None: not yet)."""
     try:
         return True if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200 else None
     except httpx.HTTPError:
@@ -68,5 +69,5 @@ def start_service(
     label = f"{name}-{replica}" if replica else name
     process = ManagedProcess(label, argv, work_dir / "logs" / f"{label}.log", env=settings)
     url = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _ready(url), timeout=timeout, what="ready")
+    process.wait_until(lambda: ready(url), timeout=timeout, what="ready")
     return ServiceProcess(name=name, process=process, http_url=url)

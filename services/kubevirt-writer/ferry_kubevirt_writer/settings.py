@@ -13,7 +13,7 @@ DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 
 
 class WriterSettings(BaseSettings):
-    """``sink_image``: the image of the disk-sink pods (``deploy/images/nbd-sink``);
+    """``sink_image``: the image of the disk-sink pods (``nbd-sink`` of ``deploy/images/build.py``);
     ``sink_ready_timeout``: seconds a sink pod may take to serve its disks;
     ``request_timeout``: seconds one Kubernetes API call may take;
     ``nbd_ca_dir``: the NBD CA (``ca-cert.pem``, ``ca-key.pem``) that signs each sink's certificate;
