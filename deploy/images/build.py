@@ -128,9 +128,28 @@ def cache_key(spec: ImageSpec) -> str:
     return digest.hexdigest()[:16]
 
 
-def make_rootfs(spec: ImageSpec, rootfs: Path, *, refresh: bool) -> None:
-    """The Debian tree: the pinned versions, or (``refresh``) what the mirror has now."""
-    include = spec.packages if refresh or not pinned(spec) else tuple(pinned(spec))
+def make_rootfs(spec: ImageSpec, rootfs: Path, *, refresh: bool) -> bool:
+    """The Debian tree with the pinned versions; True if it has them. When the mirror no longer
+    has a pinned version (a point release replaced it), or on ``refresh``, it is made from what
+    the mirror has now, and the build says so (the image is then not the pinned one)."""
+    if not refresh and pinned(spec):
+        try:
+            _mmdebstrap(spec, rootfs, tuple(pinned(spec)))
+            return True
+        except BuildError as error:
+            print(
+                f"warning: image {spec.name}: a pinned Debian package is gone from the mirror, so this build uses "
+                f"today's versions (run `python deploy/images/build.py {spec.name} --refresh-packages` and commit "
+                f"{packages_file(spec).name} to pin them): {str(error).splitlines()[-1][:300]}",
+                file=sys.stderr,
+            )
+            shutil.rmtree(rootfs)
+            rootfs.mkdir()
+    _mmdebstrap(spec, rootfs, spec.packages)
+    return False
+
+
+def _mmdebstrap(spec: ImageSpec, rootfs: Path, include: tuple[str, ...]) -> None:
     options = [f"--dpkgopt=path-exclude={pattern}" for pattern in EXCLUDED]
     options.append("--dpkgopt=path-include=/usr/share/doc/*/copyright")
     hooks = [
@@ -139,18 +158,10 @@ def make_rootfs(spec: ImageSpec, rootfs: Path, *, refresh: bool) -> None:
         'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/* "$1"/etc/machine-id',
     ]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}
-    try:
-        run(
-            "mmdebstrap", "--mode=root", "--variant=essential", f"--include={','.join(include)}", *options,
-            *(f"--customize-hook={hook}" for hook in hooks), "bookworm", str(rootfs), *SUITES, env=env,
-        )  # fmt: skip
-    except BuildError as error:
-        if include == spec.packages:
-            raise
-        raise BuildError(
-            f"{error}\nA pinned Debian package may be gone from the mirror: run "
-            f"`python deploy/images/build.py {spec.name} --refresh-packages` and commit {packages_file(spec).name}"
-        ) from error
+    run(
+        "mmdebstrap", "--mode=root", "--variant=essential", f"--include={','.join(include)}", *options,
+        *(f"--customize-hook={hook}" for hook in hooks), "bookworm", str(rootfs), *SUITES, env=env,
+    )  # fmt: skip
 
 
 def resolved_packages(rootfs: Path) -> list[str]:
@@ -235,7 +246,7 @@ def build(spec: ImageSpec, cache: Path, *, refresh: bool) -> Path:
         scratch = Path(temporary)
         rootfs = scratch / "rootfs"
         rootfs.mkdir()
-        make_rootfs(spec, rootfs, refresh=refresh)
+        pinned_build = make_rootfs(spec, rootfs, refresh=refresh)
         packages = resolved_packages(rootfs)
         if refresh or not pinned(spec):
             header = f"# Debian packages of the {spec.name} image (deploy/images/build.py --refresh-packages)\n"
@@ -256,6 +267,7 @@ def build(spec: ImageSpec, cache: Path, *, refresh: bool) -> Path:
             "unpacked_bytes": unpacked,
             "user": spec.user,
             "debian_packages": len(packages),
+            "debian_packages_pinned": pinned_build,
             "build_seconds": round(time.monotonic() - started, 1),
         }
         (out / "image.json").write_text(json.dumps(summary, indent=2) + "\n")
