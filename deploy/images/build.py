@@ -182,6 +182,7 @@ def install_python(rootfs: Path, scratch: Path) -> None:
     run(str(uv), "pip", "install", "--quiet", "--target", str(target), "--python-version", "3.11",
         "--python-platform", "x86_64-manylinux_2_36", "--no-deps", "--no-compile", "--no-cache",
         "-r", str(runtime_lock), *(f"./{package}" for package in FERRY_PACKAGES), cwd=ROOT)  # fmt: skip
+    _drop_install_records(target)
     shutil.copy(runtime_lock, rootfs / "opt" / "ferry" / "requirements.lock")
     bin_dir = target / "bin"
     if bin_dir.exists():
@@ -190,6 +191,26 @@ def install_python(rootfs: Path, scratch: Path) -> None:
     launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text('#!/bin/sh\nexec python3 -m ferry_cli "$@"\n')
     launcher.chmod(0o755)
+
+
+INSTALL_RECORDS = ("direct_url.json", "uv_build.json", "uv_cache.json")
+"""What an installer writes about the build host (source paths, source times): not part of an image."""
+
+
+def _host_specific(recorded: str) -> bool:
+    """A RECORD entry of an install record, or of a console script (made for the build host's Python, removed)."""
+    return recorded.startswith("bin/") or recorded.rsplit("/", 1)[-1] in INSTALL_RECORDS
+
+
+def _drop_install_records(site: Path) -> None:
+    for dist_info in site.glob("*.dist-info"):
+        for name in INSTALL_RECORDS:
+            (dist_info / name).unlink(missing_ok=True)
+        record = dist_info / "RECORD"
+        if record.exists():
+            lines = record.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if not _host_specific(line.split(",", 1)[0])]
+            record.write_text("".join(kept))
 
 
 def clamp_times(tree: Path) -> None:
