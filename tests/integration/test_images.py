@@ -127,7 +127,11 @@ def _listening(port: int) -> bool | None:
 
 
 async def _write_and_read(sink: SinkLocation) -> None:
-    async with SinkFactory(SinkOptions()).open(sink) as opened:
-        await opened.write(0, b"ferry-ok")
-        assert await opened.read(0, 8) == b"ferry-ok"
-        await opened.finish()
+    sinks = SinkFactory(SinkOptions())
+    try:
+        async with sinks.open(sink) as opened:
+            await opened.write(0, b"ferry-ok")
+            assert await opened.read(0, 8) == b"ferry-ok"
+            await opened.finish()
+    finally:
+        await sinks.close_all()
