@@ -90,6 +90,8 @@ async def run_service(service: str, settings: ServiceSettings, bootstrap: Bootst
             settings.nats_url,
             name=f"ferry-{service}",
             creds_file=settings.nats_creds_file,
+            user=settings.nats_user,
+            password_file=settings.nats_password_file,
             ca_file=settings.nats_ca_file,
             inbox_prefix=inbox_prefix(service),
         )

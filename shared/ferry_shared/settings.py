@@ -10,14 +10,17 @@ class ServiceSettings(BaseSettings):
     """What every Ferry service needs to start.
 
     ``FERRY_NATS_URL`` may list several servers separated by commas (``tls://`` with a CA).
-    ``FERRY_NATS_CREDS_FILE`` is the service's NATS identity (an nkey seed file) and
-    ``FERRY_NATS_CA_FILE`` the CA of the servers' TLS certificates.
+    ``FERRY_NATS_CREDS_FILE`` is the service's NATS identity (an nkey seed file), or
+    ``FERRY_NATS_USER`` with ``FERRY_NATS_PASSWORD_FILE`` (a file holding the password, read at
+    connect: the chart's own NATS). ``FERRY_NATS_CA_FILE`` is the CA of the servers' TLS certificates.
     """
 
     model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
     nats_creds_file: Path | None = None
+    nats_user: str | None = None
+    nats_password_file: Path | None = None
     nats_ca_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 0

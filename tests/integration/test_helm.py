@@ -1,20 +1,31 @@
 """The Helm chart installs into the real apiserver; each service account may do what its
 service needs and is refused a sample of what it must not (checked with the apiserver's own
-SubjectAccessReview); every pod is hardened; the values schema refuses bad values."""
+SubjectAccessReview); every pod is hardened; the values schema refuses bad values; the chart's
+own NATS gets generated identities, TLS and store key, kept on upgrade, in a configuration the
+real nats-server runs."""
 
+import asyncio
 import base64
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
 import yaml
 from cryptography import x509
 from kubernetes import client
 
 from ferry_peers.binaries import peer_binary
+from ferry_shared import subjects
+from ferry_shared.bus.connection import NatsAuthenticationError, connect
+from ferry_shared.bus.permissions import inbox_prefix
+from ferry_shared.bus.topology import ensure_topology
+from ferry_shared.migrations import CleanupVm, DiskCopyProgress
 from ferry_shared.pki import Authority
 from ferry_testpeers.kube import KubeControlPlane, create_namespace
 
@@ -24,7 +35,9 @@ CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "ferry"
 RELEASE, NAMESPACE = "ferry", "ferry-system"
 PREFIX = f"{RELEASE}-ferry"
 OTHER = "not-a-target"
-KUBE_VERSION = "1.30.0"  # `helm template` has no cluster to ask
+NATS = f"{PREFIX}-nats"
+NATS_SECRETS = ("passwords", "store-key", "tls", "ca", "config")
+SERVICES = ["inventory", "kubevirt-writer", "planner", "transfer"]
 
 
 def run_helm(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -215,11 +228,16 @@ def test_services_get_their_identity_and_tls_material_from_secrets(release: Rele
         env = _env(deployment)
         volumes = {v.name: v for v in deployment.spec.template.spec.volumes}
         nats = volumes["nats-credentials"].secret
-        assert nats.secret_name == "ferry-nats-credentials"
-        assert [(i.key, i.path) for i in nats.items] == [(service, "credentials")], "only its own credentials"
-        assert env["FERRY_NATS_CREDS_FILE"] == "/etc/ferry/nats/credentials"
+        assert nats.secret_name == f"{NATS}-passwords"
+        assert [(i.key, i.path) for i in nats.items] == [(service, "password")], "only its own password"
+        assert env["FERRY_NATS_USER"] == service
+        assert env["FERRY_NATS_PASSWORD_FILE"] == "/etc/ferry/nats/password"
+        assert "FERRY_NATS_CREDS_FILE" not in env
         assert env["FERRY_NATS_CA_FILE"] == "/etc/ferry/nats-ca/ca.crt"
-        assert env["FERRY_NATS_URL"].startswith("tls://")
+        assert volumes["nats-ca"].secret.secret_name == f"{NATS}-ca"
+        assert env["FERRY_NATS_URL"] == f"tls://{NATS}.{NAMESPACE}.svc:4222"
+        assert env["FERRY_JETSTREAM_REPLICAS"] == "1"
+        assert deployment.spec.template.metadata.annotations["checksum/nats"]
         assert ("FERRY_API_AUTH" in env) is (service in ("planner", "inventory"))
         if service != "transfer":
             assert env["FERRY_CREDENTIALS_BACKEND"] == "kubernetes"
@@ -274,11 +292,16 @@ def test_transfer_alone_reaches_the_sinks_of_the_target_namespaces(release: Rele
     with release.kube.api_client() as api:
         policies = client.NetworkingV1Api(api).list_namespaced_network_policy(NAMESPACE).items
     by_service = {p.metadata.name.removeprefix(f"{PREFIX}-"): p for p in policies}
-    assert sorted(by_service) == ["inventory", "kubevirt-writer", "planner", "transfer"]
+    assert sorted(by_service) == sorted([*SERVICES, "nats"])
     for service, policy in by_service.items():
         assert policy.spec.pod_selector.match_labels["app.kubernetes.io/component"] == service
         assert sorted(policy.spec.policy_types or []) == ["Egress", "Ingress"]
         sink_rules = [r for r in policy.spec.egress if any(p.port == 10809 for p in r.ports or [])]
+        if service == "nats":
+            assert not sink_rules
+            continue
+        nats_rule = next(r for r in policy.spec.egress if any(p.port == 4222 for p in r.ports or []))
+        assert [peer.pod_selector.match_labels["app.kubernetes.io/component"] for peer in nats_rule.to] == ["nats"]
         if service != "transfer":
             assert not sink_rules, service
             continue
@@ -294,9 +317,7 @@ def test_transfer_alone_reaches_the_sinks_of_the_target_namespaces(release: Rele
 
 def _template(kube: KubeControlPlane, *values: str) -> subprocess.CompletedProcess[str]:
     sets = [arg for value in values for arg in ("--set", value)]
-    return run_helm(
-        kube.kubeconfig, "template", RELEASE, str(CHART), "-n", NAMESPACE, "--kube-version", KUBE_VERSION, *sets
-    )
+    return run_helm(kube.kubeconfig, "template", RELEASE, str(CHART), "-n", NAMESPACE, *sets)  # no --kube-version
 
 
 @pytest.mark.parametrize(
@@ -304,7 +325,10 @@ def _template(kube: KubeControlPlane, *values: str) -> subprocess.CompletedProce
     [
         ("replicaCount=3", "additional properties 'replicaCount' not allowed"),
         ("services.planner.replicas=two", "/services/planner/replicas"),
-        ("nats.url=nats://plain:4222", "/nats/url"),
+        ("nats.external.url=nats://plain:4222", "/nats/external/url"),
+        ("nats.url=tls://nats:4222", "additional properties 'url' not allowed"),
+        ("nats.replicas=2", "/nats/replicas"),
+        ("nats.storage.size=lots", "/nats/storage/size"),
         ("credentials.backend=vault", "/credentials/backend"),
         ("credentials.backend=nats", "/credentials/keyringSecret"),
         ("targetNamespaces={Not_A_Name}", "/targetNamespaces/0"),
@@ -323,7 +347,8 @@ def test_chart_lints_and_renders_operator_secrets_and_the_nats_backend(kube: Kub
     helm(kube, "lint", str(CHART))
     result = _template(
         kube, "nbdTls.caSecret=my-ca", "nbdTls.transferSecret=my-client",
-        "credentials.backend=nats", "credentials.keyringSecret=my-keyring", "nats.urlSecret.name=my-nats-url",
+        "credentials.backend=nats", "credentials.keyringSecret=my-keyring",
+        "nats.deploy=false", "nats.external.urlSecret.name=my-nats-url",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     documents = [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -335,5 +360,184 @@ def test_chart_lints_and_renders_operator_secrets_and_the_nats_backend(kube: Kub
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
         assert env["FERRY_NATS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "my-nats-url"
+        assert env["FERRY_NATS_CREDS_FILE"]["value"] == "/etc/ferry/nats/credentials"
+        assert env["FERRY_NATS_CA_FILE"]["value"] == "/etc/ferry/nats-ca/ca.crt"
+        assert "FERRY_NATS_USER" not in env
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["nats-credentials"]["secret"]["secretName"] == "ferry-nats-credentials"
+        assert volumes["nats-ca"]["secret"]["secretName"] == "ferry-nats-ca"
         transfer = deployment["metadata"]["name"].endswith("-transfer")
         assert ("FERRY_SECRETS_KEY_FILE" in env) is not transfer
+    components = {d["metadata"]["labels"].get("app.kubernetes.io/component") for d in documents}
+    assert "nats" not in components and not [d for d in documents if d["kind"] == "StatefulSet"], "no NATS objects"
+
+
+def _documents(kube: KubeControlPlane, *values: str) -> list[dict[str, Any]]:
+    result = _template(kube, *values)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def _secret_files(documents: list[dict[str, Any]], name: str) -> dict[str, bytes]:
+    (secret,) = [d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == name]
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
+
+
+def test_chart_renders_without_a_kube_version(kube: KubeControlPlane) -> None:
+    result = run_helm(kube.kubeconfig, "template", RELEASE, str(CHART), "-n", NAMESPACE)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_chart_runs_its_own_nats_with_jetstream_on_a_volume(release: Release) -> None:
+    with release.kube.api_client() as api:
+        nats = client.AppsV1Api(api).read_namespaced_stateful_set(NATS, NAMESPACE)
+        core = client.CoreV1Api(api)
+        services = {s.metadata.name: s for s in core.list_namespaced_service(NAMESPACE).items}
+        secrets = {s.metadata.name for s in core.list_namespaced_secret(NAMESPACE).items}
+    assert nats.spec.replicas == 1 and nats.spec.service_name == f"{NATS}-headless"
+    (claim,) = nats.spec.volume_claim_templates or []
+    assert claim.spec.resources.requests["storage"] == "10Gi" and claim.spec.storage_class_name is None
+    assert [p.port for p in services[NATS].spec.ports] == [4222]
+    assert services[f"{NATS}-headless"].spec.cluster_ip == "None"
+    assert {f"{NATS}-{name}" for name in NATS_SECRETS} <= secrets
+    pod = nats.spec.template.spec
+    assert pod.automount_service_account_token is False
+    (container,) = pod.containers
+    assert container.image == "nats:2.10-alpine"
+    assert container.readiness_probe.http_get.path == "/healthz?js-enabled-only=true"
+    assert container.readiness_probe.http_get.port == "monitor"
+    context = container.security_context
+    assert context.run_as_non_root and context.run_as_user == 1000 and context.read_only_root_filesystem
+    assert context.capabilities.drop == ["ALL"] and context.allow_privilege_escalation is False
+    assert {v.name: v for v in pod.volumes}["config"].secret.secret_name == f"{NATS}-config", "a Secret, no ConfigMap"
+    assert nats.spec.template.metadata.annotations["checksum/nats"]
+
+
+def test_only_ferry_pods_reach_the_nats_client_port(release: Release) -> None:
+    with release.kube.api_client() as api:
+        policy = client.NetworkingV1Api(api).read_namespaced_network_policy(NATS, NAMESPACE)
+    by_port = {rule.ports[0].port: rule for rule in policy.spec.ingress}
+    assert sorted(by_port) == [4222, 6222]
+    (clients,) = by_port[4222]._from or []
+    components = {e.key: e.values or [] for e in clients.pod_selector.match_expressions or []}
+    assert sorted(components["app.kubernetes.io/component"]) == SERVICES
+    assert components["app.kubernetes.io/instance"] == [RELEASE]
+    (routes,) = by_port[6222]._from or []
+    assert routes.pod_selector.match_labels["app.kubernetes.io/component"] == "nats"
+
+
+def _nats_secrets(release: Release) -> dict[str, dict[str, str]]:
+    with release.kube.api_client() as api:
+        core = client.CoreV1Api(api)
+        secrets = {name: core.read_namespaced_secret(f"{NATS}-{name}", NAMESPACE) for name in NATS_SECRETS}
+    return {name: {key: str(value) for key, value in (secret.data or {}).items()} for name, secret in secrets.items()}
+
+
+def test_the_generated_nats_secrets_are_kept_on_upgrades(release: Release) -> None:
+    before = _nats_secrets(release)
+    assert sorted(before["passwords"]) == SERVICES
+    assert all(len(base64.b64decode(p)) == 32 for p in before["passwords"].values())
+    config = base64.b64decode(before["config"]["nats.conf"]).decode()
+    assert not [p for p in before["passwords"].values() if base64.b64decode(p).decode() in config], "hashes only"
+    assert config.count('password: "$2a$') == len(SERVICES)
+    annotation = _deployments(release)["planner"].spec.template.metadata.annotations["checksum/nats"]
+    helm(release.kube, "upgrade", RELEASE, *release.install_args())
+    assert _nats_secrets(release) == before, "an upgrade keeps the passwords, hashes, TLS and store key"
+    assert _deployments(release)["planner"].spec.template.metadata.annotations["checksum/nats"] == annotation
+
+
+def test_three_nats_replicas_form_a_jetstream_cluster(kube: KubeControlPlane) -> None:
+    documents = _documents(kube, "nats.replicas=3")
+    config = _secret_files(documents, f"{NATS}-config")["nats.conf"].decode()
+    routes = [line.strip().strip('"') for line in config.splitlines() if ":6222" in line and "tls://" in line]
+    assert routes == [f"tls://{NATS}-{i}.{NATS}-headless.{NAMESPACE}.svc:6222" for i in range(3)]
+    assert f'name: "{NATS}"' in config
+    budgets = {d["metadata"]["name"]: d for d in documents if d["kind"] == "PodDisruptionBudget"}
+    assert budgets[NATS]["spec"]["maxUnavailable"] == 1
+    (statefulset,) = [d for d in documents if d["kind"] == "StatefulSet"]
+    assert statefulset["spec"]["replicas"] == 3
+    for deployment in (d for d in documents if d["kind"] == "Deployment"):
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["FERRY_JETSTREAM_REPLICAS"] == "3"
+    assert NATS not in {d["metadata"]["name"] for d in _documents(kube) if d["kind"] == "PodDisruptionBudget"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_nats_files(release: Release, directory: Path, port: int) -> Path:
+    """The installed Secrets' configuration and TLS, with the pod's paths moved under ``directory``."""
+    secrets = {name: {k: base64.b64decode(v) for k, v in data.items()} for name, data in _nats_secrets(release).items()}
+    for key, value in secrets["tls"].items():
+        (directory / key).write_bytes(value)
+    config = secrets["config"]["nats.conf"].decode()
+    config = config.replace("/etc/nats/tls/", f"{directory}/").replace('"/data/', f'"{directory}/')
+    config = config.replace('listen: "0.0.0.0:4222"', f'listen: "127.0.0.1:{port}"').replace('http: "0.0.0.0:8222"', "")
+    path = directory / "nats.conf"
+    path.write_text(config)
+    for service, password in secrets["passwords"].items():
+        (directory / f"{service}.password").write_bytes(password)
+    return path
+
+
+def test_nats_server_accepts_the_rendered_configuration(release: Release, tmp_path: Path) -> None:
+    config = _write_nats_files(release, tmp_path, _free_port())
+    result = subprocess.run(
+        [str(peer_binary("nats-server")), "--config", str(config), "-t"],
+        capture_output=True, text=True, timeout=30, check=False, env={"POD_NAME": f"{NATS}-0"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def rendered_nats(release: Release, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The real nats-server running the installed configuration: its URL, and the directory of its files."""
+    port = _free_port()
+    config = _write_nats_files(release, tmp_path, port)
+    server = subprocess.Popen(
+        [str(peer_binary("nats-server")), "--config", str(config)], env={"POD_NAME": f"{NATS}-0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"tls://127.0.0.1:{port}", tmp_path
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_a_service_connects_to_the_rendered_nats_with_its_password_and_only_its_rights(
+    rendered_nats: tuple[str, Path],
+) -> None:
+    url, files = rendered_nats
+
+    async def as_service(service: str, password_file: Path) -> Any:
+        return await connect(
+            url, name=service, user=service, password_file=password_file, ca_file=files / "ca.crt",
+            tls_hostname=f"{NATS}.{NAMESPACE}.svc", inbox_prefix=inbox_prefix(service),
+        )  # fmt: skip
+
+    planner = await as_service(subjects.PLANNER, files / "planner.password")
+    transfer = await as_service(subjects.TRANSFER, files / "transfer.password")
+    try:
+        await ensure_topology(planner.jetstream())
+        await transfer.jetstream().publish(DiskCopyProgress.subject, b"{}", timeout=5)  # its own event
+        before = (await planner.jetstream().stream_info(subjects.COMMANDS_STREAM)).state.messages
+        with pytest.raises((nats.errors.Error, TimeoutError)):
+            await transfer.jetstream().publish(CleanupVm.subject, b"{}", timeout=2)
+        assert (await planner.jetstream().stream_info(subjects.COMMANDS_STREAM)).state.messages == before
+    finally:
+        await transfer.close()
+        await planner.close()
+    wrong = files / "wrong.password"
+    wrong.write_text("not-the-password")
+    with pytest.raises(NatsAuthenticationError, match="user 'transfer'") as refused:
+        await asyncio.wait_for(as_service(subjects.TRANSFER, wrong), timeout=15)
+    assert "not-the-password" not in str(refused.value) and str(wrong) in str(refused.value)

@@ -1,4 +1,4 @@
-"""Connecting to NATS with Ferry's defaults (an nkey identity over TLS), and draining on the way out."""
+"""Connecting to NATS with Ferry's defaults (an nkey or password identity over TLS), and draining on the way out."""
 
 import asyncio
 import contextlib
@@ -21,6 +21,20 @@ def tls_context(ca_file: Path) -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
 
 
+def read_password(password_file: Path | str) -> str:
+    """The password in ``password_file``, without the trailing newline an editor leaves."""
+    return Path(password_file).read_text().rstrip("\r\n")
+
+
+def _identity(creds_file: Path | str | None, user: str | None, password_file: Path | str | None) -> str:
+    """How a refusal names the identity: its files and user, never a secret."""
+    if user:
+        return f"user {user!r} with the password in {password_file or '(no file: FERRY_NATS_PASSWORD_FILE is not set)'}"
+    if creds_file:
+        return str(creds_file)
+    return "no identity (neither FERRY_NATS_CREDS_FILE nor FERRY_NATS_USER is set)"
+
+
 def _is_auth_refusal(error: BaseException) -> bool:
     if isinstance(error, nats.errors.AuthorizationError | ssl.SSLCertVerificationError):
         return True  # the server refused us, or we refused its certificate: neither heals by retrying
@@ -33,17 +47,22 @@ async def connect(
     *,
     name: str,
     creds_file: Path | str | None = None,
+    user: str | None = None,
+    password_file: Path | str | None = None,
     ca_file: Path | str | None = None,
+    tls_hostname: str | None = None,
     inbox_prefix: str | None = None,
     connect_timeout: float = 5.0,
 ) -> Client:
     """Connect to NATS at ``url`` (comma-separated URLs for a cluster) as the nkey identity whose
-    seed is in ``creds_file``, trusting the server's certificate only from ``ca_file`` (a
-    ``tls://`` URL), with replies under ``inbox_prefix`` (the identity's own, see
+    seed is in ``creds_file``, or as ``user`` with the password read from ``password_file`` (the
+    chart's own NATS), trusting the server's certificate only from ``ca_file`` (a
+    ``tls://`` URL) for the URL's host or ``tls_hostname``, with replies under ``inbox_prefix`` (the identity's own, see
     :func:`ferry_shared.bus.permissions.inbox_prefix`).
 
     Reconnects forever once connected: a NATS restart must not kill a service. A refusal of
-    the identity at the first connect raises :class:`NatsAuthenticationError` naming its file.
+    the identity at the first connect raises :class:`NatsAuthenticationError` naming its file
+    (and user), never the password.
     """
     refused = asyncio.Event()
     refusals: list[Exception] = []
@@ -63,8 +82,13 @@ async def connect(
     options: dict[str, object] = {}
     if creds_file:
         options["nkeys_seed"] = str(creds_file)
+    if user:
+        options["user"] = user
+        options["password"] = read_password(password_file) if password_file else ""
     if ca_file:
         options["tls"] = tls_context(Path(ca_file))
+    if tls_hostname:
+        options["tls_hostname"] = tls_hostname
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
     client = Client()
@@ -95,5 +119,5 @@ async def connect(
         await connecting
     with contextlib.suppress(nats.errors.Error, OSError):
         await client.close()
-    identity = str(creds_file) if creds_file else "no identity (FERRY_NATS_CREDS_FILE is not set)"
+    identity = _identity(creds_file, user, password_file)
     raise NatsAuthenticationError(f"NATS at {url} and the identity in {identity} did not authenticate: {refusals[0]}")
