@@ -8,6 +8,10 @@ path that only looks inside a root is refused too. Pure apart from resolving pat
 
 import os
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOTS_SETTING = "FERRY_LOCAL_TARGET_ROOTS"
 
@@ -51,3 +55,27 @@ def outside_roots_message(path: str, roots: tuple[Path, ...]) -> str:
         return f"the local target path '{path}' is not absolute; give an absolute directory inside {ROOTS_SETTING}"
     allowed = ":".join(str(root) for root in roots)
     return f"the local target path '{path}' is outside the allowed directories {ROOTS_SETTING}={allowed}"
+
+
+class LocalRootsSettings(BaseSettings):
+    """The ``FERRY_LOCAL_TARGET_ROOTS`` setting, shared by the settings of the planner and the
+    kubevirt-writer (which must be given the same value)."""
+
+    model_config = SettingsConfigDict(populate_by_name=True)
+
+    local_target_roots: Annotated[
+        str,
+        Field(
+            validation_alias=AliasChoices(ROOTS_SETTING, "local_target_roots"),
+            description="':'-separated absolute directories local targets may lie in; empty: local targets are refused",
+        ),
+    ] = ""
+
+    @field_validator("local_target_roots")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        parse_roots(value)
+        return value
+
+    def local_roots(self) -> tuple[Path, ...]:
+        return parse_roots(self.local_target_roots)

@@ -2,11 +2,13 @@
 service processes, following the planner's server-sent events, and searching every
 place a secret could leak to."""
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
+from ferry_peers.processes import stop_all
 from ferry_peers.security import LocalSecurity
-from ferry_peers.services import ServiceProcess
+from ferry_peers.services import SERVICE_MODULES, ServiceProcess, start_service
 from ferry_peers.vcsim import Vcsim
 from ferry_shared import subjects
 from ferry_testpeers.waiting import wait_for
@@ -89,6 +92,20 @@ class Stack:
 
     def logs(self) -> list[str]:
         return [path.read_text(errors="replace") for path in (self.work_dir / "logs").glob("*.log")]
+
+
+@contextlib.contextmanager
+def running_stack(
+    nats: NatsServer, simulator: Vcsim, work_dir: Path, names: Iterable[str] = SERVICE_MODULES
+) -> Iterator[Stack]:
+    """The services ``names`` started as processes on ``nats`` (stopped on exit), with ``simulator`` as the vCenter."""
+    services: dict[str, ServiceProcess] = {}
+    try:
+        for name in names:
+            services[name] = start_service(name, nats, work_dir)
+        yield Stack(nats, simulator, services, work_dir)
+    finally:
+        stop_all(service.process for service in services.values())
 
 
 class EventLog:

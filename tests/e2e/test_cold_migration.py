@@ -24,15 +24,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferry_peers.nats_server import NatsServer
-from ferry_peers.processes import stop_all
-from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import CANCELED_VM, migration_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.sink_node import SinkNode
 from ferry_testpeers.waiting import wait_for
 
-from .harness import EventLog, Stack, key_material, nats_stream_dump, stored_events, target_namespace
+from .harness import EventLog, Stack, key_material, nats_stream_dump, running_stack, stored_events, target_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
@@ -70,14 +68,8 @@ def cluster(kube: KubeControlPlane) -> KubeControlPlane:
 
 @pytest.fixture
 def stack(nats_server: NatsServer, vcsim_factory: VcsimFactory, tmp_path: Path) -> Iterator[Stack]:
-    simulator = vcsim_factory(model=migration_model())
-    services = {}
-    try:
-        for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server, tmp_path)
-        yield Stack(nats_server, simulator, services, tmp_path)
-    finally:
-        stop_all(service.process for service in services.values())
+    with running_stack(nats_server, vcsim_factory(model=migration_model()), tmp_path) as stack:
+        yield stack
 
 
 def kubernetes_target(cluster: KubeControlPlane, node: SinkNode) -> Target:

@@ -21,14 +21,12 @@ import pytest
 from nats.js.errors import NoKeysError
 
 from ferry_peers.nats_server import NatsServer
-from ferry_peers.processes import stop_all
-from ferry_peers.services import SERVICE_MODULES, start_service
 from ferry_shared import subjects
 from ferry_shared.bus.connection import connect
 from ferry_testpeers.models import migration_model
 from ferry_testpeers.plugin import VcsimFactory
 
-from .harness import Stack, stored_events
+from .harness import Stack, running_stack, stored_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere]
 
@@ -74,14 +72,8 @@ def stack(
     password: str,
     tmp_path: Path,
 ) -> Iterator[Stack]:
-    simulator = vcsim_factory(model=migration_model(), password=password)
-    services = {}
-    try:
-        for name in SERVICE_MODULES:
-            services[name] = start_service(name, nats_server, tmp_path)
-        yield Stack(nats_server, simulator, services, tmp_path)
-    finally:
-        stop_all(service.process for service in services.values())
+    with running_stack(nats_server, vcsim_factory(model=migration_model(), password=password), tmp_path) as stack:
+        yield stack
 
 
 async def credentials_bucket(server: NatsServer) -> dict[str, bytes]:

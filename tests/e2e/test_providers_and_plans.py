@@ -15,14 +15,12 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from ferry_peers.nats_server import NatsServer
-from ferry_peers.processes import stop_all
-from ferry_peers.services import start_service
 from ferry_testpeers.kube import KubeControlPlane
 from ferry_testpeers.models import TAKEN_MAC, planning_model
 from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.waiting import wait_for
 
-from .harness import EventLog, Stack, key_material, nats_stream_dump, target_namespace
+from .harness import EventLog, Stack, key_material, nats_stream_dump, running_stack, target_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
@@ -49,14 +47,8 @@ def target(kube: KubeControlPlane) -> KubeControlPlane:
 def stack(
     nats_server: NatsServer, vcsim_factory: VcsimFactory, target: KubeControlPlane, tmp_path: Path
 ) -> Iterator[Stack]:
-    simulator = vcsim_factory(model=planning_model())
-    services = {}
-    try:
-        for name in ("inventory", "planner"):
-            services[name] = start_service(name, nats_server, tmp_path)
-        yield Stack(nats_server, simulator, services, tmp_path)
-    finally:
-        stop_all(service.process for service in services.values())
+    with running_stack(nats_server, vcsim_factory(model=planning_model()), tmp_path, ("inventory", "planner")) as stack:
+        yield stack
 
 
 def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography import x509
 from kubernetes import client
 
 from ferry_peers.binaries import peer_binary
+from ferry_peers.ports import free_port
 from ferry_shared import subjects
 from ferry_shared.bus.connection import NatsAuthenticationError, connect
 from ferry_shared.bus.permissions import inbox_prefix
@@ -28,6 +28,7 @@ from ferry_shared.bus.topology import ensure_topology
 from ferry_shared.migrations import CleanupVm, DiskCopyProgress
 from ferry_shared.pki import Authority
 from ferry_testpeers.kube import KubeControlPlane, create_namespace
+from ferry_testpeers.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -462,10 +463,9 @@ def test_three_nats_replicas_form_a_jetstream_cluster(kube: KubeControlPlane) ->
     assert NATS not in {d["metadata"]["name"] for d in _documents(kube) if d["kind"] == "PodDisruptionBudget"}
 
 
-def _free_port() -> int:
+def _listening(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _write_nats_files(release: Release, directory: Path, port: int) -> Path:
@@ -484,7 +484,7 @@ def _write_nats_files(release: Release, directory: Path, port: int) -> Path:
 
 
 def test_nats_server_accepts_the_rendered_configuration(release: Release, tmp_path: Path) -> None:
-    config = _write_nats_files(release, tmp_path, _free_port())
+    config = _write_nats_files(release, tmp_path, free_port())
     result = subprocess.run(
         [str(peer_binary("nats-server")), "--config", str(config), "-t"],
         capture_output=True, text=True, timeout=30, check=False, env={"POD_NAME": f"{NATS}-0"},
@@ -495,18 +495,14 @@ def test_nats_server_accepts_the_rendered_configuration(release: Release, tmp_pa
 @pytest.fixture
 def rendered_nats(release: Release, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The real nats-server running the installed configuration: its URL, and the directory of its files."""
-    port = _free_port()
+    port = free_port()
     config = _write_nats_files(release, tmp_path, port)
     server = subprocess.Popen(
         [str(peer_binary("nats-server")), "--config", str(config)], env={"POD_NAME": f"{NATS}-0"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_for(lambda: _listening(port), timeout=10, what="the rendered nats-server to listen")
         yield f"tls://127.0.0.1:{port}", tmp_path
     finally:
         server.terminate()

@@ -39,6 +39,7 @@ from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 from ferry_testpeers.kube import KubeControlPlane, install_crds, new_client, start_control_plane
 from ferry_testpeers.pki import CertificateAuthority
 from ferry_testpeers.plugin import PEER_ERRORS, crd_directory
+from ferry_testpeers.waiting import eventually
 
 pytestmark = pytest.mark.kube
 
@@ -636,10 +637,7 @@ async def test_a_local_target_lists_the_vms_already_in_it(tmp_path: Path) -> Non
         first = dict(run.sink.records)
         (tmp_path / "apps" / "db").mkdir()
         (tmp_path / "apps" / "db" / "notes.txt").write_text("someone's")
-        for _ in range(100):
-            if len(run.sink.records) == 2:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: len(run.sink.records) == 2, timeout=10, what="the rescan to list the new VM")
     records = [r for r in first.values() if isinstance(r, TargetVmRecord)]
     assert [(r.namespace, r.name, r.macs) for r in records] == [("apps", "web-1", (mac.upper(),))]
     assert sorted(r.name for r in run.sink.records.values()) == ["db", "web-1"], "a rescan lists new VMs"

@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 from ferry_peers.nats_server import NatsServer
 from ferry_shared import subjects
 from ferry_shared.bus.connection import NatsAuthenticationError, connect
-from ferry_shared.bus.permissions import ADMIN
+from ferry_shared.bus.permissions import ADMIN, inbox_prefix
 from ferry_shared.bus.topology import ensure_kv, ensure_topology
 from ferry_shared.migrations import CleanupVm, CopyRange
 from ferry_shared.pki import Authority
@@ -94,10 +94,18 @@ async def test_the_transfer_cannot_reach_the_credentials_bucket(nats_server: Nat
         async def collect(msg: Msg) -> None:
             received.append(msg.data)
 
+        arrived = asyncio.Event()
+
+        async def sentinel(msg: Msg) -> None:
+            arrived.set()
+
         await transfer.subscribe(f"$KV.{subjects.CREDENTIALS_BUCKET}.>", cb=collect)
-        await (await ensure_kv(admin.jetstream(), subjects.CREDENTIALS_BUCKET)).put("vc", b"password-2")
+        sentinel_subject = f"{inbox_prefix(subjects.TRANSFER)}.sentinel"
+        await transfer.subscribe(sentinel_subject, cb=sentinel)
         await transfer.flush()
-        await asyncio.sleep(0.5)
+        await (await ensure_kv(admin.jetstream(), subjects.CREDENTIALS_BUCKET)).put("vc", b"password-2")
+        await admin.publish(sentinel_subject, b"after the put")  # delivered in order after the put's message
+        await asyncio.wait_for(arrived.wait(), timeout=10)
         assert received == []
     finally:
         await transfer.close()

@@ -3,8 +3,6 @@ NATS, ferry-vcsim and a worker process: nothing is written where it points, and 
 ``MessageFailed`` with ``range_mismatch``. Its own simulator: a disk no other test has copied.
 """
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from ferry_shared.messages import MessageFailed
 from ferry_shared.migrations import CopyRange, DiskCopied, step_id
 from ferry_shared.service import Bus
 from ferry_testpeers.plugin import VcsimFactory
+from ferry_testpeers.waiting import async_wait_for
 from ferry_transfer.domain.checkpoint import DiskRecord
 
 from .transfer_rig import Disk, TransferRig, file_sink, model, transfer_rig
@@ -50,11 +49,12 @@ async def rig(bus: Bus, nats_server: NatsServer, simulator: Vcsim, tmp_path: Pat
 async def first_ranges_done(rig: TransferRig, disk: Disk) -> DiskRecord:
     """The disk's checkpoint once some range is done (the others finish within the progress
     interval, so there may be no progress event before range 1's)."""
-    deadline = time.monotonic() + 30
-    while (record := await rig.checkpoint(disk)) is None or record.bytes_done == 0:
-        assert time.monotonic() < deadline, "no range of the planned copy was done within 30 s"
-        await asyncio.sleep(0.05)
-    return record
+
+    async def some_done() -> DiskRecord | None:
+        record = await rig.checkpoint(disk)
+        return record if record is not None and record.bytes_done > 0 else None
+
+    return await async_wait_for(some_done, timeout=30, what="a range of the planned copy to be done")
 
 
 async def test_a_forged_range_pointing_at_another_sink_writes_nothing_and_fails(

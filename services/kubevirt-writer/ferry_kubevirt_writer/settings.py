@@ -4,15 +4,15 @@ entry point."""
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
 
-from ferry_shared.local_roots import ROOTS_SETTING, parse_roots
+from ferry_shared.local_roots import LocalRootsSettings
 
 DEFAULT_SINK_IMAGE = "ghcr.io/ferry-migrate/nbd-sink:0.1.0"
 
 
-class WriterSettings(BaseSettings):
+class WriterSettings(LocalRootsSettings):
     """``sink_image``: the image of the disk-sink pods (``nbd-sink`` of ``deploy/images/build.py``);
     ``sink_ready_timeout``: seconds a sink pod may take to serve its disks;
     ``request_timeout``: seconds one Kubernetes API call may take;
@@ -31,13 +31,3 @@ class WriterSettings(BaseSettings):
     transfer_namespace: str = Field(
         default="ferry", validation_alias=AliasChoices("FERRY_WRITER_TRANSFER_NAMESPACE", "FERRY_NAMESPACE")
     )
-    local_target_roots: str = Field(default="", validation_alias=AliasChoices(ROOTS_SETTING, "local_target_roots"))
-
-    @field_validator("local_target_roots")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        parse_roots(value)
-        return value
-
-    def local_roots(self) -> tuple[Path, ...]:
-        return parse_roots(self.local_target_roots)

@@ -3,17 +3,16 @@
 
 import os
 import socket
-from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from ferry_planner.handlers.context import DEFAULT_MAX_VMS_PER_HOST, DEFAULT_STEP_DEADLINE
-from ferry_shared.local_roots import ROOTS_SETTING, parse_roots
+from ferry_shared.local_roots import LocalRootsSettings
 
 
-class PlannerSettings(BaseSettings):
+class PlannerSettings(LocalRootsSettings):
     model_config = SettingsConfigDict(env_prefix="FERRY_PLANNER_", extra="ignore", populate_by_name=True)
 
     max_vms_per_host: Annotated[int, Field(ge=1, description="VMs migrated at once per source ESXi host")] = (
@@ -37,20 +36,3 @@ class PlannerSettings(BaseSettings):
         float, Field(gt=0, description="seconds without a renewal after which a standby replica takes over")
     ] = 6.0
     lease_renew_every: Annotated[float, Field(gt=0, description="seconds between the active replica's renewals")] = 2.0
-    local_target_roots: Annotated[
-        str,
-        Field(
-            validation_alias=AliasChoices(ROOTS_SETTING, "local_target_roots"),
-            description="':'-separated absolute directories a local target provider's path must lie in; "
-            "empty: local targets are refused",
-        ),
-    ] = ""
-
-    @field_validator("local_target_roots")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        parse_roots(value)
-        return value
-
-    def local_roots(self) -> tuple[Path, ...]:
-        return parse_roots(self.local_target_roots)
