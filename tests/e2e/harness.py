@@ -129,6 +129,12 @@ class EventLog:
         return [event for event in list(self.events) if event.get("kind") == kind]
 
 
+def source_disks(simulator: Vcsim, vm_name: str) -> list[dict[str, Any]]:
+    """The simulator's view of a VM's disks (with the flat file's path on this machine), in key order."""
+    found = httpx.get(f"{simulator.control_url}/vms/{vm_name}", timeout=10).json()
+    return sorted(found["disks"], key=lambda disk: disk["key"])
+
+
 def key_material(kubeconfig: Path) -> list[str]:
     """Distinctive lines of the client key the kubeconfig points at."""
     document = yaml.safe_load(kubeconfig.read_text())

@@ -30,7 +30,16 @@ from ferry_testpeers.plugin import VcsimFactory
 from ferry_testpeers.sink_node import SinkNode
 from ferry_testpeers.waiting import wait_for
 
-from .harness import EventLog, Stack, key_material, nats_stream_dump, running_stack, stored_events, target_namespace
+from .harness import (
+    EventLog,
+    Stack,
+    key_material,
+    nats_stream_dump,
+    running_stack,
+    source_disks,
+    stored_events,
+    target_namespace,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.vsphere, pytest.mark.kube]
 
@@ -152,12 +161,6 @@ def local_target(directory: Path, cluster: KubeControlPlane) -> Target:
     )
 
 
-def source_disks(stack: Stack, vm_name: str) -> list[dict[str, Any]]:
-    """The simulator's view of a VM's disks (with the flat file's path on this machine), in key order."""
-    found = httpx.get(f"{stack.vcsim.control_url}/vms/{vm_name}", timeout=10).json()
-    return sorted(found["disks"], key=lambda disk: disk["key"])
-
-
 def slow_down_disk_reads(stack: Stack, vm_name: str) -> None:
     rule = {"path": f"{vm_name}-flat.vmdk", "delay_ms": SLOW_READ_MS}
     httpx.post(f"{stack.vcsim.control_url}/faults", json=rule, timeout=10).raise_for_status()
@@ -263,7 +266,7 @@ def check_migrated_vm(stack: Stack, target: Target, vm: dict[str, Any]) -> None:
     tags = [*metadata.get("labels", {}).values(), *metadata.get("annotations", {}).values()]
     assert any(vm["vm_id"] in str(value) for value in tags), "the VirtualMachine names its source VM"
 
-    sources = {disk["key"]: disk for disk in source_disks(stack, vm["vm_name"])}
+    sources = {disk["key"]: disk for disk in source_disks(stack.vcsim, vm["vm_name"])}
     assert sorted(d["key"] for d in vm["disks"]) == sorted(sources)
     for index, disk in enumerate(vm["disks"]):  # the migration's disk order is the target VM's
         source = sources[disk["key"]]

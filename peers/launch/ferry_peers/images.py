@@ -40,10 +40,38 @@ class BuiltImage:
         return int(str(self.summary["user"]))
 
     @property
+    def reference(self) -> str:
+        """The name and tag it is built as (``ghcr.io/ferry-migrate/ferry:0.1.0``)."""
+        return str(self.summary["reference"])
+
+    @property
+    def digest(self) -> str:
+        """The manifest's digest (``sha256:…``), as a registry serves it after ``skopeo copy``."""
+        return str(self.summary["digest"])
+
+    @property
+    def config(self) -> dict[str, object]:
+        """The image config's ``config`` section: ``User``, ``Env``, ``Entrypoint``, ``Cmd``…"""
+        config = json.loads(_umoci_stat_config(self.folder / "oci"))
+        return dict(config.get("config") or {})
+
+    def _strings(self, key: str) -> list[str]:
+        entries = self.config.get(key) or []
+        assert isinstance(entries, list), f"{key} of {self.name}'s config is not a list"
+        return [str(entry) for entry in entries]
+
+    @property
     def environment(self) -> dict[str, str]:
         """The image config's ``Env``."""
-        config = json.loads(_umoci_stat_config(self.folder / "oci"))
-        return dict(entry.split("=", 1) for entry in config.get("config", {}).get("Env") or [])
+        return dict(entry.split("=", 1) for entry in self._strings("Env"))
+
+    @property
+    def entrypoint(self) -> tuple[str, ...]:
+        return tuple(self._strings("Entrypoint"))
+
+    @property
+    def cmd(self) -> tuple[str, ...]:
+        return tuple(self._strings("Cmd"))
 
     def unpack(self, into: Path) -> Path:
         """The image's root filesystem under ``into`` (made once), as ``umoci unpack`` gives it."""

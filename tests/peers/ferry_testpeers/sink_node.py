@@ -17,11 +17,9 @@ claim that no sink pod uses loses its ``kubernetes.io/pvc-protection`` finalizer
 so really goes away.
 """
 
-import base64
 import functools
 import json
 import logging
-import random
 import re
 import socket
 import subprocess
@@ -39,6 +37,7 @@ from kubernetes.client.exceptions import ApiException
 from ferry_peers.processes import ManagedProcess
 from ferry_shared import labels
 from ferry_shared.kubernetes.list_watch import Body, ListWatch, body
+from ferry_testpeers.pod_files import free_loopback_address, project_secret
 
 log = logging.getLogger(__name__)
 
@@ -273,15 +272,7 @@ class SinkNode:
 
     def _secret_volume(self, namespace: str, uid: str, volume: str, source: Body) -> Path:
         """The Secret's files, as the kubelet projects them (read from the API server)."""
-        secret = self._core.read_namespaced_secret(source["secretName"], namespace)
-        path = self.root / "secrets" / uid / volume
-        path.mkdir(parents=True, exist_ok=True)
-        mode = int(source.get("defaultMode", 0o644))
-        for key, value in (secret.data or {}).items():
-            file = path / key
-            file.write_bytes(base64.b64decode(value))
-            file.chmod(mode)
-        return path
+        return project_secret(self._core, namespace, source, self.root / "secrets" / uid / volume)
 
     def _argv(self, container: Body, mounts: dict[str, Path], ip: str) -> list[str]:
         """The container's command and arguments, with this node's paths and the pod's address."""
@@ -344,20 +335,7 @@ class SinkNode:
         """A loopback address on which every port is free, away from 127.0.0.x."""
         with self._lock:
             taken = {pod.ip for pod in self._seen}
-        for _ in range(100):
-            ip = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-            if ip not in taken and all(self._bindable(ip, port) for port in ports):
-                return ip
-        raise RuntimeError(f"no loopback address with ports {ports} free")
-
-    @staticmethod
-    def _bindable(ip: str, port: int) -> bool:
-        with socket.socket() as probe:
-            try:
-                probe.bind((ip, port))
-            except OSError:
-                return False
-        return True
+        return free_loopback_address(ports, taken)
 
     # ── claims (the PVC-protection controller's part) ───────────────────────────────
 

@@ -9,8 +9,14 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{- /* The services' image: by digest when image.digest is set (what `make images` prints
+     in var/images/ferry/image.json), else by tag. */ -}}
 {{- define "ferry.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
 {{- end -}}
 
 {{- /* The pods of one service: (list $root "component"). The sink pods' NetworkPolicies
