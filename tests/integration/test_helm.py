@@ -337,6 +337,7 @@ def _template(kube: KubeControlPlane, *values: str) -> subprocess.CompletedProce
         ("services.transfer.sidecar=x", "additional properties 'sidecar' not allowed"),
         (f"targetNamespaces={{{NAMESPACE}}}", "may not contain the release namespace"),
         ("nbdTls.caSecret=mine", "set both caSecret and transferSecret"),
+        ("userRoles.create=no", "/userRoles/create"),
     ],
 )
 def test_chart_refuses_bad_values(kube: KubeControlPlane, value: str, complaint: str) -> None:
@@ -537,3 +538,14 @@ async def test_a_service_connects_to_the_rendered_nats_with_its_password_and_onl
     with pytest.raises(NatsAuthenticationError, match="user 'transfer'") as refused:
         await asyncio.wait_for(as_service(subjects.TRANSFER, wrong), timeout=15)
     assert "not-the-password" not in str(refused.value) and str(wrong) in str(refused.value)
+
+
+def _named(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+def test_a_second_release_leaves_the_user_cluster_roles_to_the_first(kube: KubeControlPlane) -> None:
+    user_roles = {"ferry-viewer", "ferry-operator", "ferry-admin"}
+    assert set(_named(_documents(kube), "ClusterRole")) >= user_roles
+    second = _named(_documents(kube, "userRoles.create=false"), "ClusterRole")
+    assert second and all(name.startswith(f"{PREFIX}-") for name in second), "only the release's own, no ferry-*"
