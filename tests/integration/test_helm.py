@@ -645,3 +645,12 @@ def test_a_second_release_leaves_the_user_cluster_roles_to_the_first(kube: KubeC
     second = _named(_documents(kube, "userRoles.create=false"), "ClusterRole")
     assert second and all(name.startswith(f"{PREFIX}-") for name in second), "only the release's own, no ferry-*"
 
+
+def test_notes_say_how_to_reach_the_api(kube: KubeControlPlane) -> None:
+    release, namespace = "second", "migrations"
+    notes = helm(kube, "install", release, str(CHART), "-n", namespace, "--dry-run", "--set", "userRoles.create=false")
+    notes = notes.split("NOTES:", 1)[1]
+    assert f"kubectl -n {namespace} port-forward svc/{release}-ferry-planner 8081:80" in notes
+    assert f"port-forward svc/{release}-ferry-inventory 8082:80" in notes
+    assert "FERRY_PLANNER_URL=http://localhost:8081" in notes and "FERRY_TOKEN=$(kubectl" in notes
+    assert "ferry-viewer, ferry-operator or ferry-admin" in notes and "another release made them" in notes
