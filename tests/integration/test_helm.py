@@ -337,6 +337,10 @@ def _template(kube: KubeControlPlane, *values: str) -> subprocess.CompletedProce
         ("services.transfer.sidecar=x", "additional properties 'sidecar' not allowed"),
         (f"targetNamespaces={{{NAMESPACE}}}", "may not contain the release namespace"),
         ("nbdTls.caSecret=mine", "set both caSecret and transferSecret"),
+        ("services.transfer.spread.hostname=Maybe", "/services/transfer/spread/hostname"),
+        ("services.transfer.autoscaling.keda.lagThreshold=0", "/services/transfer/autoscaling/keda/lagThreshold"),
+        ("userRoles.create=no", "/userRoles/create"),
+        ("services.transfer.autoscaling.keda.enabled=true", "list KEDA's operator in networkPolicy.natsMonitorFrom"),
     ],
 )
 def test_chart_refuses_bad_values(kube: KubeControlPlane, value: str, complaint: str) -> None:
@@ -537,3 +541,116 @@ async def test_a_service_connects_to_the_rendered_nats_with_its_password_and_onl
     with pytest.raises(NatsAuthenticationError, match="user 'transfer'") as refused:
         await asyncio.wait_for(as_service(subjects.TRANSFER, wrong), timeout=15)
     assert "not-the-password" not in str(refused.value) and str(wrong) in str(refused.value)
+
+
+KEDA_PEER = "networkPolicy.natsMonitorFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=keda"
+
+
+def _named(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+def test_keda_scales_the_transfer_workers_on_the_backlog_of_their_durable(kube: KubeControlPlane) -> None:
+    assert not _named(_documents(kube), "ScaledObject"), "no ScaledObject unless asked (it needs KEDA's CRDs)"
+    documents = _documents(
+        kube, "services.transfer.autoscaling.keda.enabled=true", "services.transfer.autoscaling.keda.maxReplicas=6",
+        "services.transfer.replicas=1", KEDA_PEER,
+    )  # fmt: skip
+    scaled = _named(documents, "ScaledObject")[f"{PREFIX}-transfer"]
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"] == {"name": f"{PREFIX}-transfer"}
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 6)
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "nats-jetstream"
+    assert trigger["metadata"] == {
+        "natsServerMonitoringEndpoint": f"{NATS}-headless.{NAMESPACE}.svc:8222",
+        "account": "$G",
+        "stream": subjects.COMMANDS_STREAM,
+        "consumer": subjects.durable_name(subjects.TRANSFER),
+        "lagThreshold": "16",
+        "useHttps": "false",
+    }
+    deployments = _named(documents, "Deployment")
+    assert "replicas" not in deployments[f"{PREFIX}-transfer"]["spec"], "KEDA owns the replicas; an upgrade keeps them"
+    assert deployments[f"{PREFIX}-planner"]["spec"]["replicas"] == 2
+    assert _named(documents, "PodDisruptionBudget")[f"{PREFIX}-transfer"]["spec"]["maxUnavailable"] == 1
+    headless = _named(documents, "Service")[f"{NATS}-headless"]
+    assert {p["name"]: p["port"] for p in headless["spec"]["ports"]}["monitor"] == 8222
+    ingress = _named(documents, "NetworkPolicy")[NATS]["spec"]["ingress"]
+    (monitor,) = [rule for rule in ingress if rule["ports"] == [{"protocol": "TCP", "port": 8222}]]
+    assert monitor["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]
+
+
+def test_keda_against_an_external_nats_needs_its_monitoring_endpoint(kube: KubeControlPlane) -> None:
+    keda = ("services.transfer.autoscaling.keda.enabled=true", "nats.deploy=false")
+    refused = _template(kube, *keda)
+    assert refused.returncode != 0 and "set monitoringEndpoint" in refused.stderr, refused.stderr
+    documents = _documents(
+        kube, *keda, "services.transfer.autoscaling.keda.monitoringEndpoint=nats-mon.nats:8222",
+        "services.transfer.autoscaling.keda.account=FERRY", "services.transfer.autoscaling.keda.useHttps=true",
+    )  # fmt: skip
+    (trigger,) = _named(documents, "ScaledObject")[f"{PREFIX}-transfer"]["spec"]["triggers"]
+    assert trigger["metadata"]["natsServerMonitoringEndpoint"] == "nats-mon.nats:8222"
+    assert (trigger["metadata"]["account"], trigger["metadata"]["useHttps"]) == ("FERRY", "true")
+
+
+def test_an_autoscaler_of_ones_own_owns_the_transfer_replicas(kube: KubeControlPlane) -> None:
+    documents = _documents(kube, "services.transfer.autoscaling.external=true")
+    assert "replicas" not in _named(documents, "Deployment")[f"{PREFIX}-transfer"]["spec"]
+    assert not _named(documents, "ScaledObject")
+    one = _documents(kube, "services.transfer.replicas=1")
+    assert f"{PREFIX}-transfer" not in _named(one, "PodDisruptionBudget"), "no budget for a single worker"
+
+
+def _spread(deployment: dict[str, Any]) -> dict[str, str]:
+    constraints = deployment["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+    for constraint in constraints:
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert constraint["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        assert constraint["maxSkew"] == 1
+    return {c["topologyKey"]: c["whenUnsatisfiable"] for c in constraints}
+
+
+def test_transfer_workers_and_planners_spread_over_nodes_and_zones(kube: KubeControlPlane) -> None:
+    deployments = _named(_documents(kube), "Deployment")
+    preferred = {"kubernetes.io/hostname": "ScheduleAnyway", "topology.kubernetes.io/zone": "ScheduleAnyway"}
+    assert _spread(deployments[f"{PREFIX}-transfer"]) == preferred
+    assert _spread(deployments[f"{PREFIX}-planner"]) == preferred
+    assert _spread(deployments[f"{PREFIX}-inventory"]) == {}
+    chosen = _named(
+        _documents(kube, "services.transfer.spread.hostname=DoNotSchedule", "services.transfer.spread.zone="),
+        "Deployment",
+    )
+    assert _spread(chosen[f"{PREFIX}-transfer"]) == {"kubernetes.io/hostname": "DoNotSchedule"}
+
+
+def test_every_container_has_resources_and_probes(kube: KubeControlPlane) -> None:
+    documents = _documents(kube)
+    workloads = [d for d in documents if d["kind"] in ("Deployment", "StatefulSet")]
+    assert len(workloads) == len(SERVICES) + 1
+    for workload in workloads:
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            name = container["name"]
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+            assert container["resources"]["limits"]["memory"], name
+            assert container["livenessProbe"] and container["readinessProbe"], name
+    (nats,) = [w for w in workloads if w["kind"] == "StatefulSet"]
+    startup = nats["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert startup["httpGet"] == {"path": "/healthz?js-enabled-only=true", "port": "monitor"}
+
+
+def test_a_second_release_leaves_the_user_cluster_roles_to_the_first(kube: KubeControlPlane) -> None:
+    user_roles = {"ferry-viewer", "ferry-operator", "ferry-admin"}
+    assert set(_named(_documents(kube), "ClusterRole")) >= user_roles
+    second = _named(_documents(kube, "userRoles.create=false"), "ClusterRole")
+    assert second and all(name.startswith(f"{PREFIX}-") for name in second), "only the release's own, no ferry-*"
+
+
+def test_notes_say_how_to_reach_the_api(kube: KubeControlPlane) -> None:
+    release, namespace = "second", "migrations"
+    notes = helm(kube, "install", release, str(CHART), "-n", namespace, "--dry-run", "--set", "userRoles.create=false")
+    notes = notes.split("NOTES:", 1)[1]
+    assert f"kubectl -n {namespace} port-forward svc/{release}-ferry-planner 8081:80" in notes
+    assert f"port-forward svc/{release}-ferry-inventory 8082:80" in notes
+    assert "FERRY_PLANNER_URL=http://localhost:8081" in notes and "FERRY_TOKEN=$(kubectl" in notes
+    assert "ferry-viewer, ferry-operator or ferry-admin" in notes and "another release made them" in notes

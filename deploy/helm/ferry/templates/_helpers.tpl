@@ -79,3 +79,26 @@ seccompProfile: {type: RuntimeDefault}
 {{- end }}
 {{- toJson (get $ "ferryNbdTls") -}}
 {{- end -}}
+
+{{- /* topologySpreadConstraints of one service's pods: (list $root "component" $spread),
+     $spread mapping hostname and zone to whenUnsatisfiable ("" leaves that topology out). */ -}}
+{{- define "ferry.topologySpread" -}}
+{{- $root := index . 0 -}}
+{{- $spread := index . 2 -}}
+{{- range $topology, $key := dict "hostname" "kubernetes.io/hostname" "zone" "topology.kubernetes.io/zone" }}
+{{- with get $spread $topology }}
+- maxSkew: 1
+  topologyKey: {{ $key }}
+  whenUnsatisfiable: {{ . }}
+  labelSelector:
+    matchLabels:
+      {{- include "ferry.podSelector" (list $root (index $ 1)) | nindent 6 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- /* Whether something other than the chart owns the transfer's replicas (an autoscaler). */ -}}
+{{- define "ferry.transfer.autoscaled" -}}
+{{- $a := .Values.services.transfer.autoscaling -}}
+{{- if or $a.external $a.keda.enabled }}true{{ end -}}
+{{- end -}}
