@@ -30,6 +30,15 @@ class UnreachableError(CliError):
     """The service did not answer at all (refused, reset, timed out); trying again may help."""
 
 
+class AnsweredError(CliError):
+    """The service answered with an error: the one line to show, and the answer's HTTP
+    ``status``, ``reason`` and ``message`` for a command that says more about some of them."""
+
+    def __init__(self, line: str, status: int, reason: str, message: str) -> None:
+        super().__init__(line)
+        self.status, self.reason, self.message = status, reason, message
+
+
 @dataclass(frozen=True)
 class Endpoints:
     planner: str
@@ -96,7 +105,9 @@ class ApiClient:
         except httpx.HTTPError as error:
             raise self._unreachable(error) from error
         if response.status_code >= 400:
-            raise CliError(refusal_text(response, self._service) or error_text(response))
+            line = refusal_text(response, self._service) or error_text(response)
+            reason, message = error_fields(response)
+            raise AnsweredError(line, response.status_code, reason, message)
         try:
             return response.json() if response.content else None
         except ValueError as error:
@@ -121,6 +132,17 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return f"{body['message']} ({body.get('reason', response.status_code)})"
     return f"HTTP {response.status_code}: {body}"
+
+
+def error_fields(response: httpx.Response) -> tuple[str, str]:
+    """The ``reason`` and ``message`` of an API error answer ("" for what it lacks)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get("reason", "")), str(body.get("message", ""))
 
 
 def refusal_text(response: httpx.Response, service: str) -> str | None:

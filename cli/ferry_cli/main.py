@@ -22,5 +22,5 @@ def app() -> None:
     try:
         typer_app()
     except CliError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)  # one line
         raise SystemExit(1) from None

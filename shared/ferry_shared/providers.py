@@ -17,6 +17,9 @@ from ferry_shared.messages import Command, Event
 
 ProviderType = Literal["vsphere", "kubernetes", "local"]
 
+PROVIDER_NOT_READY = "provider_not_ready"
+"""The ``reason`` of the inventory API's 409 for a query on a provider that is not ready."""
+
 
 class ProviderPhase(StrEnum):
     CONNECTING = "connecting"

@@ -58,6 +58,16 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack
     assert status["reason"] == "invalid_login"
     assert "password" in status["message"].lower()
 
+    listing = stack.cli("inventory", "vms", "badpass")
+    assert listing.returncode == 1, listing.stdout
+    said = "".join(listing.stderr.split())
+    assert "".join(f"provider 'badpass' is in error (invalid_login): {status['message'].rstrip('.')}".split()) in said
+    assert "`ferryprovidershowbadpass`" in said
+    assert listing.stderr.strip().count("\n") == 0, "one line"
+    assert "0 VMs" not in listing.stdout
+    answer = httpx.get(f"{stack.inventory.http_url}/api/v1/providers/badpass/vms", headers=stack.security.api_headers())
+    assert (answer.status_code, answer.json()["reason"]) == (409, "provider_not_ready")
+
     bad_print = ":".join(["AB"] * 32)
     assert stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print).returncode == 0
     status = stack.wait_provider("badprint", "error")
@@ -107,6 +117,38 @@ def test_a_local_target_outside_the_allowed_roots_and_a_plan_into_namespace_dotd
         response = http.post(f"{stack.planner.http_url}/api/v1/plans", json=plan)
         assert response.status_code == 422, response.text
         assert "target_namespace" in response.json()["message"]
+
+
+def test_a_plan_into_a_local_target_is_not_ready_over_what_is_already_there(stack: Stack, tmp_path: Path) -> None:
+    root = tmp_path / "target"
+    interfaces = [{"name": "nic-0", "macAddress": "00:50:56:00:00:11"}]  # Finance DB's first NIC
+    manifest = {"spec": {"template": {"spec": {"domain": {"devices": {"interfaces": interfaces}}}}}}
+    for name in ("web-01", "earlier"):
+        (root / "apps" / name).mkdir(parents=True)
+        (root / "apps" / name / "virtualmachine.yaml").write_text(json.dumps(manifest if name == "earlier" else {}))
+    assert stack.add_vcenter("vcenter", password=stack.vcsim.password,
+                             thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
+    stack.ok("provider", "add", "disk", "--type", "local", "--path", str(root))
+    stack.wait_provider("vcenter", "ready")
+    stack.wait_provider("disk", "ready")
+    stack.ok("map", "network", "create", "net", "--source", "vcenter", "--target", "disk",
+             "--pair", "VM Network=pod", "--pair", "DC0_DVPG0=pod")  # fmt: skip
+    stack.ok("map", "storage", "create", "sto", "--source", "vcenter", "--target", "disk",
+             "--pair", "LocalDS_0=standard", "--pair", "LocalDS_1=standard")  # fmt: skip
+    vms = ("web-01", "Finance DB (prod)", "rdm-01:same-name", "exists-01:same-name")
+    created = stack.cli("plan", "create", "local", "--source", "vcenter", "--target", "disk", "--network-map", "net",
+                        "--storage-map", "sto", "--namespace", "apps", *[a for vm in vms for a in ("--vm", vm)],
+                        "--output", "json")  # fmt: skip
+    assert created.returncode == 1, created.stderr
+    plan = json.loads(created.stdout)
+    concerns = {vm["ref"]: {c["id"] for c in vm["concerns"]} for vm in plan["status"]["vms"]}
+    assert "vm.target.exists" in concerns["web-01"]
+    assert "vm.target.mac_conflict" in concerns["Finance DB (prod)"]
+    assert "vm.target_name.duplicate" in concerns["rdm-01"]
+    assert "vm.target_name.duplicate" in concerns["exists-01"]
+    assert "DuplicateTargetName" in {c["type"] for c in plan["status"]["conditions"]}
+    said = " ".join(created.stderr.split())
+    assert "plan 'local' is stored but not Ready" in said and "web-01: VM already exists on the target" in said
 
 
 def vsphere(stack: Stack) -> vim.ServiceInstance:
@@ -165,9 +207,13 @@ def test_providers_inventory_maps_and_plans(stack: Stack, target: KubeControlPla
                                "rdm-01", "twin", "ghost", "web-01") for arg in ("--vm", ref)]  # fmt: skip
     created = stack.cli("plan", "create", "p1", "--source", "vcenter", "--target", "cluster", "--network-map", "net",
                         "--storage-map", "sto", "--namespace", NAMESPACE, *vm_args, "--output", "json")  # fmt: skip
-    assert created.returncode == 0, created.stderr
+    assert created.returncode == 1, created.stderr
+    said = " ".join(created.stderr.split())
+    assert "plan 'p1' is stored but not Ready" in said and "(DuplicateVM; web-01: VM listed twice;" in said
+    assert "`ferry plan show p1`" in said
     plan = json.loads(created.stdout)
     assert plan["status"]["ready"] is False
+    assert stack.get(stack.planner, "/plans/p1")["plan"]["name"] == "p1", "the plan is stored all the same"
     concerns = {vm["ref"]: {c["id"] for c in vm["concerns"]} for vm in plan["status"]["vms"]}
     assert "vm.name.renamed" in concerns["Finance DB (prod)"]
     assert "vm.storage.unmapped" in concerns["Finance DB (prod)"]  # LocalDS_1 is not mapped

@@ -223,3 +223,54 @@ def test_a_vm_already_in_a_local_target_blocks_a_plan_that_would_overwrite_it() 
     assert "vm.target.exists" in concern_ids(status, "web-01")
     assert not status.ready
     assert validate_plan(plan("web-01", namespace="other"), context(target=local)).ready
+
+
+def test_a_mac_already_in_a_local_target_blocks_the_plan_as_on_a_cluster() -> None:
+    occupant = TargetVmRecord(id="ferry/other", name="other", namespace="ferry", macs=("AA:00:00:00:00:01",))
+    status = validate_plan(plan("web-01"), context(target=TargetView(checked=False, vms=[occupant])))
+    (concern,) = [c for c in status.vms[0].concerns if c.id == "vm.target.mac_conflict"]
+    assert concern.category is Category.CRITICAL
+    assert "ferry/other" in concern.assessment
+    assert not status.ready
+
+
+def pair_source(*vms: VmRecord) -> SourceView:
+    return SourceView(vms=list(vms), networks=SOURCE.networks, datastores=SOURCE.datastores, hosts=SOURCE.hosts)
+
+
+def test_two_vms_of_a_plan_with_the_same_mac_each_name_the_other() -> None:
+    source = pair_source(vm("app-a", "vm-a", nics=(("net-1", "02:00:00:00:00:0a"),)),
+                         vm("app-b", "vm-b", nics=(("net-1", "02:00:00:00:00:0A"),)))  # fmt: skip
+    status = validate_plan(plan("app-a", "app-b"), context(source=source))
+    assert not status.ready
+    assert "DuplicateMAC" in {c.type for c in status.conditions}
+    for ref, other in (("app-a", "'app-b' (vm-b)"), ("app-b", "'app-a' (vm-a)")):
+        (result,) = [r for r in status.vms if r.ref == ref]
+        (concern,) = [c for c in result.concerns if c.id == "vm.mac.duplicate"]
+        assert concern.category is Category.CRITICAL
+        assert "02:00:00:00:00:0a" in concern.assessment and other in concern.assessment
+    assert validate_plan(plan("app-a"), context(source=source)).ready, "alone, either VM is fine"
+
+
+def test_two_vms_of_a_plan_given_the_same_target_name_each_name_the_other() -> None:
+    source = pair_source(vm("app-a", "vm-a", nics=(("net-1", "02:00:00:00:00:0a"),)),
+                         vm("app-b", "vm-b", nics=(("net-1", "02:00:00:00:00:0b"),)))  # fmt: skip
+    same_name = Plan(
+        name="p", source_provider="vc", target_provider="kube", network_map="net", storage_map="sto",
+        target_namespace="ferry", vms=(PlanVm(ref="app-a", target_name="app"), PlanVm(ref="app-b", target_name="app")),
+    )  # fmt: skip
+    status = validate_plan(same_name, context(source=source))
+    assert not status.ready
+    assert "DuplicateTargetName" in {c.type for c in status.conditions}
+    for ref, other in (("app-a", "'app-b' (vm-b)"), ("app-b", "'app-a' (vm-a)")):
+        (result,) = [r for r in status.vms if r.ref == ref]
+        (concern,) = [c for c in result.concerns if c.id == "vm.target_name.duplicate"]
+        assert concern.category is Category.CRITICAL and other in concern.assessment
+    assert validate_plan(plan("app-a", "app-b"), context(source=source)).ready, "distinct names and MACs are fine"
+
+
+def test_a_vm_listed_twice_does_not_clash_with_itself() -> None:
+    status = validate_plan(plan("web-01", "vm-1"), context())
+    assert all(concern_ids(status, ref).isdisjoint({"vm.mac.duplicate", "vm.target_name.duplicate"})
+               for ref in ("web-01", "vm-1"))  # fmt: skip
+    assert {c.type for c in status.conditions} == {"DuplicateVM"}

@@ -5,7 +5,9 @@ from typing import Annotated, Any
 import typer
 
 from ferry_cli import client
+from ferry_cli.client import AnsweredError, CliError
 from ferry_cli.output import Column, OutputFormat, OutputOption, emit
+from ferry_shared.providers import PROVIDER_NOT_READY
 
 app = typer.Typer(help="Query a provider's inventory.", no_args_is_help=True)
 
@@ -44,6 +46,19 @@ KIND_COLUMNS: dict[str, list[Column]] = {
 }  # fmt: skip
 
 
+def _query(provider: str, path: str, **params: Any) -> Any:
+    """``path`` of the inventory API; a provider that is not ready is one line saying its
+    state and error and what to do, exit 1."""
+    try:
+        return client.inventory().get(path, **params)
+    except AnsweredError as error:
+        if error.reason != PROVIDER_NOT_READY:
+            raise
+        raise CliError(
+            f"{error.message}; `ferry provider show {provider}` shows its status, fix what it says and query again"
+        ) from None
+
+
 @app.command("vms")
 def vms(
     provider: ProviderArg,
@@ -55,7 +70,8 @@ def vms(
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
     """List a provider's VMs."""
-    result = client.inventory().get(
+    result = _query(
+        provider,
         f"/providers/{provider}/vms",
         name=name,
         power_state=power_state,
@@ -69,12 +85,12 @@ def vms(
 @app.command("vm")
 def vm(provider: ProviderArg, vm_ref: str, output: Annotated[OutputFormat, OutputOption] = OutputFormat.YAML) -> None:
     """Show one VM by id or name (YAML by default: everything the inventory knows)."""
-    emit(client.inventory().get(f"/providers/{provider}/vms/{vm_ref}"), output, VM_COLUMNS)
+    emit(_query(provider, f"/providers/{provider}/vms/{vm_ref}"), output, VM_COLUMNS)
 
 
 def _lister(kind: str) -> Any:
     def command(provider: ProviderArg, output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE) -> None:
-        result = client.inventory().get(f"/providers/{provider}/{kind}")
+        result = _query(provider, f"/providers/{provider}/{kind}")
         emit(result["items"], output, KIND_COLUMNS[kind], title=f"{result['total']} {kind}")
 
     command.__doc__ = f"List a provider's {kind}."

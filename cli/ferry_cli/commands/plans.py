@@ -7,9 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ferry_cli import client
+from ferry_cli.client import CliError
 from ferry_cli.output import OutputFormat, OutputOption, emit
 
 app = typer.Typer(help="Migration plans and their validation.", no_args_is_help=True)
+
+SHOWN_CRITICAL = 5
+"""How many Critical conditions and concerns the not-Ready line of ``plan create`` names."""
 
 PLAN_COLUMNS = [
     ("NAME", lambda p: p["plan"]["name"]),
@@ -44,7 +48,8 @@ def create(
     vm: Annotated[list[str], typer.Option("--vm", help="VM name or id, optionally NAME:TARGET_NAME (repeat)")],
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
-    """Create a cold-migration plan and show its validation."""
+    """Create a cold-migration plan and show its validation; exit 1 when it is not Ready
+    (the plan is stored all the same)."""
     body = {
         "name": name,
         "source_provider": source,
@@ -54,7 +59,32 @@ def create(
         "target_namespace": namespace,
         "vms": [_vm(v) for v in vm],
     }
-    _show(client.planner().post("/plans", body), output)
+    plan = client.planner().post("/plans", body)
+    _show(plan, output)
+    if not plan["status"]["ready"]:
+        raise CliError(not_ready_line(plan))
+
+
+def _critical(plan: dict[str, Any]) -> list[str]:
+    """The plan's Critical conditions and VM concerns, one short phrase each."""
+    found = [c["type"] for c in plan["status"]["conditions"] if c["category"] == "Critical"]
+    for vm in plan["status"]["vms"]:
+        found += [f"{vm['name'] or vm['ref']}: {c['label']}" for c in vm["concerns"] if c["category"] == "Critical"]
+    return found
+
+
+def not_ready_line(plan: dict[str, Any]) -> str:
+    """One line for a stored plan that is not Ready: what blocks it, how to see and fix it."""
+    name = plan["plan"]["name"]
+    critical = _critical(plan)
+    listed = "; ".join(critical[:SHOWN_CRITICAL])
+    if len(critical) > SHOWN_CRITICAL:
+        listed += f"; and {len(critical) - SHOWN_CRITICAL} more"
+    return (
+        f"plan '{name}' is stored but not Ready, {len(critical)} Critical ({listed}); fix those (maps, inventory, "
+        f"target) and it revalidates by itself, `ferry plan show {name}` shows it again, or `ferry plan delete "
+        f"{name}` and create it again to change its VMs"
+    )
 
 
 @app.command("list")

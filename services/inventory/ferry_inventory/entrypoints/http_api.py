@@ -2,7 +2,10 @@
 
 Provider names are DNS-1123 labels, source objects are named by up to 255 characters
 without control characters (``ferry_shared.api_fields``); anything else is a 422, and
-each route's OpenAPI lists the error answers it can give.
+each route's OpenAPI lists the error answers it can give. A provider that is not ready
+(still connecting, or in error) has no inventory to answer from: its queries are a 409
+``provider_not_ready`` whose message gives the provider's phase, reason and message,
+never an empty list.
 """
 
 from typing import Annotated, Any
@@ -12,9 +15,10 @@ from fastapi import APIRouter, FastAPI, Path, Query
 
 from ferry_inventory.domain.index import InventoryIndex, VmFilter
 from ferry_shared.api_auth.access import requires
-from ferry_shared.api_errors import ApiError, error_responses
+from ferry_shared.api_errors import ApiError, ErrorBody, error_responses
 from ferry_shared.api_fields import Dns1123Label, ObjectId, SourceRef, shown
 from ferry_shared.inventory import RECORD_TYPES
+from ferry_shared.providers import PROVIDER_NOT_READY, ProviderPhase, ProviderStatus
 
 KIND_PATHS = {
     "vms": "vm",
@@ -39,9 +43,31 @@ def _plain(value: object) -> Any:
     return msgspec.to_builtins(value)
 
 
-def _provider_known(index: InventoryIndex, provider: str) -> None:
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **error_responses(404, 422),
+    409: {
+        "model": ErrorBody,
+        "description": f"`{PROVIDER_NOT_READY}`: the provider is still connecting or in error, so it has no "
+        "inventory to answer from; the message gives its phase, reason and message",
+    },
+}
+
+
+def not_ready_message(provider: str, status: ProviderStatus | None) -> str:
+    """What a query on a provider that is not ready answers: its state, its error, what to do."""
+    if status is None or status.phase is ProviderPhase.CONNECTING:
+        return f"provider {shown(provider)} is still connecting and has no inventory yet; query again once it is ready"
+    reason = f" ({status.reason})" if status.reason else ""
+    said = f": {status.message.rstrip('.')}" if status.message else ""
+    return f"provider {shown(provider)} is in error{reason}{said}; its inventory is available once it is ready again"
+
+
+def _provider_ready(index: InventoryIndex, provider: str) -> None:
     if provider not in index.providers():
         raise ApiError(404, "provider_not_found", f"no inventory for provider {shown(provider)}; is it connected?")
+    status = index.status(provider)
+    if status is None or status.phase is not ProviderPhase.READY:
+        raise ApiError(409, PROVIDER_NOT_READY, not_ready_message(provider, status))
 
 
 def inventory_router(index: InventoryIndex) -> APIRouter:
@@ -56,7 +82,7 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
 
     @router.get(
         "/providers/{provider}/vms",
-        responses=error_responses(404, 422),
+        responses=QUERY_ERRORS,
         dependencies=[requires("get", "inventory", name="provider")],
     )
     def vms(
@@ -69,30 +95,30 @@ def inventory_router(index: InventoryIndex) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        _provider_known(index, provider)
+        _provider_ready(index, provider)
         query = VmFilter(name=name, power_state=power_state, host=host, datastore=datastore, network=network)
         found = index.vms(provider, query)
         return {"total": len(found), "items": _plain(found[offset : offset + limit])}
 
     @router.get(
         "/providers/{provider}/{kind_path}",
-        responses=error_responses(404, 422),
+        responses=QUERY_ERRORS,
         dependencies=[requires("get", "inventory", name="provider")],
     )
     def list_kind(provider: Dns1123Label, kind_path: KindPath) -> dict[str, Any]:
         kind = _kind(kind_path)
-        _provider_known(index, provider)
+        _provider_ready(index, provider)
         items = index.records(provider, kind)
         return {"total": len(items), "items": _plain(items)}
 
     @router.get(
         "/providers/{provider}/{kind_path}/{identifier:path}",
-        responses=error_responses(404, 422),
+        responses=QUERY_ERRORS,
         dependencies=[requires("get", "inventory", name="provider")],
     )
     def get_one(provider: Dns1123Label, kind_path: KindPath, identifier: Identifier) -> Any:
         kind = _kind(kind_path)
-        _provider_known(index, provider)
+        _provider_ready(index, provider)
         record = index.get(provider, kind, identifier)
         if record is None:
             by_name = [r for r in index.records(provider, kind) if r.name == identifier]

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ferry_planner.domain import vm_checks
+from ferry_planner.domain import plan_clashes, vm_checks
 from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.plans import Plan, PlanVm
@@ -111,7 +111,7 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
     """Validate ``plan`` against what it refers to."""
     conditions = _plan_conditions(plan, ctx)
     results: list[VmValidation] = []
-    resolved_ids: list[str] = []
+    resolved: list[VmRecord] = []
     for plan_vm in plan.vms:
         if ctx.source is None:
             results.append(VmValidation(ref=plan_vm.ref))
@@ -120,7 +120,7 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
         if vm is None:
             results.append(VmValidation(ref=plan_vm.ref, concerns=tuple(concerns)))
             continue
-        resolved_ids.append(vm.id)
+        resolved.append(vm)
         target_name, name_concerns = vm_checks.target_name(vm, plan_vm.target_name)
         concerns += name_concerns
         concerns += vm_checks.target_namespace(vm, target_name, plan.target_namespace)
@@ -138,14 +138,15 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
             VmValidation(ref=plan_vm.ref, id=vm.id, name=vm.name, target_name=target_name, concerns=tuple(concerns))
         )
 
-    duplicates = {vm_id for vm_id, count in Counter(resolved_ids).items() if count > 1}
+    duplicates = {vm_id for vm_id, count in Counter(vm.id for vm in resolved).items() if count > 1}
     if duplicates:
         conditions.append(_critical("DuplicateVM", f"the plan names these VMs more than once: {sorted(duplicates)}"))
-        results = [_with_duplicate_concern(r) if r.id in duplicates else r for r in results]
-    target_names = Counter(r.target_name for r in results if r.target_name and r.id not in duplicates)
-    clashing = {name for name, count in target_names.items() if count > 1}
-    if clashing:
-        conditions.append(_critical("DuplicateTargetName", f"several VMs would get the same name: {sorted(clashing)}"))
+        results = [_with_concerns(r, _duplicate_concern(r)) if r.id in duplicates else r for r in results]
+    distinct = [vm for vm in {vm.id: vm for vm in resolved}.values() if vm.id not in duplicates]
+    target_names = {r.id: r.target_name for r in results if r.id}
+    conditions += _clash_conditions(distinct, target_names)
+    clashes = plan_clashes.clashes(distinct, target_names)
+    results = [_with_concerns(r, *clashes[r.id]) if r.id in clashes else r for r in results]
 
     critical = any(c.category is Category.CRITICAL for c in conditions) or any(
         concern.category is Category.CRITICAL for r in results for concern in r.concerns
@@ -153,17 +154,31 @@ def validate_plan(plan: Plan, ctx: PlanContext) -> PlanStatus:
     return PlanStatus(ready=not critical, conditions=tuple(conditions), vms=tuple(results))
 
 
-def _with_duplicate_concern(result: VmValidation) -> VmValidation:
-    duplicate = Concern(
+def _clash_conditions(distinct: list[VmRecord], target_names: dict[str, str]) -> list[Condition]:
+    """Plan conditions for VMs of the plan that would share a target name or a MAC address."""
+    conditions: list[Condition] = []
+    names = Counter(target_names[vm.id] for vm in distinct if target_names.get(vm.id))
+    if clashing := sorted(name for name, count in names.items() if count > 1):
+        conditions.append(_critical("DuplicateTargetName", f"several VMs would get the same name: {clashing}"))
+    if shared := plan_clashes.shared_macs(distinct):
+        conditions.append(_critical("DuplicateMAC", f"several VMs of the plan have the same MAC address: {shared}"))
+    return conditions
+
+
+def _duplicate_concern(result: VmValidation) -> Concern:
+    return Concern(
         id="vm.duplicate",
         category=Category.CRITICAL,
         label="VM listed twice",
         assessment=f"VM '{result.name}' ({result.id}) appears more than once in the plan; list it once",
     )
+
+
+def _with_concerns(result: VmValidation, *concerns: Concern) -> VmValidation:
     return VmValidation(
         ref=result.ref,
         id=result.id,
         name=result.name,
         target_name=result.target_name,
-        concerns=(*result.concerns, duplicate),
+        concerns=(*result.concerns, *concerns),
     )
