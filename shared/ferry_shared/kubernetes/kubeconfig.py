@@ -26,7 +26,7 @@ from kubernetes.config.incluster_config import (
 from kubernetes.config.kube_config import KubeConfigLoader
 
 from ferry_shared.credentials import Secret
-from ferry_shared.kubernetes.failures import KUBECONFIG_INVALID, TargetError
+from ferry_shared.kubernetes.failures import KUBECONFIG_INVALID, TargetError, safe_url
 from ferry_shared.providers import ProviderSpec
 
 
@@ -79,6 +79,20 @@ def _check_context(document: Mapping[str, Any], wanted: str) -> str:
                 "which Ferry does not run; use a client certificate or a (service account) token"
             )
     return chosen
+
+
+def endpoint_of(kubeconfig: Secret, context: str) -> tuple[str, str]:
+    """The API server URL (without user-info, query or fragment) and the name of the context
+    that ``context`` resolves to (the current context when empty): what a provider is listed
+    with. Raises :class:`TargetError` (``kubeconfig_invalid``) as :func:`from_kubeconfig` does."""
+    document = _parse(kubeconfig)
+    chosen = _check_context(document, context)
+    cluster = _named(document, "clusters", str(_named(document, "contexts", chosen).get("cluster", "")))
+    try:
+        server = safe_url(str(cluster["server"]))
+    except ValueError:  # a port that is no number; the message must not quote the URL
+        raise _invalid(f"the server URL of context '{chosen}' is malformed") from None
+    return server, chosen
 
 
 def _check_tls_files(configuration: Configuration, context: str) -> None:
