@@ -135,10 +135,10 @@ def in_cluster(explicit: bool) -> Configuration:
     if not os.environ.get(SERVICE_HOST_ENV_NAME):
         raise _invalid(
             "the provider uses the in-cluster service account, but Ferry is not running inside a cluster; "
-            "give the provider a kubeconfig"
+            "give the provider a kubeconfig: `ferry provider update NAME --kubeconfig FILE`"
             if explicit
             else "no kubeconfig is stored for the provider and Ferry is not running inside a cluster; "
-            "add the provider again with a kubeconfig"
+            "give it one: `ferry provider update NAME --kubeconfig FILE`"
         )
     configuration = Configuration()
     try:
