@@ -100,7 +100,7 @@ def planner_router(api: PlannerApi) -> APIRouter:
     @router.patch(
         "/providers/{name}",
         tags=["providers"],
-        responses=error_responses(404, 409, 422, 503),
+        responses=error_responses(400, 404, 409, 422, 503),
         dependencies=[requires("update", "providers", name="name")],
     )
     async def update_provider(name: Dns1123Label, body: ProviderPatchIn) -> JSONResponse:
