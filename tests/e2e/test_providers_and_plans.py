@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from kubernetes import client
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
@@ -51,12 +52,18 @@ def stack(
         yield stack
 
 
-def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack) -> None:
-    assert stack.add_vcenter("badpass", password="wrong-" + stack.vcsim.password,
-                       thumbprint=stack.vcsim.thumbprint_sha256).returncode == 0  # fmt: skip
-    status = stack.wait_provider("badpass", "error")
-    assert status["reason"] == "invalid_login"
-    assert "password" in status["message"].lower()
+def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong_and_an_update_fixes_them(stack: Stack) -> None:
+    added = stack.add_vcenter("badpass", password="wrong-" + stack.vcsim.password,
+                              thumbprint=stack.vcsim.thumbprint_sha256)  # fmt: skip
+    assert added.returncode == 1, "add waits for the provider and fails with its error"
+    assert "provider badpass: error:" in added.stderr and "(invalid_login)" in added.stderr
+    assert "ferry provider update NAME --username USER --password-stdin" in added.stderr
+    status = stack.provider("badpass")["status"]
+    assert (status["phase"], status["reason"]) == ("error", "invalid_login")
+    fixed = stack.cli("provider", "update", "badpass", "--password-stdin", stdin=stack.vcsim.password + "\n")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "provider badpass: ready" in fixed.stderr
+    assert stack.provider("badpass")["generation"] == 2
 
     listing = stack.cli("inventory", "vms", "badpass")
     assert listing.returncode == 1, listing.stdout
@@ -69,10 +76,22 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong(stack: Stack
     assert (answer.status_code, answer.json()["reason"]) == (409, "provider_not_ready")
 
     bad_print = ":".join(["AB"] * 32)
-    assert stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print).returncode == 0
-    status = stack.wait_provider("badprint", "error")
-    assert status["reason"] == "thumbprint_mismatch"
-    assert stack.vcsim.thumbprint_sha256 in status["message"]
+    added = stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print)
+    assert added.returncode == 1 and "(thumbprint_mismatch)" in added.stderr
+    assert f"ferry provider update NAME --thumbprint {stack.vcsim.thumbprint_sha256}" in added.stderr
+    typed = stack.cli("provider", "update", "badprint", "--type", "kubernetes")
+    assert typed.returncode == 2, "no such option: the type is not changeable"
+    url = f"{stack.planner.http_url}/api/v1/providers/badprint"
+    response = httpx.patch(url, json={"type": "kubernetes"}, headers=stack.security.api_headers())
+    assert response.status_code == 422 and "type cannot be changed" in response.json()["message"]
+    fixed = stack.cli("provider", "update", "badprint", "--thumbprint", stack.vcsim.thumbprint_sha256, "-o", "json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["status"]["phase"] == "ready"
+    assert stack.cli("provider", "add", "later", "--type", "vsphere", "--url", stack.vcsim.sdk_url, "--username", "x",
+                     "--insecure", "--password-stdin", "--no-wait", stdin="nope\n").returncode == 0  # fmt: skip
+    for secret in ("wrong-" + stack.vcsim.password, stack.vcsim.password):
+        for text in (*stack.responses, *stack.logs(), nats_stream_dump(stack.nats)):
+            assert secret not in text
 
 
 def test_malformed_requests_get_a_reason_and_a_message(stack: Stack) -> None:
@@ -178,6 +197,10 @@ def test_providers_inventory_maps_and_plans(stack: Stack, target: KubeControlPla
     source_status = stack.wait_provider("vcenter", "ready")
     assert source_status["counts"]["vm"] == 9
     stack.wait_provider("cluster", "ready")
+    config = yaml.safe_load(kubeconfig.read_text())
+    server = next(c["cluster"]["server"] for c in config["clusters"])
+    listed = {p["spec"]["name"]: p["spec"] for p in json.loads(stack.ok("provider", "list", "-o", "json"))}
+    assert (listed["cluster"]["url"], listed["cluster"]["context"]) == (server.rstrip("/"), config["current-context"])
 
     listing = stack.cli("inventory", "vms", "vcenter", "--output", "json")
     vms = {vm["name"]: vm for vm in json.loads(listing.stdout)}

@@ -241,7 +241,7 @@ RANDOM_IN_ANOTHER_THREAD = pytest.mark.filterwarnings(
 @RANDOM_IN_ANOTHER_THREAD
 def test_the_planner_api_keeps_its_contract(nats_for_contracts: NatsServer) -> None:
     with contract_of(nats_for_contracts, planner) as schema:
-        assert "POST /api/v1/plans" in operations(schema) and len(operations(schema)) == 20, sorted(operations(schema))
+        assert "POST /api/v1/plans" in operations(schema) and len(operations(schema)) == 21, sorted(operations(schema))
         failures = broken_promises(schema) + open_without_token(schema)
     assert not failures, "\n\n".join(failures)
 

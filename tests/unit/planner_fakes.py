@@ -156,6 +156,13 @@ class FakeResources:
         self.records[(kind, name)], self.revisions[(kind, name)] = value, self._next
         return self._next
 
+    async def replace(self, kind: type[R], name: str, value: R, *, revision: int) -> int | None:
+        if self.revisions.get((kind, name)) != revision:
+            return None
+        self._next += 1
+        self.records[(kind, name)], self.revisions[(kind, name)] = value, self._next
+        return self._next
+
     async def delete(self, kind: type[R], name: str) -> None:
         self.records.pop((kind, name), None)
         self.revisions.pop((kind, name), None)

@@ -27,6 +27,7 @@ PLANNER_ROUTES = {
     "POST /api/v1/providers": ("create", "providers", None),
     "GET /api/v1/providers": ("list", "providers", None),
     "GET /api/v1/providers/{name}": ("get", "providers", "name"),
+    "PATCH /api/v1/providers/{name}": ("update", "providers", "name"),
     "DELETE /api/v1/providers/{name}": ("delete", "providers", "name"),
     "POST /api/v1/networkmaps": ("create", "networkmaps", None),
     "GET /api/v1/networkmaps": ("list", "networkmaps", None),
@@ -223,3 +224,18 @@ async def test_reads_are_not_audited_and_an_unreachable_cluster_is_a_503(caplog:
     authenticator.down = True
     answer = await client.get("/api/v1/providers", headers={"Authorization": f"Bearer {GOOD}"})
     assert answer.status_code == 503 and answer.json()["reason"] == "auth_unavailable"
+
+
+async def test_a_provider_change_needs_update_on_providers_and_is_audited_without_its_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    authenticator = RoleAuthenticator()
+    planner = TestClient(planner_app(ApiGuard(authenticator)))
+    with caplog.at_level(logging.INFO, logger=AUDIT_LOGGER):
+        refused = await planner.patch("/api/v1/providers/vc", headers={"Authorization": f"Bearer {GOOD}"},
+                                      json={"password": "n3w-passw0rd"})  # fmt: skip
+    assert refused.status_code == 403
+    assert authenticator.checks[-1] == AccessCheck(verb="update", resource="providers", name="vc")
+    [line] = [record.__dict__["audit"] for record in caplog.records if record.name == AUDIT_LOGGER]
+    assert (line["verb"], line["resource"], line["name"], line["method"]) == ("update", "providers", "vc", "PATCH")
+    assert "n3w-passw0rd" not in caplog.text

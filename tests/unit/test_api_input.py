@@ -6,7 +6,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ferry_planner.entrypoints.api_models import MAX_VMS, CancelIn, NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
+from ferry_planner.entrypoints.api_models import (
+    MAX_VMS,
+    CancelIn,
+    NetworkMapIn,
+    PlanIn,
+    ProviderIn,
+    ProviderPatchIn,
+    StorageMapIn,
+)
 from ferry_shared.api_fields import shown
 
 
@@ -63,6 +71,18 @@ def test_provider_settings_are_checked() -> None:
         with pytest.raises(ValidationError):
             ProviderIn.model_validate({"name": "vc", "type": "local"} | bad)
     assert ProviderIn.model_validate({"name": "vc", "type": "vsphere", "ca_bundle": "-----BEGIN\nx\n-----END\n"})
+
+
+def test_a_provider_change_is_checked_like_a_new_provider_and_names_no_provider() -> None:
+    assert ProviderPatchIn.model_validate({}).model_dump(exclude_none=True) == {}
+    good = ProviderPatchIn.model_validate(
+        {"thumbprint": ":".join(["CD"] * 32), "insecure": False, "password": "hunter2"}
+    )
+    assert good.password is not None and "hunter2" not in repr(good)
+    for bad in ({"url": "https://vc/ sdk"}, {"thumbprint": "AB:CD"}, {"username": "a\nb"}, {"path": "/tmp\x00"},
+                {"name": "other"}, {"type": "vmware"}, {"password": "x" * 1025}, {"context": "c" * 300}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            ProviderPatchIn.model_validate(bad)
 
 
 def test_a_refusal_shows_a_short_escaped_piece_of_the_value() -> None:

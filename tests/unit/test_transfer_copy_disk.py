@@ -431,7 +431,9 @@ async def test_only_vsphere_sources_are_copied() -> None:
 
 
 LOGIN_REFUSED = ProviderError(
-    INVALID_LOGIN, "vCenter at vc:443 refused the user name 'u' or its password; check both and update the provider"
+    INVALID_LOGIN,
+    "vCenter at vc:443 refused the user name 'u' or its password; check both and set them with "
+    "`ferry provider update NAME --username USER --password-stdin`",
 )
 
 

@@ -67,7 +67,10 @@ PowerOffMethod = Literal["guest_shutdown", "power_off"]
 
 
 def _missing_credentials(provider: str) -> PermanentError:
-    return PermanentError("credentials_missing", f"no credentials are stored for provider '{provider}'; add it again")
+    return PermanentError(
+        "credentials_missing",
+        f"no credentials are stored for provider '{provider}'; set them with `ferry provider update {provider}`",
+    )
 
 
 async def connect_provider(

@@ -58,7 +58,7 @@ async def answer_source_session(
     if password is None:
         return _refused(
             PROVIDER_NOT_READY,
-            f"no password is stored for provider '{name}'; add the provider again with its password",
+            f"no password is stored for provider '{name}'; set it with `ferry provider update {name} --password-stdin`",
             asker=asker,
         )
     spec = connection.provider

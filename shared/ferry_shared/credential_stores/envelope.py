@@ -78,7 +78,8 @@ def open_envelope(keyring: Keyring, provider: str, envelope: Envelope) -> Secret
         raise CredentialsUnreadableError(
             provider,
             f"it is encrypted with key '{envelope.key_id}', which is not in the secrets key file "
-            f"(its keys: {', '.join(sorted(keyring.keys))}); restore that key or add the provider again",
+            f"(its keys: {', '.join(sorted(keyring.keys))}); restore that key or store the secret again "
+            "with `ferry provider update`",
         )
     if len(envelope.nonce) != NONCE_BYTES:
         raise CredentialsUnreadableError(provider, "the stored envelope is malformed")

@@ -40,7 +40,9 @@ class EncryptedKvStore:
         envelope = parse(entry.value)
         if envelope is None:
             raise CredentialsUnreadableError(
-                provider, "it is stored unencrypted; restart the planner (which encrypts it) or add the provider again"
+                provider,
+                "it is stored unencrypted; restart the planner (which encrypts it) or store it again "
+                "with `ferry provider update`",
             )
         return open_envelope(self._keyring, provider, envelope)
 

@@ -26,7 +26,7 @@ from kubernetes.config.incluster_config import (
 from kubernetes.config.kube_config import KubeConfigLoader
 
 from ferry_shared.credentials import Secret
-from ferry_shared.kubernetes.failures import KUBECONFIG_INVALID, TargetError
+from ferry_shared.kubernetes.failures import KUBECONFIG_INVALID, TargetError, safe_url
 from ferry_shared.providers import ProviderSpec
 
 
@@ -81,6 +81,20 @@ def _check_context(document: Mapping[str, Any], wanted: str) -> str:
     return chosen
 
 
+def endpoint_of(kubeconfig: Secret, context: str) -> tuple[str, str]:
+    """The API server URL (without user-info, query or fragment) and the name of the context
+    that ``context`` resolves to (the current context when empty): what a provider is listed
+    with. Raises :class:`TargetError` (``kubeconfig_invalid``) as :func:`from_kubeconfig` does."""
+    document = _parse(kubeconfig)
+    chosen = _check_context(document, context)
+    cluster = _named(document, "clusters", str(_named(document, "contexts", chosen).get("cluster", "")))
+    try:
+        server = safe_url(str(cluster["server"]))
+    except ValueError:  # a port that is no number; the message must not quote the URL
+        raise _invalid(f"the server URL of context '{chosen}' is malformed") from None
+    return server, chosen
+
+
 def _check_tls_files(configuration: Configuration, context: str) -> None:
     """Load the CA and client certificate once, so a broken one is named now rather
     than surfacing as an obscure TLS error on the first request."""
@@ -121,10 +135,10 @@ def in_cluster(explicit: bool) -> Configuration:
     if not os.environ.get(SERVICE_HOST_ENV_NAME):
         raise _invalid(
             "the provider uses the in-cluster service account, but Ferry is not running inside a cluster; "
-            "give the provider a kubeconfig"
+            "give the provider a kubeconfig: `ferry provider update NAME --kubeconfig FILE`"
             if explicit
             else "no kubeconfig is stored for the provider and Ferry is not running inside a cluster; "
-            "add the provider again with a kubeconfig"
+            "give it one: `ferry provider update NAME --kubeconfig FILE`"
         )
     configuration = Configuration()
     try:

@@ -81,7 +81,7 @@ def login_error(endpoint: Endpoint, username: str, error: BaseException) -> Prov
         return ProviderError(
             INVALID_LOGIN,
             f"vCenter at {endpoint} refused the user name {username!r} or its password; "
-            "check both and update the provider",
+            "check both and set them with `ferry provider update NAME --username USER --password-stdin`",
         )
     if isinstance(error, ThumbprintMismatchException):
         return ProviderError(THUMBPRINT_MISMATCH, f"the certificate of {endpoint} changed while connecting: {error}")

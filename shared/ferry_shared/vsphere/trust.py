@@ -128,7 +128,8 @@ def probe(endpoint: Endpoint, context: ssl.SSLContext, pinned: str, timeout: flo
         raise ProviderError(
             THUMBPRINT_MISMATCH,
             f"{endpoint} presented a certificate with SHA-256 thumbprint {presented}, but the provider "
-            f"pins {pinned}; if vCenter's certificate was replaced on purpose, update the thumbprint",
+            f"pins {pinned}; if vCenter's certificate was replaced on purpose, pin the new one with "
+            f"`ferry provider update NAME --thumbprint {presented}`",
         )
     return presented
 

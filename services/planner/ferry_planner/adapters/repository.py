@@ -61,6 +61,13 @@ class PlannerRepository:
         except KeyWrongLastSequenceError:
             return None
 
+    async def replace(self, kind: type[T], name: str, value: T, *, revision: int) -> int | None:
+        """Store ``value`` only if the record is still at ``revision``: its new revision, or None."""
+        try:
+            return int(await self._kv.update(self._key(kind, name), msgspec.json.encode(value), last=revision))
+        except KeyWrongLastSequenceError:
+            return None
+
     async def delete(self, kind: type[T], name: str) -> None:
         await self._kv.delete(self._key(kind, name))
 

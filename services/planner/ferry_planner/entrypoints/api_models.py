@@ -67,6 +67,28 @@ class ProviderIn(_Strict):
     path: LongText = Field("", description="target directory (local)")
 
 
+class ProviderPatchIn(_Strict):
+    """Settings of a provider to change; a field left out stays as it is, ``""`` clears it.
+    ``password`` and ``kubeconfig`` are stored apart and never returned. The type cannot
+    change (422); while a migration uses the provider, ``url``, ``context``, ``in_cluster``,
+    ``path`` and a kubeconfig for another server or context are refused (409
+    ``provider_in_use``), while the password, user name and certificate trust may change."""
+
+    type: Literal["vsphere", "kubernetes", "local"] | None = Field(
+        None, description="only to check: a provider's type cannot be changed"
+    )
+    url: Url | None = Field(None, description="vsphere: https://vcenter.example.com/sdk or just a host")
+    username: ShortText | None = None
+    password: Annotated[SecretStr | None, Field(max_length=MAX_PASSWORD)] = None
+    ca_bundle: PemText | None = Field(None, description="vsphere: PEM certificates the vCenter's must chain to")
+    thumbprint: Thumbprint | None = Field(None, description="vsphere: SHA-256 of the vCenter's certificate, hex")
+    insecure: bool | None = None
+    kubeconfig: Annotated[SecretStr | None, Field(max_length=MAX_KUBECONFIG)] = None
+    context: ShortText | None = Field(None, description="kubernetes: context of the kubeconfig")
+    in_cluster: bool | None = None
+    path: LongText | None = Field(None, description="local: target directory")
+
+
 class NetworkPairIn(_Strict):
     source: SourceRef = Field(description="source network, by name or id")
     destination: Literal["pod", "multus", "ignored"]

@@ -18,13 +18,22 @@ from ferry_planner.adapters.broadcast import Broadcaster
 from ferry_planner.bootstrap import PlannerApi
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, NetworkPair, StorageMap, StoragePair
 from ferry_planner.domain.plans import Plan, PlanVm
-from ferry_planner.entrypoints.api_models import CancelIn, MigrationIn, NetworkMapIn, PlanIn, ProviderIn, StorageMapIn
+from ferry_planner.domain.providers import ProviderChange
+from ferry_planner.entrypoints.api_models import (
+    CancelIn,
+    MigrationIn,
+    NetworkMapIn,
+    PlanIn,
+    ProviderIn,
+    ProviderPatchIn,
+    StorageMapIn,
+)
 from ferry_planner.handlers import maps as map_cases
 from ferry_planner.handlers import migration_queries
 from ferry_planner.handlers import plans as plan_cases
 from ferry_planner.handlers import providers as provider_cases
 from ferry_planner.handlers.cancel_migration import cancel_migration as cancel_vms
-from ferry_planner.handlers.errors import ConflictError, NotFoundError
+from ferry_planner.handlers.errors import ConflictError, InvalidError, NotFoundError
 from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.api_auth.access import requires
 from ferry_shared.api_errors import error_responses
@@ -87,6 +96,29 @@ def planner_router(api: PlannerApi) -> APIRouter:
     )
     async def provider(name: Dns1123Label) -> JSONResponse:
         return _json(await provider_cases.provider(ports, name))
+
+    @router.patch(
+        "/providers/{name}",
+        tags=["providers"],
+        responses=error_responses(400, 404, 409, 422, 503),
+        dependencies=[requires("update", "providers", name="name")],
+    )
+    async def update_provider(name: Dns1123Label, body: ProviderPatchIn) -> JSONResponse:
+        """Change a provider's settings, password or kubeconfig (fields left out stay): the
+        inventory connects it again and its plans are validated again; follow its status until
+        it is ready or in error. The type cannot be changed (422). While a migration uses the
+        provider, only its password, user name and certificate trust (``ca_bundle``,
+        ``thumbprint``, ``insecure``) may change; ``url``, ``context``, ``in_cluster``, ``path``
+        or a kubeconfig for another server or context answer 409 ``provider_in_use``."""
+        secret_field = body.password or body.kubeconfig
+        secret = Secret(secret_field.get_secret_value()) if secret_field else None
+        if body.password is not None and body.kubeconfig is not None:
+            raise InvalidError("give a password (vsphere) or a kubeconfig (kubernetes), not both")
+        change = ProviderChange(**body.model_dump(exclude={"type", "password", "kubeconfig"}))
+        secret_name = "password" if body.password is not None else "kubeconfig"
+        return _json(
+            await provider_cases.update_provider(ports, name, change, secret, secret_field=secret_name, type_=body.type)
+        )
 
     @router.delete(
         "/providers/{name}",

@@ -1,23 +1,29 @@
-"""Use cases of providers: add, delete, show. A provider's secret is stored apart from its
-settings; the inventory service is told to connect or disconnect it."""
+"""Use cases of providers: add, update, delete, show. A provider's secret is stored apart
+from its settings; the inventory service is told to connect (again) or disconnect it."""
 
 from pathlib import Path
 
+import msgspec
+
 from ferry_planner.domain.migrations import MigrationPhase
-from ferry_planner.domain.providers import ProviderRecord, effective_status
+from ferry_planner.domain.providers import CHANGEABLE, ProviderChange, ProviderRecord, effective_status, moved
 from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, check_name
 from ferry_planner.handlers.lookups import require, require_stored
 from ferry_shared.credentials import Secret
+from ferry_shared.errors import TemporaryError
 from ferry_shared.ids import message_id
+from ferry_shared.kubernetes.failures import TargetError
+from ferry_shared.kubernetes.kubeconfig import endpoint_of
 from ferry_shared.local_roots import outside_roots_message, root_of
 from ferry_shared.providers import ConnectProvider, DisconnectProvider, ProviderSpec
 
 
 async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret | None) -> ProviderView:
     check_name("provider", spec.name)
-    _check_provider_spec(spec, secret, ports.local_target_roots)
+    _check_provider_spec(spec, secret is not None, ports.local_target_roots)
+    spec = with_kubeconfig_endpoint(spec, secret)
     record = ProviderRecord(spec=spec, generation=1)
     revision = await ports.resources.create(ProviderRecord, spec.name, record)
     if revision is None:
@@ -32,6 +38,84 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
     )
     changed(ports, "provider", spec.name)
     return await provider(ports, spec.name)
+
+
+async def update_provider(
+    ports: PlannerPorts,
+    name: str,
+    change: ProviderChange,
+    secret: Secret | None = None,
+    *,
+    secret_field: str = "",
+    type_: str | None = None,
+) -> ProviderView:
+    """Change a provider's settings or secret, then have the inventory connect it again (a new
+    generation) and every plan validated again. While a migration uses the provider only its
+    credentials and certificate trust may change, not where it is (409 ``provider_in_use``).
+    ``secret_field`` names what ``secret`` was given as (``password``, ``kubeconfig``)."""
+    revision = await require_stored(ports, ProviderRecord, "provider", name)
+    record = await require(ports, ProviderRecord, "provider", name)
+    before = record.spec
+    _check_change(before, change, secret_field if secret is not None else None, type_)
+    stored_secret = secret or await ports.credentials.get(name)
+    after = change.applied_to(before)
+    _check_provider_spec(after, stored_secret is not None, ports.local_target_roots)
+    if after.type == "kubernetes" and (
+        secret is not None or change.context is not None or change.in_cluster is not None
+    ):
+        after = with_kubeconfig_endpoint(after, stored_secret)
+    if (where := moved(before, after)) and (users := migrations_using(ports, name)):
+        raise ConflictError(
+            "provider_in_use",
+            f"provider '{name}' is used by migration '{users[0]}': its {', '.join(where)} cannot change until "
+            "the migration ends (its password, user name and certificate trust can); cancel it or wait for it to end",
+        )
+    if secret is not None:
+        await ports.credentials.put(name, secret)  # first: the new generation always connects with it
+    updated = ProviderRecord(spec=after, generation=record.generation + 1)
+    new_revision = await ports.resources.replace(ProviderRecord, name, updated, revision=revision)
+    if new_revision is None:
+        raise TemporaryError(
+            "provider_changed_elsewhere", f"provider '{name}' was changed meanwhile; read it again and retry", delay=0.5
+        )
+    await ports.publisher.publish(
+        ConnectProvider(
+            message_id=message_id("connect", name, str(new_revision)), provider=after, generation=updated.generation
+        )
+    )
+    changed(ports, "provider", name)
+    return await provider(ports, name)
+
+
+def _check_change(before: ProviderSpec, change: ProviderChange, secret_field: str | None, type_: str | None) -> None:
+    if type_ is not None and type_ != before.type:
+        raise InvalidError(
+            f"a provider's type cannot be changed (provider '{before.name}' is {before.type}); "
+            "delete it and add a new one"
+        )
+    given = set(change.given()) | ({secret_field} if secret_field else set())
+    if not given:
+        raise InvalidError(f"nothing to change: give one of {', '.join(sorted(CHANGEABLE[before.type]))}")
+    if foreign := sorted(given - CHANGEABLE[before.type]):
+        hint = "; its URL is its kubeconfig's server" if before.type == "kubernetes" and "url" in foreign else ""
+        raise InvalidError(
+            f"a {before.type} provider has no {', '.join(foreign)} to change "
+            f"(it has {', '.join(sorted(CHANGEABLE[before.type]))}){hint}"
+        )
+
+
+def with_kubeconfig_endpoint(spec: ProviderSpec, kubeconfig: Secret | None) -> ProviderSpec:
+    """A kubernetes provider with its kubeconfig's API server as ``url`` and the context it
+    uses as ``context`` (what it is listed with; never a credential of the kubeconfig)."""
+    if spec.type != "kubernetes":
+        return spec
+    if spec.in_cluster or kubeconfig is None:
+        return msgspec.structs.replace(spec, url="")
+    try:
+        server, context = endpoint_of(kubeconfig, spec.context)
+    except TargetError as error:
+        raise InvalidError(error.message) from None
+    return msgspec.structs.replace(spec, url=server, context=context)
 
 
 async def delete_provider(ports: PlannerPorts, name: str) -> None:
@@ -84,16 +168,16 @@ def changed(ports: PlannerPorts, kind: str, name: str) -> None:
     ports.revalidation.request()
 
 
-def _check_provider_spec(spec: ProviderSpec, secret: Secret | None, local_roots: tuple[Path, ...]) -> None:
+def _check_provider_spec(spec: ProviderSpec, has_secret: bool, local_roots: tuple[Path, ...]) -> None:
     if spec.type == "vsphere":
         if not spec.url or not spec.username:
             raise InvalidError("a vsphere provider needs url and username")
-        if secret is None:
+        if not has_secret:
             raise InvalidError("a vsphere provider needs a password")
         if not (spec.ca_bundle or spec.thumbprint or spec.insecure):
             raise InvalidError("say how to trust the vCenter's certificate: ca_bundle, thumbprint, or insecure=true")
     elif spec.type == "kubernetes":
-        if secret is None and not spec.in_cluster:
+        if not has_secret and not spec.in_cluster:
             raise InvalidError("a kubernetes provider needs a kubeconfig, or in_cluster=true")
     elif spec.type == "local":
         if not spec.path:

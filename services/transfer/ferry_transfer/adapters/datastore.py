@@ -184,8 +184,8 @@ class DatastoreReader:
         if isinstance(failure, PinMismatchError):
             return SourceReadError(
                 f"reading {where}: the host presented a certificate with SHA-256 thumbprint {failure.presented}, "
-                f"not the pinned {self._pool.pinned}; if vCenter's certificate was replaced on purpose, update the "
-                "provider's thumbprint",
+                f"not the pinned {self._pool.pinned}; if vCenter's certificate was replaced on purpose, pin the new "
+                f"one with `ferry provider update NAME --thumbprint {failure.presented}`",
                 url=self.url,
                 code="thumbprint_mismatch",
             )
