@@ -1,10 +1,14 @@
-"""Ferry installed on a cluster the way a user installs it: ``helm install`` of the chart with
-the images ``make images`` built (by digest), into the real kube-apiserver; every rendered
-object accepted by a strict server-side apply; then the release's pods run from those images
-with exactly the environment, volumes, service-account tokens and probes the chart gives them
-(the test plays the kubelet: :class:`ReleaseNode` for Ferry and its NATS, :class:`SinkNode`
-for the disk sinks), and one VM migrated cold through that install with the ``ferry`` CLI,
-authenticated as a person bound to the chart's ``ferry-admin`` role."""
+"""Ferry installed on a cluster the way a user installs it, into the real kube-apiserver:
+``helm install`` of the previous chart version with the image ``make images`` built (by tag),
+a VM migrated cold, ``helm upgrade`` to this chart with the image by digest (every rendered
+object also accepted by a strict server-side apply), the earlier migration and the stored
+provider passwords still there and a second VM migrated, then ``helm uninstall`` leaving the
+migrated VMs, DataVolumes and claims alone.
+
+The release's pods run from the images with exactly the environment, volumes,
+service-account tokens and probes the chart gives them (the test plays the kubelet:
+:class:`ReleaseNode` for Ferry and its NATS, :class:`SinkNode` for the disk sinks); the
+``ferry`` CLI drives them as a person bound to the chart's ``ferry-admin`` role."""
 
 import functools
 import json
@@ -39,16 +43,21 @@ RELEASE, NAMESPACE, TARGET = "install", "ferry-install", "vms-install"
 PREFIX = f"{RELEASE}-ferry"
 SERVICES = ("inventory", "planner", "transfer", "kubevirt-writer")
 NATS_IMAGE = "nats:2.10-alpine"
-VM = "web-01"
+VMS = ("web-01", "web-02")
+PREVIOUS_CHART = Path(__file__).parent / "charts" / "ferry-0.1.0.tgz"
+"""The chart version before this one, as released (``charts/README.md`` says how it was made)."""
 
 
-def one_vm_model() -> dict[str, Any]:
-    disk = {"capacity": "12MiB", "datastore": "LocalDS_0", "content": {"kind": "random", "seed": 11}}
-    nic = {"network": "VM Network", "mac": "00:50:56:00:20:01"}
-    vm = {"name": VM, "cluster": "C0", "power_state": "poweredOn", "guest_id": "rhel9_64Guest", "num_cpu": 1,
-          "memory_mb": 512, "cbt": True, "disks": [disk], "nics": [nic]}  # fmt: skip
+def two_vm_model() -> dict[str, Any]:
+    """One VM migrated before the upgrade, one after."""
+    vms = []
+    for index, name in enumerate(VMS):
+        disk = {"capacity": "12MiB", "datastore": "LocalDS_0", "content": {"kind": "random", "seed": 11 + index}}
+        nic = {"network": "VM Network", "mac": f"00:50:56:00:20:0{index + 1}"}
+        vms.append({"name": name, "cluster": "C0", "power_state": "poweredOn", "guest_id": "rhel9_64Guest",
+                    "num_cpu": 1, "memory_mb": 512, "cbt": True, "disks": [disk], "nics": [nic]})  # fmt: skip
     datacenter = {"name": "DC0", "datastores": [{"name": "LocalDS_0"}], "networks": [{"name": "VM Network"}],
-                  "clusters": [{"name": "C0", "hosts": [{"name": "DC0_C0_H0"}]}], "vms": [vm]}  # fmt: skip
+                  "clusters": [{"name": "C0", "hosts": [{"name": "DC0_C0_H0"}]}], "vms": vms}  # fmt: skip
     return {"datacenters": [datacenter]}
 
 
@@ -71,10 +80,13 @@ def node_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NodeImage
     return {ferry.reference: image, f"{repository}@{ferry.digest}": image, NATS_IMAGE: nats}
 
 
-def install_values() -> list[str]:
+def install_values(*, by_digest: bool = True) -> list[str]:
+    """The values of the install: the built image by digest (the previous chart knows only tags)."""
     ferry = built_image("ferry")
-    return ["--namespace", NAMESPACE, "--set", f"image.repository={ferry.reference.rsplit(':', 1)[0]}",
-            "--set", f"image.digest={ferry.digest}", "--set", f"targetNamespaces={{{TARGET}}}"]  # fmt: skip
+    repository, tag = ferry.reference.rsplit(":", 1)
+    image = f"image.digest={ferry.digest}" if by_digest else f"image.tag={tag}"
+    return ["--namespace", NAMESPACE, "--set", f"image.repository={repository}", "--set", image,
+            "--set", f"targetNamespaces={{{TARGET}}}"]  # fmt: skip
 
 
 def applied_strictly(kube: KubeControlPlane, api: client.ApiClient) -> list[str]:
@@ -152,10 +164,10 @@ def start_release(node: ReleaseNode) -> dict[str, RunningPod]:
     return pods
 
 
-def migrate_one_vm(cli: Cli, simulator: Vcsim, plan: str) -> dict[str, Any]:
-    """Connect, map, plan and migrate VM through the release; the migration's final view."""
+def migrate_one_vm(cli: Cli, plan: str, vm: str) -> dict[str, Any]:
+    """Plan and migrate ``vm`` through the release; the migration's final view."""
     cli.ok("plan", "create", plan, "--source", "vcenter", "--target", "cluster", "--network-map", "net",
-           "--storage-map", "sto", "--namespace", TARGET, "--vm", VM)  # fmt: skip
+           "--storage-map", "sto", "--namespace", TARGET, "--vm", vm)  # fmt: skip
     lines = [json.loads(line) for line in cli.ok("migrate", plan, "--output", "json", timeout=300).splitlines() if line]
     assert lines and lines[-1]["phase"] == "Succeeded", lines[-1:]
     migration: dict[str, Any] = json.loads(cli.ok("migration", "show", lines[-1]["name"], "--output", "json"))
@@ -169,38 +181,83 @@ def check_disk_arrived(api: client.ApiClient, sinks: SinkNode, simulator: Vcsim,
     )
     (volume,) = manifest["spec"]["template"]["spec"]["volumes"]
     claim = volume.get("persistentVolumeClaim", {}).get("claimName") or volume["dataVolume"]["name"]
-    (source,) = source_disks(simulator, VM)
+    (source,) = source_disks(simulator, vm["vm_name"])
     expected = Path(source["path_on_disk"]).read_bytes()
     assert sinks.disk_path(TARGET, claim).read_bytes()[: len(expected)] == expected
 
 
-def test_a_release_installed_from_the_built_images_migrates_a_vm(
+def connect(cli: Cli, simulator: Vcsim) -> None:
+    """The vCenter, the cluster Ferry runs in (its service accounts) and maps between them."""
+    cli.ok("provider", "add", "vcenter", "--type", "vsphere", "--url", simulator.sdk_url, "--username",
+           simulator.username, "--thumbprint", simulator.thumbprint_sha256, "--password-stdin",
+           stdin=simulator.password + "\n")  # fmt: skip
+    cli.ok("provider", "add", "cluster", "--type", "kubernetes", "--in-cluster")
+    cli.wait_ready("vcenter", "cluster")
+    cli.ok("map", "network", "create", "net", "--source", "vcenter", "--target", "cluster", "--pair",
+           "VM Network=pod")  # fmt: skip
+    cli.ok("map", "storage", "create", "sto", "--source", "vcenter", "--target", "cluster", "--pair",
+           "LocalDS_0=standard:Block:ReadWriteOnce")  # fmt: skip
+
+
+def release_secrets(api: client.ApiClient) -> dict[str, dict[str, str]]:
+    """The release namespace's Secrets but Helm's own records: name → data."""
+    found = client.CoreV1Api(api).list_namespaced_secret(NAMESPACE).items
+    return {str(s.metadata.name): {k: str(v) for k, v in (s.data or {}).items()} for s in found
+            if s.metadata and s.type != "helm.sh/release.v1"}  # fmt: skip
+
+
+def migrated_objects(api: client.ApiClient) -> dict[str, list[dict[str, Any]]]:
+    """The target namespace's VirtualMachines, DataVolumes and claims, as plain objects."""
+    objects = client.CustomObjectsApi(api)
+    claims = client.CoreV1Api(api).list_namespaced_persistent_volume_claim(TARGET).items
+    machines = objects.list_namespaced_custom_object("kubevirt.io", "v1", TARGET, "virtualmachines")
+    volumes = objects.list_namespaced_custom_object("cdi.kubevirt.io", "v1beta1", TARGET, "datavolumes")
+    return {"virtualmachines": machines["items"], "datavolumes": volumes["items"],
+            "claims": [api.sanitize_for_serialization(claim) for claim in claims]}  # fmt: skip
+
+
+def test_install_upgrade_and_uninstall_keep_migrations_and_migrated_vms(
     kube: KubeControlPlane, cluster: client.ApiClient, vcsim_factory: VcsimFactory,
     node_images: dict[str, NodeImage], tmp_path: Path,
 ) -> None:  # fmt: skip
-    simulator = vcsim_factory(model=one_vm_model())
-    helm(kube, "install", RELEASE, str(CHART), *install_values(), "--create-namespace")
-    applied = applied_strictly(kube, cluster)
-    assert {f"Deployment/{PREFIX}-{s}" for s in SERVICES} | {f"StatefulSet/{PREFIX}-nats"} <= set(applied)
-
+    simulator = vcsim_factory(model=two_vm_model())
+    helm(kube, "install", RELEASE, str(PREVIOUS_CHART), *install_values(by_digest=False), "--create-namespace")
     node = ReleaseNode(kube, cluster, NAMESPACE, tmp_path / "node", node_images)
     sinks = SinkNode(cluster, tmp_path / "sinks")
     sinks.start()
     try:
-        pods = start_release(node)
-        cli = Cli(pods, person_token(cluster))
-        cli.ok("provider", "add", "vcenter", "--type", "vsphere", "--url", simulator.sdk_url, "--username",
-               simulator.username, "--thumbprint", simulator.thumbprint_sha256, "--password-stdin",
-               stdin=simulator.password + "\n")  # fmt: skip
-        cli.ok("provider", "add", "cluster", "--type", "kubernetes", "--in-cluster")
-        cli.wait_ready("vcenter", "cluster")
-        cli.ok("map", "network", "create", "net", "--source", "vcenter", "--target", "cluster", "--pair",
-               "VM Network=pod")  # fmt: skip
-        cli.ok("map", "storage", "create", "sto", "--source", "vcenter", "--target", "cluster", "--pair",
-               "LocalDS_0=standard:Block:ReadWriteOnce")  # fmt: skip
-        migration = migrate_one_vm(cli, simulator, "wave1")
-        check_disk_arrived(cluster, sinks, simulator, migration)
+        cli = Cli(start_release(node), person_token(cluster))
+        connect(cli, simulator)
+        first = migrate_one_vm(cli, "wave1", VMS[0])
+        check_disk_arrived(cluster, sinks, simulator, first)
+        secrets_before = release_secrets(cluster)
+        node.stop_all()  # the rolling update's first half: every pod of the old templates goes
+
+        helm(kube, "upgrade", RELEASE, str(CHART), *install_values())
+        applied = applied_strictly(kube, cluster)
+        assert {f"Deployment/{PREFIX}-{s}" for s in SERVICES} | {f"StatefulSet/{PREFIX}-nats"} <= set(applied)
+        deployment = client.AppsV1Api(cluster).read_namespaced_deployment(f"{PREFIX}-planner", NAMESPACE)
+        assert deployment.spec.template.spec.containers[0].image.endswith(f"@{built_image('ferry').digest}")
+        assert release_secrets(cluster) == secrets_before, "the upgrade keeps every Secret: NATS, TLS, passwords"
+
+        cli = Cli(start_release(node), cli.env["FERRY_TOKEN"])
+        kept = json.loads(cli.ok("migration", "show", first["name"], "--output", "json"))
+        assert kept["phase"] == "Succeeded" and [vm["phase"] for vm in kept["vms"]] == ["Completed"]
+        cli.wait_ready("vcenter", "cluster")  # with the password stored before the upgrade
+        second = migrate_one_vm(cli, "wave2", VMS[1])
+        check_disk_arrived(cluster, sinks, simulator, second)
         sinks.check()
     finally:
         node.stop_all()
         sinks.stop()
+
+    before = migrated_objects(cluster)
+    assert len(before["virtualmachines"]) == len(VMS) and len(before["claims"]) == len(VMS), before
+    helm(kube, "uninstall", RELEASE, "--namespace", NAMESPACE)
+    after = migrated_objects(cluster)
+    names = {kind: sorted(o["metadata"]["name"] for o in found) for kind, found in after.items()}
+    assert names == {kind: sorted(o["metadata"]["name"] for o in found) for kind, found in before.items()}
+    owners = [o["metadata"].get("ownerReferences") for found in after.values() for o in found]
+    assert not [
+        o for o in owners if o and any(ref["kind"] != "VirtualMachine" and ref["kind"] != "DataVolume" for ref in o)
+    ]

@@ -110,7 +110,7 @@ def test_the_sink_images_qemu_nbd_serves_a_disk_to_the_transfer(
              "--format=raw --cache=none --aio=threads /disks/disk.img")  # fmt: skip
     argv = ["unshare", "--mount", "--fork", "--kill-child=SIGTERM", "--propagation", "private",
             "sh", "-c", serve, str(rootfs)]  # fmt: skip
-    process = ManagedProcess("nbd-sink-image", argv, tmp_path / "logs" / "sink.log")
+    process = ManagedProcess("nbd-sink-image", argv, tmp_path / "logs" / "sink.log", signal_group=True)
     try:
         process.wait_until(lambda: _listening(port), timeout=30, what="qemu-nbd listening")
         sink = SinkLocation(disk_key=1, kind="nbd", size_bytes=4 << 20, host="127.0.0.1", port=port, export="disk")

@@ -149,7 +149,7 @@ def start_service_from_image(
         "sh", "-c", f"{mounts} && {enter}", str(rootfs),
         *(f"{key}={value}" for key, value in settings.items()), "python3", "-m", SERVICE_MODULES[name],
     ]  # fmt: skip
-    process = ManagedProcess(f"{name}-image", argv, work_dir / "logs" / f"{name}.log")
+    process = ManagedProcess(f"{name}-image", argv, work_dir / "logs" / f"{name}.log", signal_group=True)
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: ready(url), timeout=timeout, what="ready")
     return ServiceProcess(name=name, process=process, http_url=url)

@@ -1,5 +1,6 @@
 """A child process with its own log file, started and stopped deliberately."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,8 +27,12 @@ class ManagedProcess:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        signal_group: bool = False,
     ) -> None:
+        """``signal_group``: stop signals go to the process's whole group, for wrappers such as
+        ``unshare --fork`` that do not pass SIGTERM on to the program they run."""
         self.name = name
+        self._signal_group = signal_group
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("ab")
@@ -77,23 +82,30 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL the process (to test crash recovery)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            self._signal(signal.SIGKILL)
             self.process.wait()
         self._log.close()
+
+    def _signal(self, number: signal.Signals) -> None:
+        if self._signal_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, number)
+        else:
+            self.process.send_signal(number)
 
     def terminate(self) -> None:
         """Send SIGTERM without waiting (see :func:`stop_all`)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait up to ``timeout``, then SIGKILL; returns the exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait()
         self._log.close()
         return self.process.returncode

@@ -23,6 +23,10 @@ FORBIDDEN = "forbidden"
 CERTIFICATE_UNTRUSTED = "certificate_untrusted"
 KUBEVIRT_MISSING = "kubevirt_missing"
 API_ERROR = "api_error"
+API_BUSY = "api_busy"
+BUSY_STATUSES = frozenset({429, 500, 503, 504})
+"""Answers an API server gives while it is overloaded (priority and fairness), starting, or
+re-initializing a watch cache (``storage is (re)initializing``): retried, not blamed on the user."""
 
 
 class TargetError(FerryError):
@@ -30,6 +34,13 @@ class TargetError(FerryError):
 
     def status(self) -> ProviderStatus:
         return ProviderStatus(phase=ProviderPhase.ERROR, reason=self.code, message=self.message)
+
+
+class TargetBusyError(TargetError):
+    """The API server asked to be called again later: the provider is still connecting."""
+
+    def status(self) -> ProviderStatus:
+        return ProviderStatus(phase=ProviderPhase.CONNECTING, reason=self.code, message=self.message)
 
 
 def safe_url(url: str) -> str:
@@ -99,6 +110,12 @@ def classify(
                 FORBIDDEN,
                 f"the API server at {server} refused {doing}: {status_message(error)}; grant the "
                 f"kubeconfig's user {grant} on it",
+            )
+        if error.status in BUSY_STATUSES:
+            return TargetBusyError(
+                API_BUSY,
+                f"the API server at {server} answered {error.status} while {doing}: {status_message(error)}; "
+                "Ferry tries again",
             )
         return TargetError(
             API_ERROR,

@@ -328,7 +328,7 @@ class ReleaseNode:
                    "sh", "-c", f"{script} && {enter}", str(image.rootfs),
                    *(f"{key}={value}" for key, value in environment.items()), *chroot, *argv]  # fmt: skip
         log = self.root / "logs" / f"{pod.name}.{container['name']}.log"
-        return ManagedProcess(f"{pod.name}/{container['name']}", wrapper, log)
+        return ManagedProcess(f"{pod.name}/{container['name']}", wrapper, log, signal_group=True)
 
     @staticmethod
     def _listen_on_pod_address(source: Path, ip: str) -> None:
