@@ -12,7 +12,7 @@ from ferry_cli.follow import formats
 from ferry_cli.follow.http_planner import HttpChangeFeed, HttpMigrationsApi
 from ferry_cli.follow.ports import MigrationsApi, View
 from ferry_cli.follow.run import FollowFormat, follow_migration
-from ferry_cli.follow.state import disk_bytes
+from ferry_cli.follow.state import disk_bytes, read_bytes
 from ferry_cli.local.stack import LocalStack
 
 
@@ -62,10 +62,15 @@ def report_result(view: View, wall_seconds: float, target_dir: Path, console: Co
     if table.row_count:
         console.print(table)
         console.print("each directory's README.md says how to bring the VM into a cluster with KubeVirt")
-    total = disk_bytes(view)
-    rate = formats.rate(total / wall_seconds) if wall_seconds > 0 else ""
-    console.print(
-        f"wall time {formats.duration(wall_seconds)} for {formats.size(total)} of disks "
-        f"({formats.size(data)} of data; zeros are skipped): {rate}",
-        highlight=False,
-    )
+    console.print(_closing_line(view, wall_seconds, data), highlight=False)
+
+
+def _closing_line(view: View, wall_seconds: float, data: int) -> str:
+    """The wall time, the disks' logical size, and the rate of the bytes actually read (holes are not moved)."""
+    total, read = disk_bytes(view), read_bytes(view)
+    head = f"wall time {formats.duration(wall_seconds)} for {formats.size(total)} of disks"
+    stored = f"{formats.size(data)} of data on the target"
+    if read is None:
+        return f"{head} ({stored}; bytes read not reported)"
+    rate = f" at {formats.rate(read / wall_seconds)}" if wall_seconds > 0 else ""
+    return f"{head}: {formats.size(read)} read{rate}, the rest unallocated or zero ({stored})"
