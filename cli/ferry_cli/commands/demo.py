@@ -82,10 +82,12 @@ def _run(stack: LocalStack, console: Console) -> tuple[int, str]:
 
 def demo(
     work_dir: Annotated[Path, typer.Option(help="Folder for the stack's state, logs and target.")] = DEFAULT_WORK_DIR,
-    keep_running: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
-    """Start NATS, the simulated vCenter and Ferry's four services locally, connect the
-    vCenter and a local target, plan every VM and migrate them with progress bars."""
+    """Migrate the simulated vCenter's VMs to a local directory.
+
+    Starts NATS, the simulated vCenter and Ferry's four services locally, connects the
+    vCenter and a local target, plans every VM and migrates them with progress bars."""
     console = Console()
     started = time.monotonic()
     _stop_on_signals()

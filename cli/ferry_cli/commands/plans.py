@@ -48,8 +48,9 @@ def create(
     vm: Annotated[list[str], typer.Option("--vm", help="VM name or id, optionally NAME:TARGET_NAME (repeat)")],
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
-    """Create a cold-migration plan and show its validation; exit 1 when it is not Ready
-    (the plan is stored all the same)."""
+    """Create a cold-migration plan and show its validation.
+
+    Exits 1 when the plan is not Ready (it is stored all the same)."""
     body = {
         "name": name,
         "source_provider": source,
