@@ -173,8 +173,8 @@ def test_a_recorded_migration_is_followed_to_its_summary_and_exits_0() -> None:
     logged = [line for line in text.splitlines() if line[6:].startswith("app: ")]
     assert logged == [
         " 0:00 app: Queued", " 0:02 app: PowerOffSource", " 0:03 app: CopyDisks", " 0:05 app: CreateVM",
-        " 0:05 app: copied [LocalDS_0] app/app_2000.vmdk (256.0 MiB, 256.0 MiB read at 128.0 MiB/s)",
-        " 0:05 app: copied [LocalDS_0] app/app_2001.vmdk (1.0 GiB, 1.0 GiB read at 512.0 MiB/s)",
+        " 0:05 app: copied [LocalDS_0] app/app_2000.vmdk: 256.0 MiB of 256.0 MiB (256.0 MiB read) at 128.0 MiB/s",
+        " 0:05 app: copied [LocalDS_0] app/app_2001.vmdk: 1.0 GiB of 1.0 GiB (1.0 GiB read) at 512.0 MiB/s",
         " 0:06 app: Completed",
     ]  # fmt: skip
     assert "/var/demo/target/default/app" in text

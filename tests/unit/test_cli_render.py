@@ -62,8 +62,8 @@ def test_a_disk_line_has_a_bar_bytes_rate_and_eta_and_a_vm_line_its_phase_elapse
     assert lines == [
         "migration demo-1 (plan demo) Running · 0/2 VMs finished · 1:05",
         "app CopyDisks 1:05",
-        "app_1.vmdk ━━━━━━━━━━ 128.0/256.0 MiB (128.0 MiB read) 32.0 MiB/s ETA 0:04",
-        "app_2.vmdk ━━━━━━━━━━━━━━━━━━━━ 16.0 MiB of 16.0 MiB (16.0 MiB read) 8.0 MiB/s done",
+        "app_1.vmdk ━━━━━━━━━━ 128.0/256.0 MiB 32.0 MiB/s ETA 0:04",
+        "app_2.vmdk ━━━━━━━━━━━━━━━━━━━━ 16.0/16.0 MiB 8.0 MiB/s done",
         "db Queued waiting for a slot on host h (10 of 10 running)",
     ]
 
@@ -106,7 +106,7 @@ def test_the_live_display_renders_the_latest_view_with_rates_from_its_own_clock(
     assert out.getvalue().splitlines() == [
         " 0:00 app: CopyDisks",
         " 0:04 app: CreateVM",
-        " 0:04 app: copied [LocalDS_0] app/app_1.vmdk (64.0 MiB, 64.0 MiB read at 16.0 MiB/s)",
+        " 0:04 app: copied [LocalDS_0] app/app_1.vmdk: 64.0 MiB of 64.0 MiB (64.0 MiB read) at 16.0 MiB/s",
     ], "off a terminal, phase changes and copied disks are printed as lines"
 
 
@@ -146,8 +146,13 @@ def test_a_sparse_disk_shows_its_logical_size_and_the_bytes_read_apart_with_rate
         text_of(render_progress(view(vm("app", "CopyDisks", copying, done)), {("id-app", 1): meter}, NOW)).split()
     )
 
-    assert "1.5/2.0 GiB (2.0/5.0 MiB read, rest unallocated) 1.0 MiB/s ETA 0:03" in text
-    assert "2.0 GiB of 2.0 GiB (5.0 MiB read, rest unallocated)" in text
+    assert "1.5/2.0 GiB 1.0 MiB/s ETA 0:03 · 2.0/5.0 MiB read, rest unallocated" in text
+    assert "2.0/2.0 GiB done · 5.0 MiB read, rest unallocated" in text
+    assert done_line(done) == "2.0 GiB of 2.0 GiB (5.0 MiB read, rest unallocated)"
+
+
+def done_line(disk: dict[str, Any]) -> str:
+    return DiskBytes.of(disk).describe()
 
 
 def test_an_unknown_allocation_or_unreported_reads_are_said_and_no_eta_is_invented() -> None:

@@ -18,8 +18,9 @@ from ferry_cli.follow.http_planner import HttpChangeFeed
 from ferry_cli.follow.ports import View
 from ferry_cli.follow.provider_wait import DEFAULT_TIMEOUT, LineDisplay, ProviderWait, SpinnerDisplay, status_line
 from ferry_cli.output import OutputFormat, OutputOption, emit
+from ferry_cli.tables import short_path
 
-app = typer.Typer(help="Source (vSphere) and target (Kubernetes, local directory) providers.", no_args_is_help=True)
+app = typer.Typer(help="vSphere sources and Kubernetes or local targets.", no_args_is_help=True)
 
 PASSWORD_ENV = "FERRY_VSPHERE_PASSWORD"
 
@@ -33,7 +34,7 @@ def endpoint(provider: View) -> str:
         return (
             f"{spec['url']} ({spec['context']})" if spec["url"] and spec["context"] else spec["url"] or spec["context"]
         )
-    return str(spec["url"] or spec["path"])
+    return str(spec["url"] or short_path(spec["path"]))
 
 
 COLUMNS = [

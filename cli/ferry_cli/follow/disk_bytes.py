@@ -69,6 +69,12 @@ class DiskBytes:
             return f"{formats.size_pair(self.read, self.to_read)} read, rest unallocated"
         return f"{read} read"
 
+    def live_note(self) -> str:
+        """:meth:`read_note` where it tells more than the bar: not for a disk read whole."""
+        if self.read is not None and self.to_read is not None and not self.sparse:
+            return ""
+        return self.read_note()
+
     def describe(self) -> str:
         """``2.0 GiB of 2.0 GiB (5.0 MiB read, rest unallocated)``; ``0.5/2.0 GiB (…)`` while copying."""
         covered = f"{formats.size(self.total)} of {formats.size(self.total)}" if self.completed else (

@@ -30,8 +30,8 @@ RATE_WINDOW = 10.0
 MAX_VM_LINES = 20
 """More VMs than this: the running ones first, the rest as counts."""
 BAR_WIDTH = 20
-DISK_NAME_WIDTH = 24
-"""A disk's file name longer than this ends in an ellipsis (its VM's line above names the VM)."""
+NAME_WIDTH = 20
+"""A VM or disk name longer than this ends in an ellipsis (a disk's VM is named on the line above)."""
 
 
 class RateMeter:
@@ -110,11 +110,11 @@ def render_progress(view: View | None, meters: dict[tuple[str, int], RateMeter],
     header.append(f" · {finished}/{counts.get('total', len(view['vms']))} VMs finished")
     header.append(f" · {formats.clock(_elapsed(view.get('started_at'), view.get('completed_at'), now))}")
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(max_width=DISK_NAME_WIDTH, overflow="ellipsis", no_wrap=True)
+    grid.add_column(max_width=NAME_WIDTH, overflow="ellipsis", no_wrap=True)
     grid.add_column(no_wrap=True)
-    grid.add_column(ratio=1)
     grid.add_column(justify="right", no_wrap=True)
-    grid.add_column(ratio=1, overflow="fold")
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")  # a VM's reason, or a disk's ETA and what was read
     vms, more = _visible(view["vms"], MAX_VM_LINES)
     for vm in vms:
         _vm_rows(grid, vm, meters, now)
@@ -130,7 +130,7 @@ def _vm_rows(grid: Table, vm: dict[str, Any], meters: dict[tuple[str, int], Rate
     status = Text(phase, style=formats.phase_style(phase))
     if elapsed := formats.clock(_elapsed(vm.get("started_at"), vm.get("completed_at"), now)):
         status.append(f" {elapsed}", style="default")
-    grid.add_row(Text(vm["vm_name"], style="bold"), status, reason, "", "")
+    grid.add_row(Text(vm["vm_name"], style="bold"), status, "", "", reason)
     if phase in ("Queued", "Skipped"):
         return
     for disk in vm["disks"]:
@@ -142,8 +142,10 @@ def _vm_rows(grid: Table, vm: dict[str, Any], meters: dict[tuple[str, int], Rate
         else:
             speed = meter.rate() if meter else None
             eta = Text(_eta(counts, speed), style="cyan")
-        grid.add_row(Text(f"  {_short_name(disk['file_name'])}", style="dim"), bar, counts.describe(),
-                     formats.rate(speed), eta)  # fmt: skip
+        if note := counts.live_note():
+            eta.append(f"{' · ' if eta.plain else ''}{note}", style="dim")
+        grid.add_row(Text(f"  {_short_name(disk['file_name'])}", style="dim"), bar,
+                     formats.size_pair(counts.done, counts.total), formats.rate(speed), eta)  # fmt: skip
 
 
 def _eta(counts: DiskBytes, speed: float | None) -> str:
@@ -234,8 +236,7 @@ class LiveDisplay:
                     speed = meter.average() if meter else None
                     at_rate = f" at {formats.rate(speed)}" if speed else ""
                     self._console.print(
-                        f"{stamp}{vm['vm_name']}: copied {disk['file_name']} ({formats.size(disk['bytes_total'])}, "
-                        f"{DiskBytes.of(disk).read_note()}{at_rate})",
+                        f"{stamp}{vm['vm_name']}: copied {disk['file_name']}: {DiskBytes.of(disk).describe()}{at_rate}",
                         highlight=False,
                         markup=False,
                     )
