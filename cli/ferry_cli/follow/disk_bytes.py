@@ -77,9 +77,9 @@ class DiskBytes:
 
     def describe(self) -> str:
         """``2.0 GiB of 2.0 GiB (5.0 MiB read, rest unallocated)``; ``0.5/2.0 GiB (…)`` while copying."""
-        covered = f"{formats.size(self.total)} of {formats.size(self.total)}" if self.completed else (
-            formats.size_pair(self.done, self.total))  # fmt: skip
-        return f"{covered} ({self.read_note()})"
+        if self.completed:
+            return f"{formats.size(self.total)} of {formats.size(self.total)} ({self.read_note()})"
+        return f"{formats.size_pair(self.done, self.total)} ({self.read_note()})"
 
 
 def total_read(disks: list[dict[str, Any]]) -> int | None:
