@@ -7,7 +7,11 @@ from ferry_cli.client import CliError
 from ferry_cli.commands import inventory, maps, migrations, plans, providers
 from ferry_cli.commands.demo import demo
 
-typer_app = typer.Typer(help="Ferry moves virtual machines from VMware vSphere into KubeVirt.", no_args_is_help=True)
+# Click's plain help, not rich's panels: at 80 columns the panels leave an option's help a
+# third of the line (and rich markup would eat ``[…]`` in help texts such as StorageMaps').
+typer_app = typer.Typer(
+    help="Ferry moves virtual machines from VMware vSphere into KubeVirt.", no_args_is_help=True, rich_markup_mode=None
+)
 typer_app.command()(demo)
 typer_app.command()(migrations.migrate)
 typer_app.add_typer(providers.app, name="provider")

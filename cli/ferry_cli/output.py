@@ -1,4 +1,4 @@
-"""Printing results as a table (default), JSON or YAML."""
+"""Printing results as a table (default), JSON or YAML; tables fit the terminal (:mod:`ferry_cli.tables`)."""
 
 import json
 from collections.abc import Callable, Sequence
@@ -8,7 +8,8 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
-from rich.table import Table
+
+from ferry_cli.tables import FittedTable
 
 
 class OutputFormat(StrEnum):
@@ -30,13 +31,13 @@ def emit(data: Any, fmt: OutputFormat, columns: Sequence[Column] = (), title: st
     if fmt is OutputFormat.YAML:
         typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
         return
-    rows = data if isinstance(data, list) else [data]
-    table = Table(title=title or None)
-    for header, _ in columns:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*(_cell(getter(row)) for _, getter in columns))
-    Console().print(table)
+    Console().print(table_of(data if isinstance(data, list) else [data], columns, title))
+
+
+def table_of(rows: Sequence[Any], columns: Sequence[Column], title: str = "") -> FittedTable:
+    """``rows`` as a table of ``columns`` that fits the terminal (:class:`~ferry_cli.tables.FittedTable`)."""
+    cells = [[_cell(getter(row)) for _, getter in columns] for row in rows]
+    return FittedTable([header for header, _ in columns], cells, title)
 
 
 def _cell(value: object) -> str:

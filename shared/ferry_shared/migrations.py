@@ -227,12 +227,21 @@ class CopyRange(StepCommand, frozen=True, kw_only=True, tag="ferry.transfer.copy
 
 
 class DiskCopyProgress(StepEvent, frozen=True, kw_only=True, tag="ferry.transfer.disk_copy_progress.v1"):
-    """Bytes of one disk accounted for so far (read and written, or skipped as zero)."""
+    """Bytes of one disk accounted for so far (read and written, or skipped as zero), and
+    apart from them the bytes actually moved: a rate or an ETA is taken from those."""
 
     subject: ClassVar[str] = subjects.event_subject(subjects.TRANSFER, "disk_copy_progress")
     disk_key: int
     bytes_done: int
+    """Of the logical size: copied, or known zero (unallocated areas count as soon as the copy is planned)."""
     bytes_total: int
+    bytes_read: int | None = None
+    """Read from the source so far; None from a transfer that did not report it."""
+    bytes_written: int | None = None
+    """Written to the target as data (zero runs are written as holes and not counted); None when not reported."""
+    bytes_to_read: int | None = None
+    """To be read from the source in all: the extents CBT reported allocated, or the whole disk
+    without CBT; None when unknown (a copy planned by an older transfer)."""
 
 
 class DiskCopied(StepEvent, frozen=True, kw_only=True, tag="ferry.transfer.disk_copied.v1"):

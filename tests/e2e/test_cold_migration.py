@@ -303,9 +303,10 @@ def check_migrated_vm(stack: Stack, target: Target, vm: dict[str, Any]) -> None:
 
 
 def check_progress_was_reported(stack: Stack, events: EventLog, phases: dict[str, dict[str, Any]]) -> None:
-    """Every disk's progress reached NATS and the SSE stream."""
-    on_nats = {(e["vm_id"], e["disk_key"]) for e in stored_events(stack.nats)
-               if e["type"] == "ferry.transfer.disk_copy_progress.v1" and e["bytes_done"] > 0}  # fmt: skip
+    """Every disk's progress reached NATS and the SSE stream, with the bytes read apart from the logical size."""
+    progress = [e for e in stored_events(stack.nats) if e["type"] == "ferry.transfer.disk_copy_progress.v1"]
+    on_nats = {(e["vm_id"], e["disk_key"]) for e in progress if e["bytes_done"] > 0}
+    assert all(e["bytes_read"] is not None and e["bytes_to_read"] is not None for e in progress)
     on_sse = {(e["vm"]["vm_id"], disk["key"]) for e in events.of_kind("migration_vm")
               for disk in e["vm"]["disks"] if disk["bytes_done"] > 0}  # fmt: skip
     for name in MIGRATED:
@@ -314,6 +315,8 @@ def check_progress_was_reported(stack: Stack, events: EventLog, phases: dict[str
             assert (vm["vm_id"], disk["key"]) in on_nats, f"no progress event on NATS for {name} disk {disk['key']}"
             assert (vm["vm_id"], disk["key"]) in on_sse, f"no progress on the SSE stream for {name} disk {disk['key']}"
             assert disk["completed"] and disk["bytes_done"] == disk["bytes_total"]
+            assert disk["bytes_to_read"] is not None, "the transfer said how much it had to read"
+            assert 0 <= disk["bytes_read"] <= disk["bytes_total"], "bytes read are counted once, holes not at all"
     seen_phases = {e["vm"]["phase"] for e in events.of_kind("migration_vm")}
     assert {"CopyDisks", "CreateVM", "Completed", "Canceling", "Canceled"} <= seen_phases
 

@@ -19,7 +19,7 @@ def test_the_report_lists_each_vms_images_and_manifests_and_the_rate(tmp_path: P
     for name in ("README.md", "virtualmachine.yaml", "volumes.yaml"):
         (directory / name).write_text("x")
     disks = [{"key": 1, "file_name": "[ds] app/app.vmdk", "bytes_total": 1024 * MiB, "bytes_done": 1024 * MiB,
-              "completed": True}]  # fmt: skip
+              "completed": True, "bytes_read": MiB, "bytes_to_read": MiB}]  # fmt: skip
     view = {"vms": [
         {"vm_name": "app", "phase": "Completed", "location": str(directory), "disks": disks},
         {"vm_name": "gone", "phase": "Failed", "location": "", "disks": disks},
@@ -32,4 +32,7 @@ def test_the_report_lists_each_vms_images_and_manifests_and_the_rate(tmp_path: P
     assert f"in the local target {tmp_path / 'target'}" in lines
     assert "app default/app disk-0.raw 1.0 GiB, 1.0 MiB README.md virtualmachine.yaml volumes.yaml" in lines
     assert not any("gone" in line for line in lines)
-    assert lines[-1] == "wall time 10.0s for 1.0 GiB of disks (1.0 MiB of data; zeros are skipped): 102.4 MiB/s"
+    assert lines[-1] == (
+        "wall time 10.0s for 1.0 GiB of disks: 1.0 MiB read at 102.4 KiB/s, the rest unallocated or zero "
+        "(1.0 MiB of data on the target)"
+    ), "the rate is of the bytes read, not of the holes"

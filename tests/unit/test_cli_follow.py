@@ -25,8 +25,9 @@ T0 = "2025-01-01T10:00:00+00:00"
 
 
 def disk(key: int, done: int, total: int, completed: bool = False) -> dict[str, Any]:
+    """A disk copied whole (no CBT): every byte covered is read."""
     return {"key": key, "file_name": f"[LocalDS_0] app/app_{key}.vmdk", "bytes_total": total, "bytes_done": done,
-            "completed": completed}  # fmt: skip
+            "completed": completed, "bytes_read": done, "bytes_to_read": total}  # fmt: skip
 
 
 def vm(phase: str, *, vm_id: str = "vm-1", name: str = "app", disks: tuple[dict[str, Any], ...] = (),
@@ -172,14 +173,14 @@ def test_a_recorded_migration_is_followed_to_its_summary_and_exits_0() -> None:
     logged = [line for line in text.splitlines() if line[6:].startswith("app: ")]
     assert logged == [
         " 0:00 app: Queued", " 0:02 app: PowerOffSource", " 0:03 app: CopyDisks", " 0:05 app: CreateVM",
-        " 0:05 app: copied [LocalDS_0] app/app_2000.vmdk (256.0 MiB at 128.0 MiB/s)",
-        " 0:05 app: copied [LocalDS_0] app/app_2001.vmdk (1.0 GiB at 512.0 MiB/s)",
+        " 0:05 app: copied [LocalDS_0] app/app_2000.vmdk: 256.0 MiB of 256.0 MiB (256.0 MiB read) at 128.0 MiB/s",
+        " 0:05 app: copied [LocalDS_0] app/app_2001.vmdk: 1.0 GiB of 1.0 GiB (1.0 GiB read) at 512.0 MiB/s",
         " 0:06 app: Completed",
     ]  # fmt: skip
     assert "/var/demo/target/default/app" in text
     assert "14.0s" in text, "the VM's duration"
     assert "1.2 GiB in 2 disks" in text
-    assert "migration demo-1 Succeeded in 15.0s: 1 succeeded (1.2 GiB of disks, 85.3 MiB/s)" in text
+    assert "migration demo-1 Succeeded in 15.0s: 1 succeeded (1.2 GiB of disks, 1.2 GiB read at 85.3 MiB/s)" in text
 
 
 def test_json_lines_are_every_change_of_the_migration_then_the_final_view() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console, RenderableType
 
 from ferry_cli.follow import formats
+from ferry_cli.follow.disk_bytes import DiskBytes
 from ferry_cli.follow.live import LiveDisplay, RateMeter, render_progress
 from ferry_cli.follow.summary import vm_table
 
@@ -15,9 +16,12 @@ MiB = 2**20
 NOW = datetime(2025, 1, 1, 10, 1, 5, tzinfo=UTC)
 
 
-def disk(key: int, done: int, total: int, completed: bool = False) -> dict[str, Any]:
+def disk(key: int, done: int, total: int, completed: bool = False, *, read: int | None = -1,
+         to_read: int | None = -1) -> dict[str, Any]:  # fmt: skip
+    """A disk of the planner's view; ``read``/``to_read`` default to a whole-disk copy (no CBT)."""
     return {"key": key, "file_name": f"[LocalDS_0] app/app_{key}.vmdk", "bytes_total": total, "bytes_done": done,
-            "completed": completed}  # fmt: skip
+            "completed": completed, "bytes_read": done if read == -1 else read,
+            "bytes_to_read": total if to_read == -1 else to_read}  # fmt: skip
 
 
 def vm(name: str, phase: str, *disks: dict[str, Any], reason: str = "") -> dict[str, Any]:
@@ -58,8 +62,8 @@ def test_a_disk_line_has_a_bar_bytes_rate_and_eta_and_a_vm_line_its_phase_elapse
     assert lines == [
         "migration demo-1 (plan demo) Running · 0/2 VMs finished · 1:05",
         "app CopyDisks 1:05",
-        "[LocalDS_0] app/app_1.vmdk ━━━━━━━━━━━━━━━ 128.0/256.0 MiB 32.0 MiB/s ETA 0:04",
-        "[LocalDS_0] app/app_2.vmdk ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 16.0/16.0 MiB 8.0 MiB/s done",
+        "app_1.vmdk ━━━━━━━━━━ 128.0/256.0 MiB 32.0 MiB/s ETA 0:04",
+        "app_2.vmdk ━━━━━━━━━━━━━━━━━━━━ 16.0/16.0 MiB 8.0 MiB/s done",
         "db Queued waiting for a slot on host h (10 of 10 running)",
     ]
 
@@ -102,7 +106,7 @@ def test_the_live_display_renders_the_latest_view_with_rates_from_its_own_clock(
     assert out.getvalue().splitlines() == [
         " 0:00 app: CopyDisks",
         " 0:04 app: CreateVM",
-        " 0:04 app: copied [LocalDS_0] app/app_1.vmdk (64.0 MiB at 16.0 MiB/s)",
+        " 0:04 app: copied [LocalDS_0] app/app_1.vmdk: 64.0 MiB of 64.0 MiB (64.0 MiB read) at 16.0 MiB/s",
     ], "off a terminal, phase changes and copied disks are printed as lines"
 
 
@@ -129,3 +133,46 @@ def test_sizes_and_durations_read_naturally() -> None:
     assert formats.duration(12.34) == "12.3s"
     assert formats.duration(3725) == "1h02m05s"
     assert formats.rate(None) == ""
+
+
+def test_a_sparse_disk_shows_its_logical_size_and_the_bytes_read_apart_with_rate_and_eta_from_reads() -> None:
+    meter = RateMeter()
+    meter.add(100.0, 0)
+    meter.add(102.0, 2 * MiB)  # 1 MiB/s of bytes read, while the bar jumps over the holes
+    copying = disk(1, 1536 * MiB, 2048 * MiB, read=2 * MiB, to_read=5 * MiB)
+    done = disk(2, 2048 * MiB, 2048 * MiB, True, read=5 * MiB, to_read=5 * MiB)
+
+    text = " ".join(
+        text_of(render_progress(view(vm("app", "CopyDisks", copying, done)), {("id-app", 1): meter}, NOW)).split()
+    )
+
+    assert "1.5/2.0 GiB 1.0 MiB/s ETA 0:03 · 2.0/5.0 MiB read, rest unallocated" in text
+    assert "2.0/2.0 GiB done · 5.0 MiB read, rest unallocated" in text
+    assert done_line(done) == "2.0 GiB of 2.0 GiB (5.0 MiB read, rest unallocated)"
+
+
+def done_line(disk: dict[str, Any]) -> str:
+    return DiskBytes.of(disk).describe()
+
+
+def test_an_unknown_allocation_or_unreported_reads_are_said_and_no_eta_is_invented() -> None:
+    unknown = DiskBytes(done=MiB, total=4 * MiB, read=MiB, to_read=None)
+    unreported = DiskBytes.of({"bytes_done": MiB, "bytes_total": 4 * MiB, "completed": False})
+
+    assert unknown.describe() == "1.0/4.0 MiB (1.0 MiB read, allocation unknown)"
+    assert unknown.eta(1.0 * MiB) is None
+    assert unreported.describe() == "1.0/4.0 MiB (bytes read not reported)"
+    assert unreported.eta(1.0 * MiB) is None
+    assert DiskBytes(done=MiB, total=4 * MiB, read=MiB, to_read=4 * MiB).eta(1.0 * MiB) == 3.0
+
+
+def test_the_live_rate_comes_from_bytes_read_not_from_the_holes_covered() -> None:
+    ticks = iter([10.0, 12.0])
+    display = LiveDisplay(Console(file=io.StringIO(), width=160, color_system=None), clock=lambda: next(ticks),
+                          now=lambda: NOW)  # fmt: skip
+    display.snapshot(view(vm("app", "CopyDisks", disk(1, 0, 2**30, read=0, to_read=8 * MiB))))
+    display.change({}, view(vm("app", "CopyDisks", disk(1, 2**29, 2**30, read=4 * MiB, to_read=8 * MiB))))
+
+    text = text_of(display)
+
+    assert "2.0 MiB/s" in text and "ETA 0:02" in text

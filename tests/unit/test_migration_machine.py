@@ -144,8 +144,9 @@ def test_a_powered_on_vm_walks_the_whole_cold_pipeline() -> None:
                                 zero_bytes_skipped=0, sha256="x", seconds=1.0), 33)  # fmt: skip
     assert step.vm.phase is VmPhase.COPY_DISKS
     assert step.vm.disks[0] == DiskProgress(
-        key=2000, file_name="[ds] web/web_0.vmdk", bytes_total=GIB, bytes_done=GIB, completed=True
-    )
+        key=2000, file_name="[ds] web/web_0.vmdk", bytes_total=GIB, bytes_done=GIB, completed=True,
+        bytes_read=GIB, bytes_written=GIB, bytes_to_read=GIB,
+    )  # fmt: skip
     step = apply(step.vm, event(DiskCopied, disk_key=2001, bytes_total=GIB, bytes_read=GIB, bytes_written=GIB,
                                 zero_bytes_skipped=0, sha256="y", seconds=1.0), 34)  # fmt: skip
     assert step.vm.phase is VmPhase.CREATE_VM
@@ -339,3 +340,22 @@ def test_a_cancel_during_power_off_restores_the_source_only_after_the_power_off_
     assert step.vm.phase is VmPhase.CANCELED
     [restore] = commands(step)
     assert isinstance(restore, RestoreSourcePowerState) and restore.power_state == "poweredOn"
+
+
+def test_progress_keeps_the_bytes_read_apart_from_the_logical_size_and_they_only_grow() -> None:
+    vm = copying(queued_vm())
+    sparse = {"disk_key": 2000, "bytes_total": GIB, "bytes_to_read": 5 * 2**20}
+    vm = apply(vm, event(DiskCopyProgress, bytes_done=GIB // 2, bytes_read=3 * 2**20, bytes_written=2**20, **sparse)).vm
+    late = apply(vm, event(DiskCopyProgress, bytes_done=GIB // 4, bytes_read=2**20, bytes_written=2**20, **sparse)).vm
+    older = apply(vm, event(DiskCopyProgress, disk_key=2000, bytes_done=GIB // 2 + 1, bytes_total=GIB)).vm
+
+    disk = vm.disks[0]
+    assert (disk.bytes_done, disk.bytes_read, disk.bytes_written, disk.bytes_to_read) == (
+        GIB // 2, 3 * 2**20, 2**20, 5 * 2**20)  # fmt: skip
+    assert late == vm, "an event out of order moves no count back"
+    assert (older.disks[0].bytes_read, older.disks[0].bytes_to_read) == (3 * 2**20, 5 * 2**20), (
+        "an event of an older transfer, without read counts, forgets none"
+    )
+    copied = apply(vm, event(DiskCopied, disk_key=2000, bytes_total=GIB, bytes_read=5 * 2**20, bytes_written=4 * 2**20,
+                             zero_bytes_skipped=GIB - 4 * 2**20, sha256="x", seconds=1.0)).vm  # fmt: skip
+    assert (copied.disks[0].bytes_read, copied.disks[0].bytes_written) == (5 * 2**20, 4 * 2**20)

@@ -166,6 +166,8 @@ async def test_ranges_copied_in_any_order_make_the_disk_and_one_disk_copied() ->
     progress = [m for m in world.publisher.messages if isinstance(m, DiskCopyProgress)]
     done = [p.bytes_done for p in progress]
     assert done == sorted(set(done)) and done[-1] == SIZE and len(done) < 6  # throttled to one per 1.5 s
+    read = [p.bytes_read for p in progress]
+    assert read == done and {p.bytes_to_read for p in progress} == {SIZE}, "without CBT every byte is read"
     assert world.publisher.messages.index(progress[-1]) == world.publisher.messages.index(event) - 1
     assert world.sink.open == 0
 
@@ -249,6 +251,15 @@ async def test_with_cbt_only_allocated_extents_are_read_and_the_rest_is_zeroed()
     assert isinstance(copied, DiskCopied)
     assert copied.bytes_read == copied.bytes_written == 5 * CHUNK
     assert copied.sha256 == disk_checksum(bytes(data), RANGE)
+    progress = [m for m in world.publisher.messages if isinstance(m, DiskCopyProgress)]
+    assert {p.bytes_to_read for p in progress} == {5 * CHUNK}, "the extents' blocks, known when planned"
+    last = progress[-1]
+    assert (last.bytes_done, last.bytes_total, last.bytes_read, last.bytes_written) == (
+        SIZE,
+        SIZE,
+        5 * CHUNK,
+        5 * CHUNK,
+    )
 
 
 async def test_a_cbt_disk_with_nothing_allocated_is_finished_by_the_coordinator() -> None:

@@ -190,3 +190,19 @@ def test_cbt_answers_are_paged_until_the_end_of_the_disk() -> None:
     assert asked == [0, 4 * MiB]
     with pytest.raises(CbtUnavailable, match="asked from offset 0"):
         allocated_extents(lambda start: (0, 0, []), MiB)
+
+
+def test_the_bytes_to_read_are_the_whole_disk_or_its_extents_widened_to_blocks() -> None:
+    assert plan_disk(10 * MiB + 4 * KiB, 4 * MiB, None).bytes_to_read(64 * KiB) == 10 * MiB + 4 * KiB
+    extents = [Extent(4 * KiB, 4 * KiB), Extent(40 * KiB, 4 * KiB), Extent(4 * MiB - 4 * KiB, 8 * KiB)]
+    plan = plan_disk(8 * MiB, 4 * MiB, extents)
+    assert plan.bytes_to_read(64 * KiB) == 3 * 64 * KiB, "two extents in one block count it once; one over a range edge"
+    assert plan_disk(8 * MiB, 4 * MiB, []).bytes_to_read(64 * KiB) == 0
+
+
+def test_a_checkpoint_knows_its_bytes_to_read_and_an_older_one_says_it_does_not() -> None:
+    plan = plan_disk(8 * MiB, 4 * MiB, [Extent(0, MiB)])
+    record = new_record(plan, LOCATIONS, 0.0, align=64 * KiB)
+    assert (record.to_read, record.bytes_done) == (MiB, 4 * MiB)
+    older = msgspec.json.encode({k: v for k, v in msgspec.structs.asdict(record).items() if k != "to_read"})
+    assert msgspec.json.decode(older, type=DiskRecord).to_read is None

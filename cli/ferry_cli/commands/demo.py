@@ -12,7 +12,6 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ferry_cli.client import CliError, token_file
@@ -21,6 +20,7 @@ from ferry_cli.commands.demo_plan import PLAN, plan_everything
 from ferry_cli.follow.state import EXIT_FAILED, EXIT_INTERRUPTED, exit_code
 from ferry_cli.local.demo_model import demo_model
 from ferry_cli.local.stack import DEMO_PORTS, LocalStack, local_stack
+from ferry_cli.tables import FittedTable, short_path
 from ferry_peers.binaries import PeerNotBuiltError
 from ferry_peers.nats_server import NatsServer
 from ferry_peers.processes import ProcessFailedError
@@ -41,22 +41,26 @@ async def _stream_summary(nats: NatsServer) -> list[tuple[str, int]]:
 
 
 def _report(stack: LocalStack, console: Console, started: float) -> None:
-    table = Table(title="Ferry local stack")
-    table.add_column("component")
-    table.add_column("address")
-    table.add_column("status")
-    table.add_row("nats-server (JetStream)", stack.nats.url, "running")
-    table.add_row("vCenter simulator", stack.vcsim.sdk_url, f"running, TLS {stack.vcsim.thumbprint_sha256[:23]}…")
+    rows = [
+        ["nats-server (JetStream)", stack.nats.url, "running"],
+        ["vCenter simulator", stack.vcsim.sdk_url, f"running, TLS {stack.vcsim.thumbprint_sha256[:23]}…"],
+    ]
     for service in stack.services.values():
         ready = httpx.get(f"{service.http_url}/readyz", timeout=2.0).json()
-        table.add_row(f"ferry {service.name}", service.http_url, str(ready["status"]))
+        rows.append([f"ferry {service.name}", service.http_url, str(ready["status"])])
     for name, messages in asyncio.run(_stream_summary(stack.nats)):
-        table.add_row(f"stream {name}", stack.nats.url, f"{messages} messages")
-    console.print(table)
-    console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {stack.work_dir / 'logs'}")
+        rows.append([f"stream {name}", stack.nats.url, f"{messages} messages"])
+    console.print(stack_table(rows))
+    console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {short_path(stack.work_dir / 'logs')}")
     console.print(
-        f"API token (mode 0600, read by the ferry CLI; FERRY_TOKEN overrides it): {stack.security.api_token_file}"
+        "API token (mode 0600, read by the ferry CLI; FERRY_TOKEN overrides it): "
+        f"{short_path(stack.security.api_token_file)}"
     )
+
+
+def stack_table(rows: list[list[str]]) -> FittedTable:
+    """The local stack's components: name, address and status."""
+    return FittedTable(("component", "address", "status"), rows, "Ferry local stack")
 
 
 def _stop_on_signals() -> None:
@@ -82,10 +86,12 @@ def _run(stack: LocalStack, console: Console) -> tuple[int, str]:
 
 def demo(
     work_dir: Annotated[Path, typer.Option(help="Folder for the stack's state, logs and target.")] = DEFAULT_WORK_DIR,
-    keep_running: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
-    """Start NATS, the simulated vCenter and Ferry's four services locally, connect the
-    vCenter and a local target, plan every VM and migrate them with progress bars."""
+    """Migrate the simulated vCenter's VMs to a local directory.
+
+    Starts NATS, the simulated vCenter and Ferry's four services locally, connects the
+    vCenter and a local target, plans every VM and migrates them with progress bars."""
     console = Console()
     started = time.monotonic()
     _stop_on_signals()

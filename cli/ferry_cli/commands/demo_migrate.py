@@ -5,15 +5,15 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from ferry_cli.client import PLANNER_URL_ENV, ApiClient
 from ferry_cli.follow import formats
 from ferry_cli.follow.http_planner import HttpChangeFeed, HttpMigrationsApi
 from ferry_cli.follow.ports import MigrationsApi, View
 from ferry_cli.follow.run import FollowFormat, follow_migration
-from ferry_cli.follow.state import disk_bytes
+from ferry_cli.follow.state import disk_bytes, read_bytes
 from ferry_cli.local.stack import LocalStack
+from ferry_cli.tables import FittedTable, short_path
 
 
 def migrate_plan(stack: LocalStack, plan: str, console: Console) -> View:
@@ -31,19 +31,10 @@ def migrate_plan(stack: LocalStack, plan: str, console: Console) -> View:
     return view
 
 
-def _relative(directory: Path, root: Path) -> str:
-    try:
-        return str(directory.relative_to(root))
-    except ValueError:
-        return str(directory)
-
-
 def report_result(view: View, wall_seconds: float, target_dir: Path, console: Console) -> None:
     """Where every migrated VM landed in ``target_dir`` (disk images and manifests), the
     wall time and the rate over the disks' size."""
-    table = Table(title=f"in the local target {target_dir}", title_justify="left")
-    for header in ("VM", "DIRECTORY", "DISK IMAGES (size, allocated)", "MANIFESTS"):
-        table.add_column(header, overflow="fold")
+    rows: list[list[str]] = []
     data = 0
     for vm in view["vms"]:
         directory = Path(vm["location"]) if vm["phase"] == "Completed" and vm["location"] else None
@@ -52,20 +43,26 @@ def report_result(view: View, wall_seconds: float, target_dir: Path, console: Co
         files = sorted(path for path in directory.iterdir() if path.is_file())
         images = [path for path in files if path.suffix == ".raw"]
         data += sum(path.stat().st_blocks * 512 for path in images)
-        table.add_row(
+        rows.append([
             vm["vm_name"],
-            _relative(directory, target_dir),
+            short_path(directory, target_dir),
             "\n".join(f"{p.name} {formats.size(p.stat().st_size)}, {formats.size(p.stat().st_blocks * 512)}"
                       for p in images),
             " ".join(path.name for path in files if path not in images),
-        )  # fmt: skip
-    if table.row_count:
-        console.print(table)
+        ])  # fmt: skip
+    if rows:
+        headers = ("VM", "DIRECTORY", "DISK IMAGES (size, allocated)", "MANIFESTS")
+        console.print(FittedTable(headers, rows, f"in the local target {short_path(target_dir)}"))
         console.print("each directory's README.md says how to bring the VM into a cluster with KubeVirt")
-    total = disk_bytes(view)
-    rate = formats.rate(total / wall_seconds) if wall_seconds > 0 else ""
-    console.print(
-        f"wall time {formats.duration(wall_seconds)} for {formats.size(total)} of disks "
-        f"({formats.size(data)} of data; zeros are skipped): {rate}",
-        highlight=False,
-    )
+    console.print(_closing_line(view, wall_seconds, data), highlight=False)
+
+
+def _closing_line(view: View, wall_seconds: float, data: int) -> str:
+    """The wall time, the disks' logical size, and the rate of the bytes actually read (holes are not moved)."""
+    total, read = disk_bytes(view), read_bytes(view)
+    head = f"wall time {formats.duration(wall_seconds)} for {formats.size(total)} of disks"
+    stored = f"{formats.size(data)} of data on the target"
+    if read is None:
+        return f"{head} ({stored}; bytes read not reported)"
+    rate = f" at {formats.rate(read / wall_seconds)}" if wall_seconds > 0 else ""
+    return f"{head}: {formats.size(read)} read{rate}, the rest unallocated or zero ({stored})"

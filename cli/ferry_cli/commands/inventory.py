@@ -84,7 +84,9 @@ def vms(
 
 @app.command("vm")
 def vm(provider: ProviderArg, vm_ref: str, output: Annotated[OutputFormat, OutputOption] = OutputFormat.YAML) -> None:
-    """Show one VM by id or name (YAML by default: everything the inventory knows)."""
+    """Show one VM by id or name.
+
+    YAML by default: everything the inventory knows about it."""
     emit(_query(provider, f"/providers/{provider}/vms/{vm_ref}"), output, VM_COLUMNS)
 
 

@@ -43,10 +43,12 @@ def migrate(
     plan: Annotated[str, typer.Argument(help="The plan to run.")],
     name: Annotated[str | None, typer.Option(help="Migration name (default: <plan>-<n>).")] = None,
     output: FollowOutput = FollowFormat.TABLE,
-    detach: Annotated[bool, typer.Option(help="Start the migration, print its name and return.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Start the migration, print its name and return.")] = False,
 ) -> None:
-    """Run PLAN: start a migration and follow it live (a line per VM, a bar per disk),
-    then print each VM's result. Ctrl-C stops following; the migration goes on.
+    """Run PLAN and follow it live.
+
+    Starts a migration of PLAN and follows it: a line per VM, a bar per disk, then each
+    VM's result. Ctrl-C stops following; the migration goes on.
 
     --output json: one JSON object per line, each change (the planner's event payloads), then the final migration.
 
@@ -81,10 +83,14 @@ def list_(
 @app.command("show")
 def show(
     name: str,
-    watch: Annotated[bool, typer.Option(help="Follow it live, as `ferry migrate` does, until it ends.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow it live, as `ferry migrate` does, until it ends.")
+    ] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
-    """Show a migration: every VM's phase, duration, disks, and location or reason.
+    """Show a migration's VMs and their results.
+
+    Every VM's phase, duration, disks, and location or reason.
 
     With --watch, follow it live (table) or as JSON lines (json) and exit as `ferry migrate` does.
 

@@ -4,11 +4,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ferry_cli import client
 from ferry_cli.client import CliError
 from ferry_cli.output import OutputFormat, OutputOption, emit
+from ferry_cli.tables import FittedTable
 
 app = typer.Typer(help="Migration plans and their validation.", no_args_is_help=True)
 
@@ -48,8 +48,9 @@ def create(
     vm: Annotated[list[str], typer.Option("--vm", help="VM name or id, optionally NAME:TARGET_NAME (repeat)")],
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
-    """Create a cold-migration plan and show its validation; exit 1 when it is not Ready
-    (the plan is stored all the same)."""
+    """Create a cold-migration plan and show its validation.
+
+    Exits 1 when the plan is not Ready (it is stored all the same)."""
     body = {
         "name": name,
         "source_provider": source,
@@ -114,14 +115,17 @@ def _show(plan: dict[str, Any], output: OutputFormat) -> None:
     emit(plan, output, PLAN_COLUMNS)
     for condition in plan["status"]["conditions"]:
         console.print(f"[bold]{condition['category']}[/bold] {condition['type']}: {condition['message']}")
-    table = Table(title="VMs")
-    for header in ("VM", "ID", "TARGET NAME", "CATEGORY", "CONCERN", "ASSESSMENT"):
-        table.add_column(header)
+    console.print(vm_concerns_table(plan))
+
+
+def vm_concerns_table(plan: dict[str, Any]) -> FittedTable:
+    """A row per concern of each VM of ``plan`` (``none`` for a VM without any)."""
+    rows: list[list[str]] = []
     for vm in plan["status"]["vms"]:
         concerns = vm["concerns"] or [{"category": "", "label": "none", "assessment": ""}]
         for concern in concerns:
-            table.add_row(
+            rows.append([
                 vm["name"] or vm["ref"], vm["id"], vm["target_name"], concern["category"], concern["label"],
                 concern["assessment"],
-            )  # fmt: skip
-    console.print(table)
+            ])  # fmt: skip
+    return FittedTable(("VM", "ID", "TARGET NAME", "CATEGORY", "CONCERN", "ASSESSMENT"), rows, "VMs")

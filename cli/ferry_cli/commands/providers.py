@@ -18,8 +18,9 @@ from ferry_cli.follow.http_planner import HttpChangeFeed
 from ferry_cli.follow.ports import View
 from ferry_cli.follow.provider_wait import DEFAULT_TIMEOUT, LineDisplay, ProviderWait, SpinnerDisplay, status_line
 from ferry_cli.output import OutputFormat, OutputOption, emit
+from ferry_cli.tables import short_path
 
-app = typer.Typer(help="Source (vSphere) and target (Kubernetes, local directory) providers.", no_args_is_help=True)
+app = typer.Typer(help="vSphere sources and Kubernetes or local targets.", no_args_is_help=True)
 
 PASSWORD_ENV = "FERRY_VSPHERE_PASSWORD"
 
@@ -33,7 +34,7 @@ def endpoint(provider: View) -> str:
         return (
             f"{spec['url']} ({spec['context']})" if spec["url"] and spec["context"] else spec["url"] or spec["context"]
         )
-    return str(spec["url"] or spec["path"])
+    return str(spec["url"] or short_path(spec["path"]))
 
 
 COLUMNS = [
@@ -55,13 +56,17 @@ def add(
     type_: Annotated[str, typer.Option("--type", help="vsphere, kubernetes or local")],
     url: Annotated[str, typer.Option(help="vSphere: vCenter/ESXi URL, e.g. https://vcenter.example.com/sdk")] = "",
     username: Annotated[str, typer.Option(help="vSphere user name")] = "",
-    password_stdin: Annotated[bool, typer.Option(help="Read the vSphere password from standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the vSphere password from standard input")
+    ] = False,
     ca_bundle: Annotated[Path | None, typer.Option(help="PEM file of CAs that sign the vCenter certificate")] = None,
     thumbprint: Annotated[str, typer.Option(help="SHA-256 thumbprint of the vCenter certificate")] = "",
-    insecure: Annotated[bool, typer.Option(help="Do not verify the vCenter certificate (not recommended)")] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify the vCenter certificate (not recommended)")
+    ] = False,
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubernetes: kubeconfig file")] = None,
     context: Annotated[str, typer.Option(help="Kubernetes: kubeconfig context (default: its current context)")] = "",
-    in_cluster: Annotated[bool, typer.Option(help="Kubernetes: use the pod's service account")] = False,
+    in_cluster: Annotated[bool, typer.Option("--in-cluster", help="Kubernetes: use the pod's service account")] = False,
     path: Annotated[str, typer.Option(help="local: target directory")] = "",
     wait: Annotated[bool, WaitOption] = True,
     timeout: Annotated[float, TimeoutOption] = DEFAULT_TIMEOUT,
@@ -88,7 +93,9 @@ def update(
     url: Annotated[str | None, typer.Option(help="vSphere: a new vCenter/ESXi URL")] = None,
     username: Annotated[str | None, typer.Option(help="vSphere: a new user name")] = None,
     password: Annotated[bool, typer.Option("--password", help="vSphere: a new password, asked for")] = False,
-    password_stdin: Annotated[bool, typer.Option(help="vSphere: read a new password from standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="vSphere: read a new password from standard input")
+    ] = False,
     ca_bundle: Annotated[Path | None, typer.Option(help="vSphere: a new PEM file of CAs")] = None,
     thumbprint: Annotated[str | None, typer.Option(help="vSphere: a new SHA-256 thumbprint to pin")] = None,
     insecure: Annotated[
@@ -104,8 +111,9 @@ def update(
     timeout: Annotated[float, TimeoutOption] = DEFAULT_TIMEOUT,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.TABLE,
 ) -> None:
-    """Change a provider's settings, password or kubeconfig; what is not given stays. The
-    provider reconnects and its plans are validated again. A new password comes from
+    """Change a provider's settings, password or kubeconfig.
+
+    What is not given stays. The provider reconnects and its plans are validated again. A new password comes from
     --password-stdin, $FERRY_VSPHERE_PASSWORD (with --password) or a prompt (--password).
     While a migration uses the provider only its password, user name and certificate trust
     can change."""

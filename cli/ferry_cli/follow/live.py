@@ -1,5 +1,6 @@
 """Live progress for people: one line per VM (phase, elapsed, why it waits or failed) and
-one bar per disk (bytes done/total, rate, ETA), redrawn by rich from the latest view.
+one bar per disk over its logical size, with the bytes actually read apart, and a rate and
+ETA from those (:mod:`.disk_bytes`), redrawn by rich from the latest view.
 
 On a terminal a rich ``Live`` region redraws four times a second; elsewhere (a log, a
 pipe) each VM's phase changes are printed as plain lines instead.
@@ -20,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ferry_cli.follow import formats
+from ferry_cli.follow.disk_bytes import DiskBytes
 from ferry_cli.follow.ports import Change, View
 from ferry_cli.follow.state import VM_DONE_PHASES, parse_time
 
@@ -27,11 +29,13 @@ RATE_WINDOW = 10.0
 """Seconds of progress samples a disk's rate is averaged over."""
 MAX_VM_LINES = 20
 """More VMs than this: the running ones first, the rest as counts."""
-BAR_WIDTH = 30
+BAR_WIDTH = 20
+NAME_WIDTH = 20
+"""A VM or disk name longer than this ends in an ellipsis (a disk's VM is named on the line above)."""
 
 
 class RateMeter:
-    """A disk's copy rate from ``(time, bytes_done)`` samples over the last few seconds."""
+    """A disk's copy rate from ``(time, bytes read)`` samples over the last few seconds."""
 
     def __init__(self, window: float = RATE_WINDOW) -> None:
         self._window = window
@@ -106,11 +110,11 @@ def render_progress(view: View | None, meters: dict[tuple[str, int], RateMeter],
     header.append(f" · {finished}/{counts.get('total', len(view['vms']))} VMs finished")
     header.append(f" · {formats.clock(_elapsed(view.get('started_at'), view.get('completed_at'), now))}")
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(max_width=44, overflow="ellipsis", no_wrap=True)
-    grid.add_column()
-    grid.add_column(justify="right")
-    grid.add_column(justify="right")
-    grid.add_column(overflow="fold")
+    grid.add_column(max_width=NAME_WIDTH, overflow="ellipsis", no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")  # a VM's reason, or a disk's ETA and what was read
     vms, more = _visible(view["vms"], MAX_VM_LINES)
     for vm in vms:
         _vm_rows(grid, vm, meters, now)
@@ -131,15 +135,28 @@ def _vm_rows(grid: Table, vm: dict[str, Any], meters: dict[tuple[str, int], Rate
         return
     for disk in vm["disks"]:
         meter = meters.get((vm["vm_id"], disk["key"]))
-        total, done = disk["bytes_total"], disk["bytes_done"]
-        bar = ProgressBar(total=max(total, 1), completed=done, width=BAR_WIDTH)
-        if disk["completed"]:
+        counts = DiskBytes.of(disk)
+        bar = ProgressBar(total=max(counts.total, 1), completed=counts.done, width=BAR_WIDTH)
+        if counts.completed:
             speed, eta = (meter.average() if meter else None), Text("done", style="green")
         else:
             speed = meter.rate() if meter else None
-            eta = Text(f"ETA {formats.clock((total - done) / speed)}" if speed else "", style="cyan")
-        grid.add_row(Text(f"  {disk['file_name']}", style="dim"), bar, formats.size_pair(done, total),
-                     formats.rate(speed), eta)  # fmt: skip
+            eta = Text(_eta(counts, speed), style="cyan")
+        if note := counts.live_note():
+            eta.append(f"{' · ' if eta.plain else ''}{note}", style="dim")
+        grid.add_row(Text(f"  {_short_name(disk['file_name'])}", style="dim"), bar,
+                     formats.size_pair(counts.done, counts.total), formats.rate(speed), eta)  # fmt: skip
+
+
+def _eta(counts: DiskBytes, speed: float | None) -> str:
+    if (seconds := counts.eta(speed)) is not None:
+        return f"ETA {formats.clock(seconds)}"
+    return "ETA unknown" if speed and counts.remaining() is None else ""
+
+
+def _short_name(file_name: str) -> str:
+    """``[LocalDS_0] app/app_1.vmdk`` → ``app_1.vmdk``: the datastore and folder are the VM's."""
+    return file_name.rsplit("/", 1)[-1].rsplit("] ", 1)[-1]
 
 
 class LiveDisplay:
@@ -195,7 +212,8 @@ class LiveDisplay:
             self._view = view
             for vm in view["vms"]:
                 for disk in vm["disks"]:
-                    self._meters.setdefault((vm["vm_id"], disk["key"]), RateMeter()).add(at, disk["bytes_done"])
+                    if (read := disk.get("bytes_read")) is not None:
+                        self._meters.setdefault((vm["vm_id"], disk["key"]), RateMeter()).add(at, read)
         if self._live is None:  # a Live region redraws itself four times a second
             self._log(view, at)
 
@@ -218,8 +236,7 @@ class LiveDisplay:
                     speed = meter.average() if meter else None
                     at_rate = f" at {formats.rate(speed)}" if speed else ""
                     self._console.print(
-                        f"{stamp}{vm['vm_name']}: copied {disk['file_name']} ({formats.size(disk['bytes_total'])}"
-                        f"{at_rate})",
+                        f"{stamp}{vm['vm_name']}: copied {disk['file_name']}: {DiskBytes.of(disk).describe()}{at_rate}",
                         highlight=False,
                         markup=False,
                     )

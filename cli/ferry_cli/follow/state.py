@@ -4,6 +4,7 @@ it, when following ends, and the exit code it ends with (pure; no I/O)."""
 from datetime import datetime
 from typing import Any
 
+from ferry_cli.follow.disk_bytes import total_read
 from ferry_cli.follow.ports import Change, View
 
 RUNNING = "Running"
@@ -74,3 +75,8 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
 def disk_bytes(view: View) -> int:
     """Total size of the disks of the VMs this migration completed (not skipped, failed or canceled ones)."""
     return sum(d["bytes_total"] for vm in view.get("vms", []) if vm["phase"] == "Completed" for d in vm["disks"])
+
+
+def read_bytes(view: View) -> int | None:
+    """Bytes read from the source for the disks :func:`disk_bytes` counts; None when a disk did not report it."""
+    return total_read([d for vm in view.get("vms", []) if vm["phase"] == "Completed" for d in vm["disks"]])

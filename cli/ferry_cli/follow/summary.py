@@ -5,18 +5,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ferry_cli.follow import formats
+from ferry_cli.follow.disk_bytes import total_read
 from ferry_cli.follow.ports import View
-from ferry_cli.follow.state import CANCELED, FAILED, SUCCEEDED, disk_bytes, seconds_between
+from ferry_cli.follow.state import CANCELED, FAILED, SUCCEEDED, disk_bytes, read_bytes, seconds_between
+from ferry_cli.tables import FittedTable, short_path
 
 
 def vm_result(vm: dict[str, Any]) -> Text:
     """Where the VM went, or why it did not (with the machine-readable code of a failure)."""
     if vm["phase"] == "Completed":
-        return Text(vm["location"] or "")
+        return Text(short_path(vm["location"] or ""))
     reason = vm["reason"] or ""
     if vm["phase"] == "Failed":
         code = f" ({vm['error_code']})" if vm.get("error_code") else ""
@@ -31,27 +32,32 @@ def _disks(vm: dict[str, Any]) -> str:
     done = sum(d["bytes_done"] for d in vm["disks"])
     if done >= total or vm["phase"] in ("Completed", "Skipped"):
         count = len(vm["disks"])
-        return f"{formats.size(total)} in {count} disks" if count > 1 else formats.size(total)
+        size = f"{formats.size(total)} in {count} disks" if count > 1 else formats.size(total)
+        read = total_read(vm["disks"])
+        return size if read is None or vm["phase"] == "Skipped" else f"{size}\n{formats.size(read)} read"
     return f"{formats.size_pair(done, total)} ({100 * done // max(total, 1)}%)"
 
 
-def vm_table(view: View, now: datetime | None = None) -> Table:
-    """One row per VM, in plan order; a running VM's duration is up to ``now``."""
+def vm_table(view: View, now: datetime | None = None) -> FittedTable:
+    """One row per VM, in plan order; a running VM's duration is up to ``now``. The TARGET column
+    is shown only when some VM is renamed on the target (80 columns are few)."""
     now_text = (now or datetime.now(UTC)).isoformat()
-    table = Table(title=f"migration {view['name']} (plan {view['plan']})", title_justify="left")
-    for header in ("VM", "TARGET", "PHASE", "DURATION", "DISKS", "LOCATION / REASON"):
-        table.add_column(header, overflow="fold")
+    renamed = any(vm["target_name"] != vm["vm_name"] for vm in view["vms"])
+    rows: list[list[str | Text]] = []
     for vm in view["vms"]:
         seconds = seconds_between(vm.get("started_at"), vm.get("completed_at") or now_text)
-        table.add_row(
-            vm["vm_name"], vm["target_name"], Text(vm["phase"], style=formats.phase_style(vm["phase"])),
-            formats.duration(seconds), _disks(vm), vm_result(vm),
-        )  # fmt: skip
-    return table
+        rows.append([
+            vm["vm_name"], *([vm["target_name"]] if renamed else []),
+            Text(vm["phase"], style=formats.phase_style(vm["phase"])), formats.duration(seconds), _disks(vm),
+            vm_result(vm),
+        ])  # fmt: skip
+    headers = ("VM", *(("TARGET",) if renamed else ()), "PHASE", "DURATION", "DISKS", "LOCATION / REASON")
+    return FittedTable(headers, rows, f"migration {view['name']} (plan {view['plan']})")
 
 
 def summary_line(view: View) -> Text:
-    """``migration p1-1 Succeeded in 12.3s: 2 succeeded, 1 skipped (1.3 GiB of disks, 104.0 MiB/s)``."""
+    """``migration p1-1 Succeeded in 12.3s: 2 succeeded, 1 skipped (1.3 GiB of disks, 520.0 MiB read at
+    43.3 MiB/s)``: the rate is of the bytes read, not of the holes skipped."""
     counts: dict[str, int] = view.get("counts", {})
     parts = [f"{n} {k}" for k, n in counts.items() if k != "total" and n]
     seconds = seconds_between(view.get("started_at"), view.get("completed_at"))
@@ -62,7 +68,11 @@ def summary_line(view: View) -> Text:
     text.append(f": {', '.join(parts) or 'no VMs'}")
     copied = disk_bytes(view)
     if view["phase"] == SUCCEEDED and copied and seconds:
-        text.append(f" ({formats.size(copied)} of disks, {formats.rate(copied / seconds)})")
+        read = read_bytes(view)
+        moved = "bytes read not reported" if read is None else f"{formats.size(read)} read"
+        if read is not None:
+            moved += f" at {formats.rate(read / seconds)}"
+        text.append(f" ({formats.size(copied)} of disks, {moved})")
     return text
 
 

@@ -355,9 +355,24 @@ def _progress(vm: VmMigration, event: DiskCopyProgress) -> Step:
         return _unchanged(vm)
     total = event.bytes_total if event.bytes_total > 0 else disk.bytes_total
     done = max(disk.bytes_done, min(event.bytes_done, total))
-    if (done, total) == (disk.bytes_done, disk.bytes_total):
+    updated = replace(
+        disk,
+        bytes_done=done,
+        bytes_total=total,
+        bytes_read=_grown(disk.bytes_read, event.bytes_read),
+        bytes_written=_grown(disk.bytes_written, event.bytes_written),
+        bytes_to_read=event.bytes_to_read if event.bytes_to_read is not None else disk.bytes_to_read,
+    )
+    if updated == disk:
         return _unchanged(vm)
-    return Step(vm=_with_disk(vm, replace(disk, bytes_done=done, bytes_total=total)), progress_only=True)
+    return Step(vm=_with_disk(vm, updated), progress_only=True)
+
+
+def _grown(known: int | None, reported: int | None) -> int | None:
+    """A byte counter that only grows (events may arrive out of order); None while nothing reported it."""
+    if reported is None:
+        return known
+    return reported if known is None else max(known, reported)
 
 
 def _disk_copied(vm: VmMigration, event: DiskCopied, ctx: MachineContext, now: datetime) -> Step:
@@ -365,7 +380,18 @@ def _disk_copied(vm: VmMigration, event: DiskCopied, ctx: MachineContext, now: d
     if vm.phase is not VmPhase.COPY_DISKS or disk is None or disk.completed:
         return _unchanged(vm)
     total = event.bytes_total if event.bytes_total > 0 else disk.bytes_total
-    copied = _with_disk(vm, replace(disk, bytes_done=total, bytes_total=total, completed=True))
+    copied = _with_disk(
+        vm,
+        replace(
+            disk,
+            bytes_done=total,
+            bytes_total=total,
+            completed=True,
+            bytes_read=event.bytes_read,
+            bytes_written=event.bytes_written,
+            bytes_to_read=disk.bytes_to_read if disk.bytes_to_read is not None else event.bytes_read,
+        ),
+    )
     if not all(d.completed for d in copied.disks):
         return Step(vm=copied)
     return _advance(copied, VmPhase.CREATE_VM, ctx, now, (_create_vm(copied, ctx),))

@@ -72,11 +72,17 @@ class PhaseRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DiskProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """One disk's copy: ``bytes_done`` of the logical ``bytes_total`` (holes included), and
+    apart from it the bytes moved — ``bytes_read`` of ``bytes_to_read`` (None: not reported, or unknown)."""
+
     key: int
     file_name: str
     bytes_total: int
     bytes_done: int = 0
     completed: bool = False
+    bytes_read: int | None = None
+    bytes_written: int | None = None
+    bytes_to_read: int | None = None
 
 
 class VmMigration(msgspec.Struct, frozen=True, kw_only=True):

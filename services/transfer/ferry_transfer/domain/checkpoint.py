@@ -47,6 +47,8 @@ class DiskRecord(msgspec.Struct, frozen=True, kw_only=True):
     bytes_written: int = 0
     zero_bytes: int = 0
     """Bytes written as zeroes or holes, or never read because CBT found them unallocated."""
+    to_read: int | None = None
+    """Bytes the plan reads from the source in all; None in records stored by versions before it was kept."""
     started_at: float
     """Wall-clock seconds when the coordinator planned the copy (workers' clocks are compared)."""
     reported: int = 0
@@ -104,8 +106,9 @@ class RangeCounts:
     zero_bytes: int
 
 
-def new_record(plan: DiskPlan, locations: CopyLocations, now: float) -> DiskRecord:
-    """The checkpoint of a copy about to start at ``locations``: ranges outside the plan are done (and zero) already."""
+def new_record(plan: DiskPlan, locations: CopyLocations, now: float, *, align: int = 1) -> DiskRecord:
+    """The checkpoint of a copy about to start at ``locations``: ranges outside the plan are done (and zero) already
+    (``align``: the zero-detection block reads are widened to, for the bytes to read)."""
     size = -(-plan.count // 8)
     work, done = bytearray(size), bytearray(size)
     skipped = 0
@@ -123,6 +126,7 @@ def new_record(plan: DiskPlan, locations: CopyLocations, now: float) -> DiskReco
         done=bytes(done),
         bytes_done=skipped,
         zero_bytes=skipped,
+        to_read=plan.bytes_to_read(align),
         started_at=now,
         reported_at=now,
         locations=locations,

@@ -60,6 +60,22 @@ class DiskPlan:
     def work_indexes(self) -> set[int]:
         return {item.index for item in self.work}
 
+    def bytes_to_read(self, align: int = 1) -> int:
+        """Bytes the workers read from the source: whole work ranges, or their extents widened
+        to multiples of ``align`` (as the range copier reads them; gaps it merges may add a little)."""
+        total = 0
+        for item in self.work:
+            if item.extents is None:
+                total += item.length
+                continue
+            covered = item.offset  # widened extents may share a block: count it once
+            for extent in item.extents:
+                start = max(covered, extent.offset // align * align)
+                end = min(item.end, -(-extent.end // align) * align)
+                total += max(0, end - start)
+                covered = max(covered, end)
+        return total
+
     def uncovered(self) -> list[Extent]:
         """The parts of the disk no work range covers, merged: they must read as zeroes on the target."""
         gaps: list[Extent] = []

@@ -26,15 +26,19 @@ class DiskEvents:
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
-    async def progress(self, disk: DiskId, done: int, total: int) -> None:
+    async def progress(self, disk: DiskId, record: DiskRecord) -> None:
+        """The record's counts: of the logical size, and apart from it the bytes moved."""
         await self._publisher.publish(
             DiskCopyProgress(
-                message_id=step_id(disk.migration, disk.vm_id, "progress", disk.disk_key, done),
+                message_id=step_id(disk.migration, disk.vm_id, "progress", disk.disk_key, record.bytes_done),
                 migration=disk.migration,
                 vm_id=disk.vm_id,
                 disk_key=disk.disk_key,
-                bytes_done=done,
-                bytes_total=total,
+                bytes_done=record.bytes_done,
+                bytes_total=record.capacity,
+                bytes_read=record.bytes_read,
+                bytes_written=record.bytes_written,
+                bytes_to_read=record.to_read,
             )
         )
 
@@ -50,7 +54,7 @@ class DiskEvents:
 
     async def copied(self, disk: DiskId, record: DiskRecord) -> None:
         """The final progress, then ``DiskCopied``, from a finished record."""
-        await self.progress(disk, record.capacity, record.capacity)
+        await self.progress(disk, record)
         await self._publisher.publish(
             DiskCopied(
                 message_id=step_id(disk.migration, disk.vm_id, "disk_copied", disk.disk_key),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyDisk, CopyRange, step_id
 from ferry_transfer.domain.checkpoint import CopyLocations, DiskRecord, new_record, with_locations
+from ferry_transfer.domain.checksum import ZERO_BLOCK
 from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.disk_plan import DiskPlan, RangeWork, plan_disk, range_size_for
 from ferry_transfer.domain.ports import ChangedAreas, CopyPorts, Leased
@@ -87,7 +88,7 @@ async def _coordinate(
         locations = CopyLocations(source=command.source, disk=command.disk, sink=command.sink)
         if record is None:
             await ports.sinks.prepare(command.sink, capacity, plan.uncovered())
-            record = await ports.checkpoints.create(disk, new_record(plan, locations, ports.clock()))
+            record = await ports.checkpoints.create(disk, new_record(plan, locations, ports.clock(), align=ZERO_BLOCK))
             log.info(
                 "planned disk %d of VM %s: %d of %d ranges of %d bytes to copy%s",
                 disk.disk_key,

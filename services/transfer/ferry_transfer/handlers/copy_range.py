@@ -124,7 +124,7 @@ async def _record(disk: DiskId, work: RangeWork, copied: RangeCopy, ports: CopyP
         return False
     events = DiskEvents(ports.publisher)
     if decided and decided[0]:
-        await events.progress(disk, updated.bytes_done, updated.capacity)
+        await events.progress(disk, updated)
     if updated.complete and not seen.complete:
         await finish_disk(ports.checkpoints, events, disk, ports.clock())
     return True
