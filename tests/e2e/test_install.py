@@ -15,13 +15,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from ferry_peers.binaries import peer_binary
@@ -106,18 +107,27 @@ def applied_strictly(kube: KubeControlPlane, api: client.ApiClient) -> list[str]
     return applied
 
 
+def create_once(create: Callable[..., object], *args: object) -> None:
+    """Create an object unless it exists (the test installs twice)."""
+    try:
+        create(*args)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
 def person_token(api: client.ApiClient) -> str:
     """A token of someone granted the chart's ``ferry-admin`` role in Ferry's namespace (the
     README's RoleBinding), as ``kubectl create token`` gives it."""
     core: Any = client.CoreV1Api(api)  # Any: plain JSON bodies, which the client's stubs do not describe
     rbac: Any = client.RbacAuthorizationV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="people")))
-    core.create_namespaced_service_account("people", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="ada")))
+    create_once(core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name="people")))
+    create_once(core.create_namespaced_service_account, "people", {"metadata": {"name": "ada"}})
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": {"name": "ada-ferry-admin", "namespace": NAMESPACE},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ferry-admin"},
                "subjects": [{"kind": "ServiceAccount", "name": "ada", "namespace": "people"}]}  # fmt: skip
-    rbac.create_namespaced_role_binding(NAMESPACE, binding)
+    create_once(rbac.create_namespaced_role_binding, NAMESPACE, binding)
     request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}}
     return str(core.create_namespaced_service_account_token("ada", "people", request).status.token)
 
@@ -257,7 +267,26 @@ def test_install_upgrade_and_uninstall_keep_migrations_and_migrated_vms(
     after = migrated_objects(cluster)
     names = {kind: sorted(o["metadata"]["name"] for o in found) for kind, found in after.items()}
     assert names == {kind: sorted(o["metadata"]["name"] for o in found) for kind, found in before.items()}
-    owners = [o["metadata"].get("ownerReferences") for found in after.values() for o in found]
-    assert not [
-        o for o in owners if o and any(ref["kind"] != "VirtualMachine" and ref["kind"] != "DataVolume" for ref in o)
-    ]
+    owners = {
+        ref["kind"] for found in after.values() for o in found for ref in o["metadata"].get("ownerReferences") or []
+    }
+    assert owners <= {"VirtualMachine", "DataVolume"}, "nothing migrated is owned by (so collected with) the release"
+    check_installing_again_finds_the_migrations(kube, cluster, node, [first["name"], second["name"]])
+
+
+def check_installing_again_finds_the_migrations(
+    kube: KubeControlPlane, api: client.ApiClient, node: ReleaseNode, migrations: list[str]
+) -> None:
+    """After an uninstall, NATS's volume and its store key are still there: a new install reads them."""
+    kept = release_secrets(api)
+    assert f"{PREFIX}-nats-store-key" in kept, "uninstall keeps the JetStream store key"
+    helm(kube, "install", RELEASE, str(CHART), *install_values())
+    try:
+        assert release_secrets(api)[f"{PREFIX}-nats-store-key"] == kept[f"{PREFIX}-nats-store-key"]
+        pods = {"nats": node.run_stateful_set(f"{PREFIX}-nats")}
+        pods |= {name: node.run_deployment(f"{PREFIX}-{name}") for name in ("inventory", "planner")}
+        listed = json.loads(Cli(pods, person_token(api)).ok("migration", "list", "--output", "json"))
+        assert sorted(m["name"] for m in listed) == sorted(migrations)
+    finally:
+        node.stop_all()
+        helm(kube, "uninstall", RELEASE, "--namespace", NAMESPACE)
