@@ -60,11 +60,6 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong_and_an_updat
     assert "ferry provider update NAME --username USER --password-stdin" in added.stderr
     status = stack.provider("badpass")["status"]
     assert (status["phase"], status["reason"]) == ("error", "invalid_login")
-    fixed = stack.cli("provider", "update", "badpass", "--password-stdin", stdin=stack.vcsim.password + "\n")
-    assert fixed.returncode == 0, fixed.stderr
-    assert "provider badpass: ready" in fixed.stderr
-    assert stack.provider("badpass")["generation"] == 2
-
     listing = stack.cli("inventory", "vms", "badpass")
     assert listing.returncode == 1, listing.stdout
     said = "".join(listing.stderr.split())
@@ -74,6 +69,12 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong_and_an_updat
     assert "0 VMs" not in listing.stdout
     answer = httpx.get(f"{stack.inventory.http_url}/api/v1/providers/badpass/vms", headers=stack.security.api_headers())
     assert (answer.status_code, answer.json()["reason"]) == (409, "provider_not_ready")
+
+    fixed = stack.cli("provider", "update", "badpass", "--password-stdin", stdin=stack.vcsim.password + "\n")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "provider badpass: ready" in fixed.stderr
+    assert stack.provider("badpass")["generation"] == 2
+    assert stack.cli("inventory", "vms", "badpass").returncode == 0, "ready again: the VMs are listed"
 
     bad_print = ":".join(["AB"] * 32)
     added = stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print)
