@@ -1,0 +1,117 @@
+"""Plan results kept between listings: reused while nothing they depend on changed, and
+computed again as soon as a map, a provider, the source's or the target's inventory, the
+plan itself or one of its migrations changed."""
+
+import dataclasses
+
+import msgspec
+
+from ferry_planner.domain.inventory_view import TargetView
+from ferry_planner.domain.maps import StorageMap, StoragePair
+from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_planner.domain.providers import ProviderChange
+from ferry_planner.handlers.plans import delete_plan, plan_view, plans, revalidate_plans
+from ferry_planner.handlers.providers import update_provider
+from ferry_planner.handlers.start_migration import start_migration
+from ferry_shared.credentials import Secret
+from ferry_shared.inventory import TargetVmRecord
+from ferry_shared.plans import PlanStatus
+
+from .planner_fakes import FakeInventory, FakeResources, World, ready_world, source_vm
+from .planner_peers import Peers
+
+
+def concerns_of(status: PlanStatus) -> set[str]:
+    return {concern.id for vm in status.vms for concern in vm.concerns}
+
+
+def fakes(world: World) -> tuple[FakeResources, FakeInventory]:
+    resources, inventory = world.ports.resources, world.ports.inventory
+    assert isinstance(resources, FakeResources) and isinstance(inventory, FakeInventory)
+    return resources, inventory
+
+
+async def listed(world: World, name: str = "p1") -> PlanStatus:
+    return next(view.status for view in await plans(world.ports) if view.plan.name == name)
+
+
+async def test_a_plan_is_not_validated_again_while_nothing_it_depends_on_changed() -> None:
+    world = ready_world([source_vm(1), source_vm(2)])
+    await revalidate_plans(world.ports)
+    announced = await listed(world)
+
+    assert await listed(world) is announced
+    assert (await plan_view(world.ports, "p1")).status is announced
+
+
+async def test_a_changed_storage_map_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1)])
+    resources, _ = fakes(world)
+    assert (await listed(world)).ready
+    stored = await resources.get(StorageMap, "sto")
+    assert stored is not None
+
+    unmapped = (StoragePair(source="other", storage_class="standard"),)
+    resources.put(StorageMap, "sto", msgspec.structs.replace(stored, pairs=unmapped))
+
+    status = await listed(world)
+    assert not status.ready and "vm.storage.unmapped" in concerns_of(status), concerns_of(status)
+    assert not (await plan_view(world.ports, "p1")).status.ready
+
+
+async def test_a_changed_source_vm_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1)])
+    _, inventory = fakes(world)
+    assert (await listed(world)).ready
+
+    renamed = msgspec.structs.replace(source_vm(1), name="renamed")
+    inventory.set_source("vc", dataclasses.replace(inventory.sources["vc"], vms=[renamed]))
+
+    status = await listed(world)
+    assert not status.ready and concerns_of(status) == {"vm.not_found"}
+
+
+async def test_a_vm_that_appears_on_the_target_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1)])
+    _, inventory = fakes(world)
+    assert (await listed(world)).ready
+
+    mac = source_vm(1).nics[0].mac
+    inventory.set_target("dir", TargetView(vms=[TargetVmRecord(id="x", name="other", namespace="ns", macs=(mac,))]))
+
+    status = await listed(world)
+    assert not status.ready and "vm.target.mac_conflict" in concerns_of(status)
+
+
+async def test_a_provider_update_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1)])
+    await world.ports.credentials.put("vc", Secret("password"))
+    assert (await listed(world)).ready
+
+    await update_provider(world.ports, "vc", ProviderChange(thumbprint=":".join(["AB"] * 32), insecure=False))
+
+    status = await listed(world)  # connecting again, with a new generation
+    assert not status.ready and {c.type for c in status.conditions} == {"SourceProviderNotReady"}
+
+
+async def test_a_plan_replaced_under_the_same_name_is_validated_anew() -> None:
+    world = ready_world([source_vm(1)])
+    resources, _ = fakes(world)
+    assert (await listed(world)).ready
+    stored = await resources.get(Plan, "p1")
+    assert stored is not None
+
+    await delete_plan(world.ports, "p1")
+    resources.put(Plan, "p1", msgspec.structs.replace(stored, vms=(PlanVm(ref="nowhere"),)))
+
+    assert concerns_of(await listed(world)) == {"vm.not_found"}
+
+
+async def test_a_vm_its_migration_completed_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1)])
+    assert (await listed(world)).ready
+
+    await start_migration(world.ports, "p1")
+    await Peers().drive(world)
+
+    assert "vm.migrated" in concerns_of(await listed(world))
