@@ -9,15 +9,17 @@ import msgspec
 from ferry_planner.domain.inventory_view import TargetView
 from ferry_planner.domain.maps import StorageMap, StoragePair
 from ferry_planner.domain.plans import Plan, PlanVm
+from ferry_planner.domain.ports import StoredChange
 from ferry_planner.domain.providers import ProviderChange
 from ferry_planner.handlers.plans import delete_plan, plan_view, plans, revalidate_plans
 from ferry_planner.handlers.providers import update_provider
+from ferry_planner.handlers.replicas import take_change_from_elsewhere
 from ferry_planner.handlers.start_migration import start_migration
 from ferry_shared.credentials import Secret
 from ferry_shared.inventory import TargetVmRecord
 from ferry_shared.plans import PlanStatus
 
-from .planner_fakes import FakeInventory, FakeResources, World, ready_world, source_vm
+from .planner_fakes import FakeInventory, FakeResources, FakeRevalidation, World, ready_world, source_vm
 from .planner_peers import Peers
 
 
@@ -115,3 +117,16 @@ async def test_a_vm_its_migration_completed_is_seen_by_the_next_listing() -> Non
     await Peers().drive(world)
 
     assert "vm.migrated" in concerns_of(await listed(world))
+
+
+async def test_a_vm_another_replica_completed_has_the_plans_result_announced_again() -> None:
+    world = ready_world([source_vm(1)])
+    await start_migration(world.ports, "p1")
+    await Peers().drive(world)
+    revalidation = world.ports.revalidation
+    assert isinstance(revalidation, FakeRevalidation)
+    before = revalidation.requests
+
+    await take_change_from_elsewhere(world.ports, "p1-1", lambda: StoredChange(migration="p1-1", vm_id="vm-1"))
+
+    assert revalidation.requests == before + 1
