@@ -130,3 +130,43 @@ async def test_a_vm_another_replica_completed_has_the_plans_result_announced_aga
     await take_change_from_elsewhere(world.ports, "p1-1", lambda: StoredChange(migration="p1-1", vm_id="vm-1"))
 
     assert revalidation.requests == before + 1
+
+
+async def test_a_change_to_vms_the_plan_does_not_name_keeps_its_result() -> None:
+    world = ready_world([source_vm(1), source_vm(2), source_vm(3)])
+    _, inventory = fakes(world)
+    plan = await world.ports.resources.get(Plan, "p1")
+    assert plan is not None
+    await world.ports.resources.replace(Plan, "p1", msgspec.structs.replace(plan, vms=(PlanVm(ref="app-1"),)),
+                                        revision=await world.ports.resources.revision(Plan, "p1"))  # fmt: skip
+    kept = await listed(world)
+
+    powered_off = msgspec.structs.replace(source_vm(3), power_state="poweredOff")
+    inventory.set_source(
+        "vc", dataclasses.replace(inventory.sources["vc"], vms=[source_vm(1), source_vm(2), powered_off])
+    )
+    elsewhere = TargetVmRecord(id="t", name="app-2", namespace="default", macs=(source_vm(2).nics[0].mac,))
+    inventory.set_target("dir", TargetView(vms=[elsewhere]))
+
+    assert await listed(world) is kept
+
+
+async def test_a_vm_renamed_to_the_name_a_plan_uses_makes_that_name_ambiguous_at_once() -> None:
+    world = ready_world([source_vm(1), source_vm(2)])
+    _, inventory = fakes(world)
+    assert (await listed(world)).ready
+
+    namesake = msgspec.structs.replace(source_vm(3), name="app-1")
+    inventory.set_source("vc", dataclasses.replace(inventory.sources["vc"], vms=[source_vm(1), source_vm(2), namesake]))
+
+    assert "vm.ambiguous" in concerns_of(await listed(world))
+
+
+async def test_a_vm_with_the_plans_target_name_on_the_target_is_seen_by_the_next_listing() -> None:
+    world = ready_world([source_vm(1), source_vm(2)])
+    _, inventory = fakes(world)
+    assert (await listed(world)).ready
+
+    inventory.set_target("dir", TargetView(vms=[TargetVmRecord(id="t", name="app-2", namespace="default")]))
+
+    assert "vm.target.exists" in concerns_of(await listed(world))

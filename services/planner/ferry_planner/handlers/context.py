@@ -48,10 +48,10 @@ class Announced:
 
 @dataclass
 class Validated:
-    """Each plan's last validation result, with the inputs it was computed from
-    (:mod:`ferry_planner.handlers.plan_status`)."""
+    """Each plan's last validation result, with what it was computed from (a
+    :class:`ferry_planner.handlers.plan_status.Kept`)."""
 
-    results: dict[str, tuple[object, PlanStatus]] = field(default_factory=dict)
+    results: dict[str, object] = field(default_factory=dict)
 
 
 class SoleReplica:

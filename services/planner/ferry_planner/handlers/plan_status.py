@@ -1,18 +1,22 @@
-"""A plan's validation result, computed once per change of what it depends on.
+"""A plan's validation result, computed again only when something it depends on changed.
 
-Listing, showing and announcing plans all come here. A result is kept per plan with the
-inputs it was computed from (:class:`Inputs`): the plan itself, its providers' records and
-maps as stored, the inventory version of each of its two providers (the mirror counts every
-record and status it applies, source and target side: VMs and MACs already on the target,
-a local target's contents), and the VMs its migrations completed. A result is reused only
-while every input compares equal, so it cannot be older than the last change the replica
-has read; each replica keeps its own.
+Listing, showing and announcing plans all come here. A result is kept per plan with what
+it was computed from: :class:`Inputs` (the plan itself, its providers' records and maps as
+stored, whether each provider is ready, the VMs its migrations completed), and the
+inventory lookups the validation made with their answers
+(:class:`~ferry_planner.domain.inventory_reads.InventoryReads`: the source's VMs, networks,
+datastores and hosts it named; the target's namespace, and the VMs on the target with its
+VMs' names or MACs, a local target's too). It is reused while the inputs compare equal and,
+once either provider's inventory version moved, every lookup answers as before, so it is
+never older than the last change the replica has read. Each replica keeps its own.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ferry_planner.domain.inventory_reads import InventoryReads, RecordingSource, RecordingTarget
+from ferry_planner.domain.inventory_view import SourceView, TargetView
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.migrations import Migration
 from ferry_planner.domain.new_migration import completed_before
@@ -27,16 +31,32 @@ from ferry_shared.plans import PlanStatus
 
 @dataclass(frozen=True)
 class Inputs:
-    """Everything a plan's result depends on; equal inputs give an equal result."""
+    """What a plan's result depends on besides the inventory records."""
 
     plan: Plan
     source: ProviderRecord | None
     target: ProviderRecord | None
     network_map: NetworkMap | None
     storage_map: StorageMap | None
-    source_inventory: int
-    target_inventory: int
+    source_ready: bool
+    target_ready: bool
     migrated: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A result, with its inputs, the inventory versions it was last checked at, and its lookups."""
+
+    inputs: Inputs
+    versions: tuple[int, int]
+    reads: InventoryReads
+    status: PlanStatus
+
+
+@dataclass(frozen=True)
+class Views:
+    source: SourceView | None
+    target: TargetView | None
 
 
 @dataclass
@@ -67,14 +87,23 @@ def _completed_by_plan(migrations: Iterable[Migration]) -> dict[str, dict[str, s
 
 
 async def plan_status(ports: PlannerPorts, plan: Plan, lookups: Lookups | None = None) -> PlanStatus:
-    """The plan's validation result: the kept one while its inputs are unchanged."""
+    """The plan's validation result: the kept one while it still holds."""
     lookups = lookups or Lookups(ports)
     inputs = await _inputs_of(lookups, plan)
+    versions = (ports.inventory.version(plan.source_provider), ports.inventory.version(plan.target_provider))
     kept = ports.validated.results.get(plan.name)
-    if kept is not None and kept[0] == inputs:
-        return kept[1]
-    status = validate_plan(plan, _context(ports, inputs, lookups.migrated(plan.name)))
-    ports.validated.results[plan.name] = (inputs, status)
+    if isinstance(kept, Kept) and kept.inputs == inputs:
+        if kept.versions == versions:
+            return kept.status
+        views = _views(ports, inputs)
+        if kept.reads.still_hold(views.source, views.target):
+            ports.validated.results[plan.name] = Kept(inputs=inputs, versions=versions, reads=kept.reads,
+                                                      status=kept.status)  # fmt: skip
+            return kept.status
+    views = _views(ports, inputs)
+    reads = InventoryReads()
+    status = validate_plan(plan, _context(inputs, views, reads, lookups.migrated(plan.name)))
+    ports.validated.results[plan.name] = Kept(inputs=inputs, versions=versions, reads=reads, status=status)
     return status
 
 
@@ -83,27 +112,38 @@ def forget(ports: PlannerPorts, plan: str) -> None:
 
 
 async def _inputs_of(lookups: Lookups, plan: Plan) -> Inputs:
-    inventory = lookups.ports.inventory
+    ports = lookups.ports
+    source = await lookups.get(ProviderRecord, plan.source_provider)
+    target = await lookups.get(ProviderRecord, plan.target_provider)
     return Inputs(
         plan=plan,
-        source=await lookups.get(ProviderRecord, plan.source_provider),
-        target=await lookups.get(ProviderRecord, plan.target_provider),
+        source=source,
+        target=target,
         network_map=await lookups.get(NetworkMap, plan.network_map),
         storage_map=await lookups.get(StorageMap, plan.storage_map),
-        source_inventory=inventory.version(plan.source_provider),
-        target_inventory=inventory.version(plan.target_provider),
+        source_ready=is_ready(ports, source),
+        target_ready=is_ready(ports, target),
         migrated=tuple(sorted(lookups.migrated(plan.name).items())),
     )
 
 
-def _context(ports: PlannerPorts, inputs: Inputs, migrated: dict[str, str]) -> PlanContext:
-    plan, source, target = inputs.plan, inputs.source, inputs.target
+def _views(ports: PlannerPorts, inputs: Inputs) -> Views:
+    plan, inventory = inputs.plan, ports.inventory
+    return Views(
+        source=inventory.source_view(plan.source_provider) if inputs.source else None,
+        target=inventory.target_view(plan.target_provider, checked=is_checked(inputs.target))
+        if inputs.target
+        else None,
+    )
+
+
+def _context(inputs: Inputs, views: Views, reads: InventoryReads, migrated: dict[str, str]) -> PlanContext:
     return PlanContext(
-        source=ports.inventory.source_view(plan.source_provider) if source else None,
-        target=ports.inventory.target_view(plan.target_provider, checked=is_checked(target)) if target else None,
+        source=RecordingSource(views.source, reads) if views.source is not None else None,
+        target=RecordingTarget(views.target, reads) if views.target is not None else None,
         network_map=inputs.network_map,
         storage_map=inputs.storage_map,
-        source_ready=is_ready(ports, source),
-        target_ready=is_ready(ports, target),
+        source_ready=inputs.source_ready,
+        target_ready=inputs.target_ready,
         migrated=migrated,
     )
