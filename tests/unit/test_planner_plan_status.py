@@ -170,3 +170,15 @@ async def test_a_vm_with_the_plans_target_name_on_the_target_is_seen_by_the_next
     inventory.set_target("dir", TargetView(vms=[TargetVmRecord(id="t", name="app-2", namespace="default")]))
 
     assert "vm.target.exists" in concerns_of(await listed(world))
+
+
+async def test_the_result_of_a_plan_deleted_elsewhere_is_forgotten_on_the_next_revalidation() -> None:
+    world = ready_world([source_vm(1)])
+    resources, _ = fakes(world)
+    await revalidate_plans(world.ports)
+    assert "p1" in world.ports.validated.results
+
+    await resources.delete(Plan, "p1")  # as another replica would, straight in the bucket
+    await revalidate_plans(world.ports)
+
+    assert "p1" not in world.ports.validated.results

@@ -111,6 +111,11 @@ def forget(ports: PlannerPorts, plan: str) -> None:
     ports.validated.results.pop(plan, None)
 
 
+def forget_all_but(ports: PlannerPorts, plans: set[str]) -> None:
+    for name in [name for name in ports.validated.results if name not in plans]:
+        del ports.validated.results[name]
+
+
 async def _inputs_of(lookups: Lookups, plan: Plan) -> Inputs:
     ports = lookups.ports
     source = await lookups.get(ProviderRecord, plan.source_provider)

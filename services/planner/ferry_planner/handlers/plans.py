@@ -12,7 +12,7 @@ from ferry_planner.domain.views import PlanView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, check_name
 from ferry_planner.handlers.lookups import require, require_stored
-from ferry_planner.handlers.plan_status import Lookups, forget, plan_status
+from ferry_planner.handlers.plan_status import Lookups, forget, forget_all_but, plan_status
 from ferry_planner.handlers.providers import changed
 from ferry_shared.ids import digest, message_id
 from ferry_shared.plans import PlanStatus, PlanValidated
@@ -52,12 +52,14 @@ async def revalidate_plans(ports: PlannerPorts, inventories: Iterable[str] = ())
     for provider in sorted(inventories):
         ports.changes.publish({"kind": "inventory", "name": provider})
     lookups = Lookups(ports)
-    for plan in await ports.resources.list(Plan):
+    stored = await ports.resources.list(Plan)
+    for plan in stored:
         try:
             await _announce_validation(ports, plan, lookups)
         except Exception:
             # One plan that cannot be validated must not stop the others' announcements.
             log.exception("revalidating plan %s failed; going on with the other plans", plan.name)
+    forget_all_but(ports, {plan.name for plan in stored})  # plans deleted through another replica
 
 
 async def _announce_validation(ports: PlannerPorts, plan: Plan, lookups: Lookups) -> None:
