@@ -6,6 +6,7 @@ process's view, so a restart is a new ``FakeMigrations`` (and new ports) over th
 message it is given was stored in an outbox first.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -187,17 +188,41 @@ class FakeCredentials:
 
 @dataclass
 class FakeInventory:
+    """Change it through :meth:`set_status`, :meth:`set_source` and :meth:`set_target`
+    (they count the provider's version up, as the mirror does)."""
+
     sources: dict[str, SourceView] = field(default_factory=dict)
     statuses: dict[str, ProviderStatus] = field(default_factory=dict)
+    targets: dict[str, TargetView] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def set_status(self, provider: str, status: ProviderStatus) -> None:
+        self.statuses[provider] = status
+        self._changed(provider)
+
+    def set_source(self, provider: str, view: SourceView) -> None:
+        self.sources[provider] = view
+        self._changed(provider)
+
+    def set_target(self, provider: str, view: TargetView) -> None:
+        self.targets[provider] = view
+        self._changed(provider)
+
+    def _changed(self, provider: str) -> None:
+        self.versions[provider] = self.version(provider) + 1
 
     def status(self, provider: str) -> ProviderStatus | None:
         return self.statuses.get(provider)
+
+    def version(self, provider: str) -> int:
+        return self.versions.get(provider, 0)
 
     def source_view(self, provider: str) -> SourceView:
         return self.sources.get(provider, SourceView())
 
     def target_view(self, provider: str, *, checked: bool) -> TargetView:
-        return TargetView(checked=checked)
+        found = self.targets.get(provider)
+        return TargetView(checked=checked) if found is None else dataclasses.replace(found, checked=checked)
 
 
 @dataclass

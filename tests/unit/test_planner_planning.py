@@ -80,9 +80,9 @@ async def test_a_plan_result_is_announced_once_per_change_and_again_when_it_come
     assert isinstance(inventory, FakeInventory)
     await revalidate_plans(world.ports)
     await revalidate_plans(world.ports)  # nothing changed: nothing announced
-    inventory.statuses["vc"] = ProviderStatus(phase=ProviderPhase.ERROR, generation=1, reason="unreachable")
+    inventory.set_status("vc", ProviderStatus(phase=ProviderPhase.ERROR, generation=1, reason="unreachable"))
     await revalidate_plans(world.ports)
-    inventory.statuses["vc"] = ProviderStatus(phase=ProviderPhase.READY, generation=1)
+    inventory.set_status("vc", ProviderStatus(phase=ProviderPhase.READY, generation=1))
     await revalidate_plans(world.ports, {"vc"})
 
     announced = world.publisher.of(PlanValidated)

@@ -53,7 +53,7 @@ async def test_a_new_password_is_stored_apart_and_the_provider_connects_again_as
 
     inventory = world.ports.inventory
     assert isinstance(inventory, FakeInventory)
-    inventory.statuses["vc"] = ProviderStatus(phase=ProviderPhase.READY, generation=2)
+    inventory.set_status("vc", ProviderStatus(phase=ProviderPhase.READY, generation=2))
     assert (await provider(world.ports, "vc")).status.phase is ProviderPhase.READY
     await update_provider(world.ports, "vc", ProviderChange(thumbprint=":".join(["AB"] * 32), insecure=False))
     second = world.publisher.of(ConnectProvider)[-1]

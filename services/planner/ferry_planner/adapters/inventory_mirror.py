@@ -1,6 +1,9 @@
 """A live, read-only mirror of the inventory bucket (owned by the inventory service),
 followed through its KV watch feed: the planner validates against it. Its ``health``
-is not ready until the bucket is first read, and while the watch is broken."""
+is not ready until the bucket is first read, and while the watch is broken.
+
+Each provider has a version, counted up by every record or status applied for it; a
+provider's views are built once per version (every plan of a provider reads the same)."""
 
 import asyncio
 import logging
@@ -32,12 +35,15 @@ log = logging.getLogger(__name__)
 
 
 class InventoryMirror:
-    """Records and statuses per provider; calls ``on_change(provider)`` after changes."""
+    """Records and statuses per provider; calls each listener with the provider after changes."""
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
         self._records: dict[str, dict[str, dict[str, Record]]] = {}
         self._statuses: dict[str, ProviderStatus] = {}
+        self._versions: dict[str, int] = {}
+        self._source_views: dict[str, tuple[int, SourceView]] = {}
+        self._target_views: dict[tuple[str, bool], tuple[int, TargetView]] = {}
         self.loaded = asyncio.Event()
         self.listeners: list[Callable[[str], None]] = []
         self.health = Health(not_ready="the inventory is not loaded yet")
@@ -45,10 +51,27 @@ class InventoryMirror:
     def status(self, provider: str) -> ProviderStatus | None:
         return self._statuses.get(provider)
 
+    def version(self, provider: str) -> int:
+        return self._versions.get(provider, 0)
+
     def _of(self, provider: str, kind: str) -> list[Record]:
         return list(self._records.get(provider, {}).get(kind, {}).values())
 
     def source_view(self, provider: str) -> SourceView:
+        version = self.version(provider)
+        kept = self._source_views.get(provider)
+        if kept is None or kept[0] != version:
+            kept = self._source_views[provider] = (version, self._new_source_view(provider))
+        return kept[1]
+
+    def target_view(self, provider: str, *, checked: bool) -> TargetView:
+        version = self.version(provider)
+        kept = self._target_views.get((provider, checked))
+        if kept is None or kept[0] != version:
+            kept = self._target_views[(provider, checked)] = (version, self._new_target_view(provider, checked))
+        return kept[1]
+
+    def _new_source_view(self, provider: str) -> SourceView:
         return SourceView(
             vms=[r for r in self._of(provider, "vm") if isinstance(r, VmRecord)],
             networks=[r for r in self._of(provider, "network") if isinstance(r, NetworkRecord)],
@@ -56,7 +79,7 @@ class InventoryMirror:
             hosts=[r for r in self._of(provider, "host") if isinstance(r, HostRecord)],
         )
 
-    def target_view(self, provider: str, *, checked: bool) -> TargetView:
+    def _new_target_view(self, provider: str, checked: bool) -> TargetView:
         return TargetView(
             checked=checked,
             namespaces=[r for r in self._of(provider, "namespace") if isinstance(r, NamespaceRecord)],
@@ -76,6 +99,12 @@ class InventoryMirror:
                 listener(provider)
 
     def _apply_entry(self, key: str, value: bytes | None) -> str | None:
+        provider = self._apply_record(key, value)
+        if provider is not None:
+            self._versions[provider] = self.version(provider) + 1
+        return provider
+
+    def _apply_record(self, key: str, value: bytes | None) -> str | None:
         if key.startswith(f"{STATUS_PREFIX}."):
             provider = key.split(".", 1)[1]
             if value is None:

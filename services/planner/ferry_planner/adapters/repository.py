@@ -3,7 +3,8 @@
 
 A stored value that no longer decodes (written by hand, or by a version with other
 rules) is logged with its key and read as absent, so one bad record cannot make every
-listing fail; it can still be deleted.
+listing fail; it can still be deleted. A listing decodes only the records whose revision
+it has not decoded before.
 """
 
 import logging
@@ -35,6 +36,7 @@ class PlannerRepository:
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
+        self._listed: dict[str, tuple[int, msgspec.Struct | None]] = {}
 
     @staticmethod
     def _key(kind: type[msgspec.Struct], name: str) -> str:
@@ -72,10 +74,18 @@ class PlannerRepository:
         await self._kv.delete(self._key(kind, name))
 
     async def list(self, kind: type[T]) -> list[T]:
-        stored = await read_matching(self._kv, f"{PREFIXES[kind]}.>")
-        values = {key: entry.value for key, entry in stored.items()}
-        decoded = (_decoded(key, value, kind) for key, value in sorted(values.items()))
-        return [value for value in decoded if value is not None]
+        prefix = f"{PREFIXES[kind]}."
+        stored = await read_matching(self._kv, f"{prefix}>")
+        for key in [key for key in self._listed if key.startswith(prefix) and key not in stored]:
+            del self._listed[key]
+        listed: list[T] = []
+        for key, entry in sorted(stored.items()):
+            kept = self._listed.get(key)
+            if kept is None or kept[0] != entry.revision:
+                kept = self._listed[key] = (entry.revision, _decoded(key, entry.value, kind))
+            if isinstance(kept[1], kind):
+                listed.append(kept[1])
+        return listed
 
 
 def _decoded(key: str, value: bytes, kind: type[T]) -> T | None:

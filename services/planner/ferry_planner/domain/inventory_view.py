@@ -68,8 +68,16 @@ class TargetView:
     nads: list[NadRecord] = field(default_factory=list)
     vms: list[TargetVmRecord] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._namespaces = {ns.name for ns in self.namespaces}
+        self._vm_names = {(vm.namespace, vm.name) for vm in self.vms}
+        self._vms_by_mac: dict[str, TargetVmRecord] = {}
+        for vm in self.vms:
+            for mac in vm.macs:
+                self._vms_by_mac.setdefault(mac.lower(), vm)  # the first one, as a scan would find
+
     def has_namespace(self, name: str) -> bool:
-        return not self.checked or any(ns.name == name for ns in self.namespaces)
+        return not self.checked or name in self._namespaces
 
     def has_storage_class(self, name: str) -> bool:
         return not self.checked or any(sc.name == name for sc in self.storage_classes)
@@ -78,8 +86,7 @@ class TargetView:
         return not self.checked or any(f"{n.namespace}/{n.name}" == namespaced_name for n in self.nads)
 
     def vm_exists(self, namespace: str, name: str) -> bool:
-        return any(vm.namespace == namespace and vm.name == name for vm in self.vms)
+        return (namespace, name) in self._vm_names
 
     def vm_with_mac(self, mac: str) -> TargetVmRecord | None:
-        wanted = mac.lower()
-        return next((vm for vm in self.vms if wanted in (m.lower() for m in vm.macs)), None)
+        return self._vms_by_mac.get(mac.lower())

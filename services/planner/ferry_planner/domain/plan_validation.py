@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ferry_planner.domain import plan_clashes, vm_checks
-from ferry_planner.domain.inventory_view import SourceView, TargetView
+from ferry_planner.domain.inventory_reads import SourceLookups, TargetLookups
 from ferry_planner.domain.maps import NetworkMap, StorageMap
 from ferry_planner.domain.plans import Plan, PlanVm
 from ferry_shared.dns1123 import is_dns1123_label
@@ -21,8 +21,8 @@ from ferry_shared.plans import Category, Concern, Condition, PlanStatus, VmValid
 class PlanContext:
     """Everything a plan refers to, as far as it could be found."""
 
-    source: SourceView | None
-    target: TargetView | None
+    source: SourceLookups | None
+    target: TargetLookups | None
     network_map: NetworkMap | None
     storage_map: StorageMap | None
     source_ready: bool
@@ -83,7 +83,7 @@ def _plan_conditions(plan: Plan, ctx: PlanContext) -> list[Condition]:
     return conditions
 
 
-def _resolve(plan_vm: PlanVm, source: SourceView) -> tuple[VmRecord | None, list[Concern]]:
+def _resolve(plan_vm: PlanVm, source: SourceLookups) -> tuple[VmRecord | None, list[Concern]]:
     matches = source.find_vms(plan_vm.ref)
     if not matches:
         return None, [

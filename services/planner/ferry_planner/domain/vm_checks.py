@@ -1,6 +1,6 @@
 """The per-VM checks of plan validation, one function per aspect of a VM."""
 
-from ferry_planner.domain.inventory_view import SourceView, TargetView
+from ferry_planner.domain.inventory_reads import SourceLookups, TargetLookups
 from ferry_planner.domain.maps import NetworkDestination, NetworkMap, StorageMap
 from ferry_shared.dns1123 import is_dns1123_label, to_dns1123_label
 from ferry_shared.inventory import PowerState, VmRecord
@@ -62,7 +62,7 @@ def target_namespace(vm: VmRecord, target_name: str, namespace: str) -> list[Con
     ]
 
 
-def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[Concern]:
+def networks(vm: VmRecord, network_map: NetworkMap, source: SourceLookups) -> list[Concern]:
     """Every NIC's network is mapped, and at most one NIC lands on the pod network."""
     concerns: list[Concern] = []
     on_pod = 0
@@ -93,7 +93,7 @@ def networks(vm: VmRecord, network_map: NetworkMap, source: SourceView) -> list[
     return concerns
 
 
-def storage(vm: VmRecord, storage_map: StorageMap, source: SourceView) -> list[Concern]:
+def storage(vm: VmRecord, storage_map: StorageMap, source: SourceLookups) -> list[Concern]:
     """Every disk's datastore is mapped."""
     concerns: list[Concern] = []
     for disk in vm.disks:
@@ -110,7 +110,7 @@ def storage(vm: VmRecord, storage_map: StorageMap, source: SourceView) -> list[C
     return concerns
 
 
-def target_conflicts(vm: VmRecord, name: str, namespace: str, target: TargetView) -> list[Concern]:
+def target_conflicts(vm: VmRecord, name: str, namespace: str, target: TargetLookups) -> list[Concern]:
     """No VM of the same name in the namespace, and none with one of this VM's MACs."""
     concerns: list[Concern] = []
     if target.vm_exists(namespace, name):
@@ -192,7 +192,7 @@ def disks(vm: VmRecord) -> list[Concern]:
     return concerns
 
 
-def hardware(vm: VmRecord, source: SourceView) -> list[Concern]:
+def hardware(vm: VmRecord, source: SourceLookups) -> list[Concern]:
     """Devices and settings KubeVirt treats differently, and source-side warnings."""
     concerns: list[Concern] = []
     if vm.template:

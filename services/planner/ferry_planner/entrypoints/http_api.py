@@ -47,8 +47,15 @@ MAX_MESSAGE = 4000
 """Longest error message answered (a plan's not-ready reasons can be many)."""
 
 
+class StructResponse(JSONResponse):
+    """JSON of msgspec structs, encoded in one pass (a listing of 500 plans is about 0.5 MB)."""
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
 def _json(value: object, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(msgspec.to_builtins(value), status_code=status_code)
+    return StructResponse(value, status_code=status_code)
 
 
 def _provider_spec(body: ProviderIn) -> tuple[ProviderSpec, Secret | None]:

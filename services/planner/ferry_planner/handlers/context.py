@@ -46,6 +46,14 @@ class Announced:
     ids: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Validated:
+    """Each plan's last validation result, with what it was computed from (a
+    :class:`ferry_planner.handlers.plan_status.Kept`)."""
+
+    results: dict[str, object] = field(default_factory=dict)
+
+
 class SoleReplica:
     """The ``Leadership`` of a planner that runs alone (unit tests): always the leader."""
 
@@ -68,6 +76,7 @@ class PlannerPorts:
     leadership: Leadership = field(default_factory=SoleReplica)
     guards: Guards = field(default_factory=Guards)
     announced: Announced = field(default_factory=Announced)
+    validated: Validated = field(default_factory=Validated)
     local_target_roots: tuple[Path, ...] = ()  # where local targets may be (FERRY_LOCAL_TARGET_ROOTS); none: refused
 
     def __post_init__(self) -> None:

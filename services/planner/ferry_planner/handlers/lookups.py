@@ -28,8 +28,12 @@ async def require_stored(ports: PlannerPorts, kind: type[Resource], what: str, n
 async def target_view(ports: PlannerPorts, provider: str) -> TargetView:
     """The target's inventory; a local directory target has nothing to check against."""
     record = await ports.resources.get(ProviderRecord, provider)
-    checked = record is None or record.spec.type != "local"
-    return ports.inventory.target_view(provider, checked=checked)
+    return ports.inventory.target_view(provider, checked=is_checked(record))
+
+
+def is_checked(target: ProviderRecord | None) -> bool:
+    """Whether a target has namespaces, storage classes and NADs to check a plan against."""
+    return target is None or target.spec.type != "local"
 
 
 def is_ready(ports: PlannerPorts, record: ProviderRecord | None) -> bool:

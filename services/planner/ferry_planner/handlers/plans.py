@@ -1,20 +1,18 @@
 """Use cases of plans: create, show with their validation, delete, and announcing every
-change of a plan's validation result (``PlanValidated`` and the event stream)."""
+change of a plan's validation result (``PlanValidated`` and the event stream). Results
+come from :mod:`~ferry_planner.handlers.plan_status`, computed again only when an input changed."""
 
 import logging
 from collections.abc import Iterable
 
 import msgspec
 
-from ferry_planner.domain.maps import NetworkMap, StorageMap
-from ferry_planner.domain.new_migration import completed_before
-from ferry_planner.domain.plan_validation import PlanContext, validate_plan
 from ferry_planner.domain.plans import Plan
-from ferry_planner.domain.providers import ProviderRecord
 from ferry_planner.domain.views import PlanView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, check_name
-from ferry_planner.handlers.lookups import is_ready, require, require_stored, target_view
+from ferry_planner.handlers.lookups import require, require_stored
+from ferry_planner.handlers.plan_status import Lookups, forget, forget_all_but, plan_status
 from ferry_planner.handlers.providers import changed
 from ferry_shared.ids import digest, message_id
 from ferry_shared.plans import PlanStatus, PlanValidated
@@ -34,36 +32,18 @@ async def delete_plan(ports: PlannerPorts, name: str) -> None:
     await require_stored(ports, Plan, "plan", name)
     await ports.resources.delete(Plan, name)
     ports.announced.statuses.pop(name, None)
+    forget(ports, name)
     changed(ports, "plan", name)
 
 
 async def plan_view(ports: PlannerPorts, name: str) -> PlanView:
     found = await require(ports, Plan, "plan", name)
-    return PlanView(plan=found, status=await validate(ports, found))
+    return PlanView(plan=found, status=await plan_status(ports, found))
 
 
 async def plans(ports: PlannerPorts) -> list[PlanView]:
-    return [PlanView(plan=p, status=await validate(ports, p)) for p in await ports.resources.list(Plan)]
-
-
-def migrated_vms(ports: PlannerPorts, plan: str) -> dict[str, str]:
-    """VM id → the migration of ``plan`` that completed it."""
-    return completed_before([m for m in ports.migrations.all() if m.plan == plan])
-
-
-async def validate(ports: PlannerPorts, plan: Plan) -> PlanStatus:
-    source = await ports.resources.get(ProviderRecord, plan.source_provider)
-    target = await ports.resources.get(ProviderRecord, plan.target_provider)
-    ctx = PlanContext(
-        source=ports.inventory.source_view(plan.source_provider) if source else None,
-        target=await target_view(ports, plan.target_provider) if target else None,
-        network_map=await ports.resources.get(NetworkMap, plan.network_map),
-        storage_map=await ports.resources.get(StorageMap, plan.storage_map),
-        source_ready=is_ready(ports, source),
-        target_ready=is_ready(ports, target),
-        migrated=migrated_vms(ports, plan.name),
-    )
-    return validate_plan(plan, ctx)
+    lookups = Lookups(ports)
+    return [PlanView(plan=p, status=await plan_status(ports, p, lookups)) for p in await ports.resources.list(Plan)]
 
 
 async def revalidate_plans(ports: PlannerPorts, inventories: Iterable[str] = ()) -> None:
@@ -71,17 +51,20 @@ async def revalidate_plans(ports: PlannerPorts, inventories: Iterable[str] = ())
     each result that changed since it was last announced."""
     for provider in sorted(inventories):
         ports.changes.publish({"kind": "inventory", "name": provider})
-    for plan in await ports.resources.list(Plan):
+    lookups = Lookups(ports)
+    stored = await ports.resources.list(Plan)
+    for plan in stored:
         try:
-            await _announce_validation(ports, plan)
+            await _announce_validation(ports, plan, lookups)
         except Exception:
             # One plan that cannot be validated must not stop the others' announcements.
             log.exception("revalidating plan %s failed; going on with the other plans", plan.name)
+    forget_all_but(ports, {plan.name for plan in stored})  # plans deleted through another replica
 
 
-async def _announce_validation(ports: PlannerPorts, plan: Plan) -> None:
+async def _announce_validation(ports: PlannerPorts, plan: Plan, lookups: Lookups) -> None:
     """Publish the plan's result if it changed; it counts as announced once published."""
-    status = await validate(ports, plan)
+    status = await plan_status(ports, plan, lookups)
     if ports.announced.statuses.get(plan.name) == status:
         return
     ports.changes.publish(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from ferry_planner.domain.migration_views import vm_view
+from ferry_planner.domain.migrations import VmPhase
 from ferry_planner.domain.outbox import MIGRATION_ITSELF
 from ferry_planner.domain.ports import StoredChange
 from ferry_planner.handlers.commit import announce_migration
@@ -33,6 +34,8 @@ async def take_change_from_elsewhere(ports: PlannerPorts, name: str, adopt: Call
         announce_migration(ports, migration)
     elif (vm := migration.vm(change.vm_id)) is not None:
         ports.changes.publish({"kind": "migration_vm", "name": name, "vm": msgspec.to_builtins(vm_view(vm))})
+        if vm.phase is VmPhase.COMPLETED:
+            ports.revalidation.request()  # its plan's result names it migrated (as commit.announce does)
     if change.created and ports.leadership.is_leader():
         try:
             await grant_slots(ports)
