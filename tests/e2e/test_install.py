@@ -243,7 +243,7 @@ def test_install_upgrade_and_uninstall_keep_migrations_and_migrated_vms(
         secrets_before = release_secrets(cluster)
         node.stop_all()  # the rolling update's first half: every pod of the old templates goes
 
-        helm(kube, "upgrade", RELEASE, str(CHART), *install_values())
+        helm(kube, "upgrade", RELEASE, str(CHART), "--reset-then-reuse-values", *install_values())
         applied = applied_strictly(kube, cluster)
         assert {f"Deployment/{PREFIX}-{s}" for s in SERVICES} | {f"StatefulSet/{PREFIX}-nats"} <= set(applied)
         deployment = client.AppsV1Api(cluster).read_namespaced_deployment(f"{PREFIX}-planner", NAMESPACE)

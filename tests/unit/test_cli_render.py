@@ -176,3 +176,10 @@ def test_the_live_rate_comes_from_bytes_read_not_from_the_holes_covered() -> Non
     text = text_of(display)
 
     assert "2.0 MiB/s" in text and "ETA 0:02" in text
+
+
+def test_a_disk_that_read_more_than_planned_has_no_eta_until_it_completes() -> None:
+    widened = DiskBytes(done=900, total=1000, read=120, to_read=100)
+    assert widened.remaining() is None and widened.eta(50.0) is None
+    assert DiskBytes(done=1000, total=1000, read=120, to_read=100, completed=True).remaining() == 0
+    assert DiskBytes(done=500, total=1000, read=60, to_read=100).eta(20.0) == 2.0

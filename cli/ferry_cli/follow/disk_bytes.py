@@ -43,9 +43,9 @@ class DiskBytes:
         """Bytes still to read, or None when unknown."""
         if self.completed:
             return 0
-        if self.read is None or self.to_read is None:
-            return None
-        return max(0, self.to_read - self.read)
+        if self.read is None or self.to_read is None or self.read >= self.to_read:
+            return None  # read more than planned (a redelivered copy read ranges whole): not known
+        return self.to_read - self.read
 
     def eta(self, rate: float | None) -> float | None:
         """Seconds left at ``rate`` bytes read per second, or None when the rate or what remains is unknown."""

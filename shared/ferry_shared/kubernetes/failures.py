@@ -24,9 +24,11 @@ CERTIFICATE_UNTRUSTED = "certificate_untrusted"
 KUBEVIRT_MISSING = "kubevirt_missing"
 API_ERROR = "api_error"
 API_BUSY = "api_busy"
-BUSY_STATUSES = frozenset({429, 500, 503, 504})
-"""Answers an API server gives while it is overloaded (priority and fairness), starting, or
-re-initializing a watch cache (``storage is (re)initializing``): retried, not blamed on the user."""
+BUSY_STATUSES = frozenset({429, 502, 503, 504})
+"""Answers an API server (or a proxy in front of it) gives while it is overloaded (priority
+and fairness), starting, or re-initializing a watch cache (``storage is (re)initializing``):
+retried, not blamed on the user. A 500 counts only when it asks to be retried (``Retry-After``
+or the Status's ``retryAfterSeconds``)."""
 
 
 class TargetError(FerryError):
@@ -92,6 +94,17 @@ def _network_failure(error: HTTPError, server: str, doing: str) -> TargetError:
     )
 
 
+def _asks_retry(error: ApiException) -> bool:
+    headers = {key.lower(): value for key, value in (error.headers or {}).items()}
+    if "retry-after" in headers:
+        return True
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(details, dict) and bool(details.get("retryAfterSeconds"))
+
+
 def classify(
     error: ApiException | HTTPError | OSError, server: str, doing: str, *, grant: str = "get, list and watch"
 ) -> TargetError:
@@ -111,7 +124,7 @@ def classify(
                 f"the API server at {server} refused {doing}: {status_message(error)}; grant the "
                 f"kubeconfig's user {grant} on it",
             )
-        if error.status in BUSY_STATUSES:
+        if error.status in BUSY_STATUSES or (error.status == 500 and _asks_retry(error)):
             return TargetBusyError(
                 API_BUSY,
                 f"the API server at {server} answered {error.status} while {doing}: {status_message(error)}; "

@@ -3,7 +3,9 @@ made by the inventory service's bootstrap for providers of type ``kubernetes``.
 
 It builds a client configuration from the provider's kubeconfig (or the pod's service
 account), runs a :class:`Session` until stop is set, and after any failure reports the
-failure as an ``error`` status and tries again with capped exponential back-off.
+failure as an ``error`` status and tries again with capped exponential back-off. A busy API
+server (:class:`TargetBusyError`) leaves the provider ``connecting`` for its first
+:data:`BUSY_TRIES` answers in a row; then it is an error too, so nobody waits forever.
 """
 
 import asyncio
@@ -14,7 +16,7 @@ from kubernetes.client import Configuration
 from ferry_inventory.adapters.kubernetes.session import Session
 from ferry_inventory.domain.ports import InventorySink, StatusReporter
 from ferry_shared.credentials import Secret
-from ferry_shared.kubernetes.failures import TargetError, safe_url
+from ferry_shared.kubernetes.failures import TargetBusyError, TargetError, safe_url
 from ferry_shared.kubernetes.kubeconfig import configuration_for
 from ferry_shared.providers import ProviderPhase, ProviderSpec, ProviderStatus
 from ferry_shared.retry import Backoff, pause
@@ -23,6 +25,14 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = 1.0
 MAX_RETRY = 60.0
+BUSY_TRIES = 5
+"""Busy answers in a row (about 30 s with the default back-off) reported as still connecting."""
+
+
+def reported_status(failure: TargetError, busy_in_a_row: int) -> ProviderStatus:
+    """The status a failure is reported as: a busy server's first answers keep the provider
+    connecting, later ones make it an error."""
+    return failure.status() if busy_in_a_row <= BUSY_TRIES else TargetError.status(failure)
 
 
 class KubernetesWatcher:
@@ -50,6 +60,7 @@ class KubernetesWatcher:
         backoff = Backoff(*self._retry)
         await status.report(ProviderStatus(phase=ProviderPhase.CONNECTING))
         last_failure: ProviderStatus | None = None
+        busy = 0
         while not stop.is_set():
             session: Session | None = None
             try:
@@ -62,10 +73,13 @@ class KubernetesWatcher:
                 if session is not None and session.reached_ready:
                     backoff.reset()
                     last_failure = None
+                    busy = 0
+                busy = busy + 1 if isinstance(failure, TargetBusyError) else 0
                 delay = backoff.next()
                 log.warning("Kubernetes target %s: %s; retrying in %.0fs", self._spec.name, failure, delay)
-                if failure.status() != last_failure:  # the same failure again is no news
-                    last_failure = failure.status()
+                reported = reported_status(failure, busy)
+                if reported != last_failure:  # the same failure again is no news
+                    last_failure = reported
                     await status.report(last_failure)
                 await pause(delay, stop=stop)
 
