@@ -653,4 +653,6 @@ def test_notes_say_how_to_reach_the_api(kube: KubeControlPlane) -> None:
     assert f"kubectl -n {namespace} port-forward svc/{release}-ferry-planner 8081:80" in notes
     assert f"port-forward svc/{release}-ferry-inventory 8082:80" in notes
     assert "FERRY_PLANNER_URL=http://localhost:8081" in notes and "FERRY_TOKEN=$(kubectl" in notes
-    assert "ferry-viewer, ferry-operator or ferry-admin" in notes and "another release made them" in notes
+    said = " ".join(notes.split())
+    assert "ferry-viewer (read), ferry-operator (also plan and migrate) or ferry-admin (also manage providers)" in said
+    assert "another release made them" in notes and "--clusterrole=ferry-admin" in notes, "providers need ferry-admin"
