@@ -613,7 +613,8 @@ async def test_a_restarted_planner_continues_from_its_bucket_and_its_durable_con
         done = await planner.wait_migration("p1-1", "Succeeded")
         db = vm_of(done, "vm-2")
         assert db["disks"] == [{"key": 2000, "file_name": "[LocalDS_1] db-01/db-01_0.vmdk", "bytes_total": 8 * MIB,
-                                "bytes_done": 8 * MIB, "completed": True}]  # fmt: skip
+                                "bytes_done": 8 * MIB, "completed": True, "bytes_read": 8 * MIB,
+                                "bytes_written": 8 * MIB, "bytes_to_read": 8 * MIB}]  # fmt: skip
         assert [p["name"] for p in db["pipeline"]] == PIPELINE
     assert len(peers.received(CreateVm, "vm-2")) == 1
     changes = [e.phase for e in await bus_events(bus, VmPhaseChanged) if e.vm_id == "vm-2"]
