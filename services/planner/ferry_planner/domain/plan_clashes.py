@@ -4,7 +4,7 @@ the target. Pure; :func:`~ferry_planner.domain.plan_validation.validate_plan` ca
 concerns, so both VMs of a clash name the other.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ferry_shared.inventory import VmRecord
 from ferry_shared.plans import Category, Concern
@@ -42,34 +42,28 @@ def clashes(vms: Sequence[VmRecord], target_names: Mapping[str, str]) -> dict[st
     a clash with itself); ``target_names`` maps their ids to their names on the target.
     """
     found: dict[str, list[Concern]] = {}
-    for mac, owners in _by_mac(vms).items():
-        if len(owners) < 2:
-            continue
-        for vm, others in _others(owners).items():
-            names = ", ".join(_shown(other) for other in others)
-            found.setdefault(vm, []).append(
-                Concern(
-                    id="vm.mac.duplicate",
-                    category=Category.CRITICAL,
-                    label="MAC address shared with another VM of the plan",
-                    assessment=f"MAC {mac} is also on VM {names} in this plan; both would be created with it. "
-                    "Change the MAC of one in vSphere, or move one to another plan",
-                )
-            )
-    for name, owners in _by_target_name(vms, target_names).items():
-        if len(owners) < 2:
-            continue
-        for vm, others in _others(owners).items():
-            names = ", ".join(_shown(other) for other in others)
-            found.setdefault(vm, []).append(
-                Concern(
-                    id="vm.target_name.duplicate",
-                    category=Category.CRITICAL,
-                    label="Target name shared with another VM of the plan",
-                    assessment=f"VM {names} of this plan would also be created as '{name}'; give one another "
-                    "target name (--vm NAME:TARGET_NAME)",
-                )
-            )
+
+    def add(groups: Mapping[str, list[VmRecord]], concern: Callable[[str, str], Concern]) -> None:
+        for value, owners in groups.items():
+            if len(owners) < 2:
+                continue
+            for vm, others in _others(owners).items():
+                found.setdefault(vm, []).append(concern(value, ", ".join(_shown(other) for other in others)))
+
+    add(_by_mac(vms), lambda mac, names: Concern(
+        id="vm.mac.duplicate",
+        category=Category.CRITICAL,
+        label="MAC address shared with another VM of the plan",
+        assessment=f"MAC {mac} is also on VM {names} in this plan; both would be created with it. "
+        "Change the MAC of one in vSphere, or move one to another plan",
+    ))  # fmt: skip
+    add(_by_target_name(vms, target_names), lambda name, names: Concern(
+        id="vm.target_name.duplicate",
+        category=Category.CRITICAL,
+        label="Target name shared with another VM of the plan",
+        assessment=f"VM {names} of this plan would also be created as '{name}'; give one another "
+        "target name (--vm NAME:TARGET_NAME)",
+    ))  # fmt: skip
     return found
 
 
