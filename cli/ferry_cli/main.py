@@ -2,6 +2,7 @@
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ferry_cli.client import CliError
 from ferry_cli.commands import inventory, maps, migrations, plans, providers
@@ -26,5 +27,6 @@ def app() -> None:
     try:
         typer_app()
     except CliError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)  # one line
+        said = Text("error:", style="red").append(f" {error}")  # shown as it is, never read as rich markup
+        Console(stderr=True).print(said, highlight=False, soft_wrap=True)  # one line
         raise SystemExit(1) from None

@@ -40,8 +40,9 @@ class FittedTable:
 
     def table(self, width: int) -> Table:
         """The rich table for a line of ``width`` characters."""
-        table = Table(title=self.title or None, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                      pad_edge=False, collapse_padding=True)  # fmt: skip
+        title = Text(self.title) if self.title else None
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True)  # fmt: skip
         widths = self._natural()
         wraps = [self._wraps(index) for index in range(len(self.headers))]
         room = width - GAP * (len(self.headers) - 1)
@@ -53,8 +54,8 @@ class FittedTable:
                 table.add_column(header, overflow="fold", min_width=min(widths[index], WRAP_MIN, least))
             else:
                 table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=limits[index])
-        for row in self.rows:
-            table.add_row(*row)
+        for row in self.rows:  # a plain string is shown as it is, never read as rich markup
+            table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
         return table
 
     def _cells(self, index: int) -> list[str]:

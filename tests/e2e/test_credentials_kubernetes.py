@@ -33,7 +33,7 @@ from .harness import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kube, pytest.mark.nats, pytest.mark.vsphere]
 
-VERBS = {"planner": ["create", "delete", "get"], "inventory": ["get"]}
+VERBS = {"planner": ["create", "delete", "get", "update"], "inventory": ["get"]}
 """What the chart grants on Secrets in Ferry's namespace (the kubevirt-writer as the inventory)."""
 
 
@@ -80,8 +80,11 @@ async def test_secrets_are_labelled_readable_by_the_readers_and_refused_to_other
     provider = "vcenter-" + "x" * 60  # a name longer than a Secret's name may be
 
     await planner.put(provider, Secret("first password"))
-    await planner.put(provider, Secret("second password"))  # replaced (a Secret left over)
+    first = read_secret(kube, namespace, secret_name(provider))
+    await planner.put(provider, Secret("second password"))  # a new password, or a Secret left over
     stored = read_secret(kube, namespace, secret_name(provider))
+    assert first is not None and stored is not None
+    assert stored.metadata.uid == first.metadata.uid, "replaced in place: readers never find it missing"
     assert stored is not None and len(str(stored.metadata.name)) <= 63
     assert stored.metadata.labels[PROVIDER_LABEL] and stored.metadata.labels[MANAGED_BY] == "ferry"
     assert stored.metadata.annotations[PROVIDER_ANNOTATION] == provider

@@ -79,13 +79,17 @@ def test_wrong_password_and_wrong_thumbprint_each_say_what_is_wrong_and_an_updat
     bad_print = ":".join(["AB"] * 32)
     added = stack.add_vcenter("badprint", password=stack.vcsim.password, thumbprint=bad_print)
     assert added.returncode == 1 and "(thumbprint_mismatch)" in added.stderr
-    assert f"ferry provider update NAME --thumbprint {stack.vcsim.thumbprint_sha256}" in added.stderr
+    assert f"ferry provider update NAME --thumbprint {stack.vcsim.thumbprint_sha256} --password" in added.stderr
     typed = stack.cli("provider", "update", "badprint", "--type", "kubernetes")
     assert typed.returncode == 2, "no such option: the type is not changeable"
     url = f"{stack.planner.http_url}/api/v1/providers/badprint"
     response = httpx.patch(url, json={"type": "kubernetes"}, headers=stack.security.api_headers())
     assert response.status_code == 422 and "type cannot be changed" in response.json()["message"]
-    fixed = stack.cli("provider", "update", "badprint", "--thumbprint", stack.vcsim.thumbprint_sha256, "-o", "json")
+    unproven = stack.cli("provider", "update", "badprint", "--thumbprint", stack.vcsim.thumbprint_sha256)
+    assert unproven.returncode == 1 and "give the password again with a new thumbprint" in unproven.stderr
+    assert stack.provider("badprint")["generation"] == 1, "nothing stored"
+    fixed = stack.cli("provider", "update", "badprint", "--thumbprint", stack.vcsim.thumbprint_sha256, "-o", "json",
+                      "--password-stdin", stdin=stack.vcsim.password + "\n")  # fmt: skip
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["status"]["phase"] == "ready"
     assert stack.cli("provider", "add", "later", "--type", "vsphere", "--url", stack.vcsim.sdk_url, "--username", "x",

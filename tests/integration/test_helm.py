@@ -99,7 +99,7 @@ NEEDED = [
     # service, namespace, group, resource, verbs
     ("planner", CLUSTER, "authentication.k8s.io", "tokenreviews", "create"),
     ("planner", CLUSTER, "authorization.k8s.io", "subjectaccessreviews", "create"),
-    ("planner", FERRY, "", "secrets", "create get delete"),
+    ("planner", FERRY, "", "secrets", "create get update delete"),
     ("inventory", CLUSTER, "authentication.k8s.io", "tokenreviews", "create"),
     ("inventory", CLUSTER, "authorization.k8s.io", "subjectaccessreviews", "create"),
     ("inventory", FERRY, "", "secrets", "get"),
@@ -117,7 +117,7 @@ NEEDED = [
 
 REFUSED = [
     ("planner", CLUSTER, "", "secrets", "list get"),
-    ("planner", FERRY, "", "secrets", "list watch update patch"),
+    ("planner", FERRY, "", "secrets", "list watch patch"),
     ("planner", TARGET, "", "pods", "create"),
     ("planner", CLUSTER, "", "namespaces", "delete"),
     ("inventory", CLUSTER, "", "secrets", "list get"),

@@ -23,13 +23,16 @@ def view(phase: str, *, generation: int = 1, reported: int = 1, message: str = "
 class FakeFeed:
     """Plays ``changes`` once opened, then stays quiet until ``release`` (or fails to open)."""
 
-    def __init__(self, changes: list[Change] | None = None, *, fails: bool = False) -> None:
+    def __init__(self, changes: list[Change] | None = None, *, fails: bool = False, hangs: bool = False) -> None:
         self.changes = changes or []
         self.fails = fails
+        self.hangs = hangs
         self.release = threading.Event()
 
     @contextlib.contextmanager
     def open(self) -> Iterator[Iterator[Change]]:
+        if self.hangs:
+            self.release.wait(timeout=10)  # a proxy that holds the request and never answers
         if self.fails:
             raise StreamLostError("ConnectError on http://planner/api/v1/events")
         yield self._play()
@@ -106,3 +109,21 @@ def test_a_kubernetes_provider_is_listed_by_its_api_server_and_context() -> None
     assert endpoint({"spec": spec}) == "https://10.0.0.1:6443 (main)"
     assert endpoint({"spec": spec | {"url": "", "context": "", "in_cluster": True}}) == "in-cluster"
     assert endpoint({"spec": spec | {"type": "local", "url": "", "path": "/srv/vms"}}) == "/srv/vms"
+
+
+def test_a_stream_that_never_opens_delays_the_change_only_by_open_wait_then_the_provider_is_read() -> None:
+    feed = FakeFeed(hangs=True)
+    reads = Reads(view("ready"))
+    lines: list[str] = []
+    started = threading.Event()
+
+    def start() -> View:
+        started.set()
+        return view("connecting", reported=0)
+
+    try:
+        final = waiter(feed, reads, lines, open_wait=0.05, poll_every=0.01, timeout=30).run(start)
+    finally:
+        feed.release.set()
+    assert started.is_set() and final == view("ready")
+    assert lines[0] == "no event stream (not opened within 0.05s); reading the provider every 0.01s"

@@ -90,7 +90,7 @@ async def test_a_provider_update_is_seen_by_the_next_listing() -> None:
     await world.ports.credentials.put("vc", Secret("password"))
     assert (await listed(world)).ready
 
-    await update_provider(world.ports, "vc", ProviderChange(thumbprint=":".join(["AB"] * 32), insecure=False))
+    await update_provider(world.ports, "vc", ProviderChange(username="admin"))
 
     status = await listed(world)  # connecting again, with a new generation
     assert not status.ready and {c.type for c in status.conditions} == {"SourceProviderNotReady"}

@@ -51,7 +51,8 @@ def _report(stack: LocalStack, console: Console, started: float) -> None:
     for name, messages in asyncio.run(_stream_summary(stack.nats)):
         rows.append([f"stream {name}", stack.nats.url, f"{messages} messages"])
     console.print(stack_table(rows))
-    console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {short_path(stack.work_dir / 'logs')}")
+    logs = short_path(stack.work_dir / "logs")
+    console.print(f"stack ready in {time.monotonic() - started:.1f}s; logs in {logs}", markup=False)
     console.print(
         "API token (mode 0600, read by the ferry CLI; FERRY_TOKEN overrides it): "
         f"{short_path(stack.security.api_token_file)}"

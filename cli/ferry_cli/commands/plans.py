@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ferry_cli import client
 from ferry_cli.client import CliError
@@ -114,7 +115,9 @@ def _show(plan: dict[str, Any], output: OutputFormat) -> None:
     console = Console()
     emit(plan, output, PLAN_COLUMNS)
     for condition in plan["status"]["conditions"]:
-        console.print(f"[bold]{condition['category']}[/bold] {condition['type']}: {condition['message']}")
+        line = Text(condition["category"], style="bold")
+        line.append(f" {condition['type']}: {condition['message']}")
+        console.print(line)
     console.print(vm_concerns_table(plan))
 
 

@@ -5,8 +5,8 @@ The planner's change stream is opened before the provider is added or changed, s
 change falls between the two; the provider is read again on each change about it
 (``provider``, ``inventory``, ``resync``). The stream is read by a thread that hands its
 changes over a queue, so the deadline holds even while the stream is quiet. When the
-stream cannot be opened or breaks off, the provider is read every ``poll_every`` seconds
-instead.
+stream cannot be opened (within ``open_wait`` seconds) or breaks off, the provider is read
+every ``poll_every`` seconds instead.
 """
 
 import queue
@@ -66,6 +66,8 @@ class ProviderWait:
     display: WaitDisplay
     timeout: float = DEFAULT_TIMEOUT
     poll_every: float = 2.0
+    open_wait: float = 3.0
+    """Seconds the stream may take to open before the change is made without it."""
     clock: Callable[[], float] = time.monotonic
 
     def run(self, start: Callable[[], View]) -> View:
@@ -109,9 +111,9 @@ class ProviderWait:
     def _opened(self, changes: "queue.Queue[Change | str | Exception]", deadline: float) -> bool:
         """Whether the stream opened (else the wait reads the provider now and then)."""
         try:
-            first = changes.get(timeout=max(0.0, deadline - self.clock()))
+            first = changes.get(timeout=max(0.0, min(self.open_wait, deadline - self.clock())))
         except queue.Empty:
-            first = StreamLostError("not opened in time")
+            first = StreamLostError(f"not opened within {self.open_wait:g}s")
         if first == _OPENED:
             return True
         self.display.notice(f"no event stream ({first}); reading the provider every {self.poll_every:g}s")

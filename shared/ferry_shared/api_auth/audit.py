@@ -1,8 +1,9 @@
 """One audit line per mutating API call (logger ``ferry.audit``): who, what, outcome.
 
 The line names the caller, the Ferry resource, verb and object, the HTTP method and
-path, the answer's status and the client's address; never a header or a body, so never
-a token or a password.
+path, the answer's status and the client's address, and what a handler notes about the
+call (:func:`note`, e.g. the names of the settings it changed); never a header or a body,
+so never a token or a password.
 """
 
 import logging
@@ -47,6 +48,7 @@ class AuditEntry:
             "status": status,
             "outcome": self.denied or ("succeeded" if status < 400 else "failed"),
             "client": self.client,
+            **self.extra,
         }
 
 
@@ -54,6 +56,12 @@ def pending_entries(scope: Scope) -> list[AuditEntry] | None:
     """The list the guard adds a request's audit entry to (None outside :class:`AuditMiddleware`)."""
     entries = scope.get(SCOPE_KEY)
     return entries if isinstance(entries, list) else None
+
+
+def note(scope: Scope, key: str, value: str) -> None:
+    """Add ``key: value`` to the audit line of the request ``scope`` belongs to (never a secret's value)."""
+    for entry in pending_entries(scope) or []:
+        entry.extra[key] = value
 
 
 class AuditMiddleware:

@@ -2,7 +2,7 @@
 Ferry's own namespace, named ``ferry-provider-<provider>`` (made DNS-1123 safe), labelled
 ``ferry.dev/provider`` and as managed by Ferry, its value under the data key ``secret``.
 
-Only the planner creates and deletes them (with the provider); the inventory and the
+Only the planner creates, replaces and deletes them (with the provider); the inventory and the
 kubevirt-writer ``get`` them, so RBAC, not the bus, decides who reads a password. The
 synchronous client runs in a worker thread. Errors name the Secret and the cause, never
 its data.
@@ -30,6 +30,8 @@ PROVIDER_ANNOTATION = f"{PREFIX}provider"
 DATA_KEY = "secret"
 NAME_PREFIX = "ferry-provider-"
 CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+REPLACE_TRIES = 3
+"""Times a write tries again when the Secret is created, changed or deleted meanwhile."""
 
 T = TypeVar("T")
 
@@ -49,27 +51,42 @@ class KubernetesSecretStore:
 
     async def put(self, provider: str, secret: Secret) -> None:
         name = secret_name(provider)
+        metadata = V1ObjectMeta(
+            name=name,
+            namespace=self._namespace,
+            labels={**MANAGED_BY_FERRY, PROVIDER_LABEL: to_dns1123_label(provider)},
+            annotations={PROVIDER_ANNOTATION: provider},
+        )
         body = V1Secret(
-            metadata=V1ObjectMeta(
-                name=name,
-                namespace=self._namespace,
-                labels={**MANAGED_BY_FERRY, PROVIDER_LABEL: to_dns1123_label(provider)},
-                annotations={PROVIDER_ANNOTATION: provider},
-            ),
+            metadata=metadata,
             type="Opaque",
             data={DATA_KEY: base64.b64encode(secret.reveal().encode()).decode()},
         )
 
         def create_or_replace() -> None:
-            # A Secret left by a deletion that did not finish is replaced by delete and
-            # create, so the planner needs no 'update' on Secrets.
-            try:
-                self._core.create_namespaced_secret(self._namespace, body, _request_timeout=self._timeout)
-            except ApiException as error:
-                if error.status != 409:
-                    raise
-                self._core.delete_namespaced_secret(name, self._namespace, _request_timeout=self._timeout)
-                self._core.create_namespaced_secret(self._namespace, body, _request_timeout=self._timeout)
+            # A Secret already there (a new password, or one a deletion left) is replaced in
+            # place at the version just read, so readers never find it missing meanwhile.
+            for _ in range(REPLACE_TRIES):
+                try:
+                    self._core.create_namespaced_secret(self._namespace, body, _request_timeout=self._timeout)
+                    return
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                try:
+                    current: V1Secret = self._core.read_namespaced_secret(
+                        name, self._namespace, _request_timeout=self._timeout
+                    )
+                    metadata.resource_version = current.metadata.resource_version if current.metadata else None
+                    self._core.replace_namespaced_secret(name, self._namespace, body, _request_timeout=self._timeout)
+                    return
+                except ApiException as error:
+                    if error.status not in (404, 409):  # deleted or changed meanwhile: try again
+                        raise
+                metadata.resource_version = None
+            raise TemporaryError(
+                CREDENTIALS_UNAVAILABLE, f"Secret {self._namespace}/{name} kept changing while it was written; retry"
+            )
 
         await self._call(provider, "write", create_or_replace)
 

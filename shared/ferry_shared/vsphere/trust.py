@@ -129,7 +129,7 @@ def probe(endpoint: Endpoint, context: ssl.SSLContext, pinned: str, timeout: flo
             THUMBPRINT_MISMATCH,
             f"{endpoint} presented a certificate with SHA-256 thumbprint {presented}, but the provider "
             f"pins {pinned}; if vCenter's certificate was replaced on purpose, pin the new one with "
-            f"`ferry provider update NAME --thumbprint {presented}`",
+            f"`ferry provider update NAME --thumbprint {presented} --password`",
         )
     return presented
 

@@ -29,6 +29,10 @@ CHANGEABLE: dict[ProviderType, frozenset[str]] = {
 WHERE_FIELDS = ("url", "context", "in_cluster", "path")
 """Settings that say where a provider is: not changed while a migration uses the provider
 (its credentials and certificate trust may be)."""
+TRUST_FIELDS = ("url", "ca_bundle", "thumbprint", "insecure")
+"""A vsphere provider's settings that decide which server its password is sent to: a change
+of any of them needs the password given again, so the stored one never goes to a server it
+was not given for."""
 
 
 class ProviderChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,3 +57,8 @@ class ProviderChange(msgspec.Struct, frozen=True, kw_only=True):
 def moved(before: ProviderSpec, after: ProviderSpec) -> list[str]:
     """The settings that point ``after`` somewhere else than ``before``."""
     return [name for name in WHERE_FIELDS if getattr(before, name) != getattr(after, name)]
+
+
+def trust_changes(before: ProviderSpec, after: ProviderSpec) -> list[str]:
+    """The settings of :data:`TRUST_FIELDS` that differ between ``before`` and ``after``."""
+    return [name for name in TRUST_FIELDS if getattr(before, name) != getattr(after, name)]

@@ -35,6 +35,7 @@ from ferry_planner.handlers import providers as provider_cases
 from ferry_planner.handlers.cancel_migration import cancel_migration as cancel_vms
 from ferry_planner.handlers.errors import ConflictError, InvalidError, NotFoundError
 from ferry_planner.handlers.start_migration import start_migration
+from ferry_shared.api_auth import audit
 from ferry_shared.api_auth.access import requires
 from ferry_shared.api_errors import error_responses
 from ferry_shared.api_fields import Dns1123Label
@@ -110,21 +111,26 @@ def planner_router(api: PlannerApi) -> APIRouter:
         responses=error_responses(400, 404, 409, 422, 503),
         dependencies=[requires("update", "providers", name="name")],
     )
-    async def update_provider(name: Dns1123Label, body: ProviderPatchIn) -> JSONResponse:
+    async def update_provider(name: Dns1123Label, body: ProviderPatchIn, request: Request) -> JSONResponse:
         """Change a provider's settings, password or kubeconfig (fields left out stay): the
         inventory connects it again and its plans are validated again; follow its status until
-        it is ready or in error. The type cannot be changed (422). While a migration uses the
-        provider, only its password, user name and certificate trust (``ca_bundle``,
-        ``thumbprint``, ``insecure``) may change; ``url``, ``context``, ``in_cluster``, ``path``
-        or a kubeconfig for another server or context answer 409 ``provider_in_use``."""
-        secret_field = body.password or body.kubeconfig
-        secret = Secret(secret_field.get_secret_value()) if secret_field else None
+        it is ready or in error. The type cannot be changed (422), and a vsphere provider's
+        ``url``, ``ca_bundle``, ``thumbprint`` or ``insecure`` change only with its password
+        given again (422). While a migration uses the provider, only its password, user name
+        and certificate trust may change; ``url``, ``context``, ``in_cluster``, ``path`` or a
+        kubeconfig for another server or context answer 409 ``provider_in_use``."""
         if body.password is not None and body.kubeconfig is not None:
             raise InvalidError("give a password (vsphere) or a kubeconfig (kubernetes), not both")
+        secret_field, given = (
+            ("password", body.password) if body.password is not None else ("kubeconfig", body.kubeconfig)
+        )
+        secret = Secret(given.get_secret_value()) if given is not None else None
         change = ProviderChange(**body.model_dump(exclude={"type", "password", "kubeconfig"}))
-        secret_name = "password" if body.password is not None else "kubeconfig"
+        audit.note(request.scope, "changed", ",".join(sorted([*change.given(), *([secret_field] if secret else [])])))
         return _json(
-            await provider_cases.update_provider(ports, name, change, secret, secret_field=secret_name, type_=body.type)
+            await provider_cases.update_provider(
+                ports, name, change, secret, secret_field=secret_field, type_=body.type
+            )
         )
 
     @router.delete(

@@ -35,6 +35,8 @@ class Guards:
     migration: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     scheduling: asyncio.Lock = field(default_factory=asyncio.Lock)
     creation: asyncio.Lock = field(default_factory=asyncio.Lock)
+    provider: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    """Per provider: one change of its settings and secret at a time in this replica."""
 
 
 @dataclass

@@ -6,7 +6,14 @@ from pathlib import Path
 import msgspec
 
 from ferry_planner.domain.migrations import MigrationPhase
-from ferry_planner.domain.providers import CHANGEABLE, ProviderChange, ProviderRecord, effective_status, moved
+from ferry_planner.domain.providers import (
+    CHANGEABLE,
+    ProviderChange,
+    ProviderRecord,
+    effective_status,
+    moved,
+    trust_changes,
+)
 from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, check_name
@@ -31,11 +38,7 @@ async def add_provider(ports: PlannerPorts, spec: ProviderSpec, secret: Secret |
     if secret is not None:
         await ports.credentials.put(spec.name, secret)
     # The record's revision tells this provider apart from an earlier one of the same name.
-    await ports.publisher.publish(
-        ConnectProvider(
-            message_id=message_id("connect", spec.name, str(revision)), provider=spec, generation=record.generation
-        )
-    )
+    await connect(ports, record, revision)
     changed(ports, "provider", spec.name)
     return await provider(ports, spec.name)
 
@@ -50,16 +53,35 @@ async def update_provider(
     type_: str | None = None,
 ) -> ProviderView:
     """Change a provider's settings or secret, then have the inventory connect it again (a new
-    generation) and every plan validated again. While a migration uses the provider only its
-    credentials and certificate trust may change, not where it is (409 ``provider_in_use``).
+    generation) and every plan validated again. A vsphere provider's URL or certificate trust
+    changes only with its password given again (422), so the stored password never goes to a
+    server it was not given for. While a migration uses the provider only its credentials and
+    certificate trust may change, not where it is (409 ``provider_in_use``).
     ``secret_field`` names what ``secret`` was given as (``password``, ``kubeconfig``)."""
+    async with ports.guards.provider[name]:
+        return await _update_provider(ports, name, change, secret, secret_field, type_)
+
+
+async def _update_provider(
+    ports: PlannerPorts, name: str, change: ProviderChange, secret: Secret | None, secret_field: str, type_: str | None
+) -> ProviderView:
     revision = await require_stored(ports, ProviderRecord, "provider", name)
     record = await require(ports, ProviderRecord, "provider", name)
+    _check_change(record.spec, change, secret_field if secret is not None else None, type_)
+    if secret is not None and not secret.reveal().strip():
+        raise InvalidError(f"the {secret_field or 'secret'} is empty; give the provider's {secret_field or 'secret'}")
+    previous_secret = await ports.credentials.get(name)
+    stored_secret = secret or previous_secret
     before = record.spec
-    _check_change(before, change, secret_field if secret is not None else None, type_)
-    stored_secret = secret or await ports.credentials.get(name)
+    if before.type == "kubernetes" and not before.in_cluster and not before.url:
+        before = with_kubeconfig_endpoint(before, previous_secret)  # a record stored before endpoints were kept
     after = change.applied_to(before)
     _check_provider_spec(after, stored_secret is not None, ports.local_target_roots)
+    if after.type == "vsphere" and secret is None and (retrusted := trust_changes(before, after)):
+        raise InvalidError(
+            f"give the password again with a new {', '.join(retrusted)} (ferry provider update {name} "
+            "--password …): Ferry sends a stored password only to the vCenter it was given for"
+        )
     if after.type == "kubernetes" and (
         secret is not None or change.context is not None or change.in_cluster is not None
     ):
@@ -75,16 +97,36 @@ async def update_provider(
     updated = ProviderRecord(spec=after, generation=record.generation + 1)
     new_revision = await ports.resources.replace(ProviderRecord, name, updated, revision=revision)
     if new_revision is None:
+        if secret is not None and previous_secret is not None:
+            await ports.credentials.put(name, previous_secret)  # the record that won keeps its own secret
         raise TemporaryError(
             "provider_changed_elsewhere", f"provider '{name}' was changed meanwhile; read it again and retry", delay=0.5
         )
-    await ports.publisher.publish(
-        ConnectProvider(
-            message_id=message_id("connect", name, str(new_revision)), provider=after, generation=updated.generation
-        )
-    )
+    await connect(ports, updated, new_revision)
     changed(ports, "provider", name)
     return await provider(ports, name)
+
+
+async def connect(ports: PlannerPorts, record: ProviderRecord, revision: int) -> None:
+    """Tell the inventory to connect ``record``'s generation (once per stored revision)."""
+    name = record.spec.name
+    await ports.publisher.publish(
+        ConnectProvider(
+            message_id=message_id("connect", name, str(revision)), provider=record.spec, generation=record.generation
+        )
+    )
+
+
+async def reconnect_lagging_providers(ports: PlannerPorts) -> None:
+    """Tell the inventory again to connect each provider it has not reported on at its
+    stored generation: a planner that stopped between storing a change and telling the
+    inventory leaves nothing behind (the inventory ignores a generation it runs)."""
+    for record in await ports.resources.list(ProviderRecord):
+        status = ports.inventory.status(record.spec.name)
+        if status is not None and status.generation >= record.generation:
+            continue
+        if revision := await ports.resources.revision(ProviderRecord, record.spec.name):
+            await connect(ports, record, revision)
 
 
 def _check_change(before: ProviderSpec, change: ProviderChange, secret_field: str | None, type_: str | None) -> None:

@@ -185,7 +185,7 @@ class DatastoreReader:
             return SourceReadError(
                 f"reading {where}: the host presented a certificate with SHA-256 thumbprint {failure.presented}, "
                 f"not the pinned {self._pool.pinned}; if vCenter's certificate was replaced on purpose, pin the new "
-                f"one with `ferry provider update NAME --thumbprint {failure.presented}`",
+                f"one with `ferry provider update NAME --thumbprint {failure.presented} --password`",
                 url=self.url,
                 code="thumbprint_mismatch",
             )
