@@ -1,7 +1,10 @@
 """Composition root of the planner service: wires adapters into the ports its use cases take."""
 
 import asyncio
+import logging
 from dataclasses import dataclass
+
+from nats.errors import Error as NatsError
 
 from ferry_planner.adapters.broadcast import Broadcaster
 from ferry_planner.adapters.bucket_copy import BucketCopy
@@ -28,6 +31,8 @@ from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.PLANNER
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,11 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     async def on_entry(key: str, revision: int, value: bytes | None) -> None:
         if key.startswith(f"{MIGRATION_PREFIX}.") and value is not None:
             name = key.split(".")[1]
-            await take_change_from_elsewhere(ports, name, lambda: migrations.adopt(key, revision, value))
+            try:
+                await take_change_from_elsewhere(ports, name, lambda: migrations.adopt(key, revision, value))
+            except (NatsError, TimeoutError, ConnectionError) as error:
+                # The key is taken; granting slots after it failed on the bus (the follow goes on).
+                log.warning("after taking %s from another replica: %s", key, error)
         elif copy.holds(key):
             copy.apply(key, revision, value)
             revalidation.request()  # a provider, map or plan changed, perhaps through another replica
