@@ -1,10 +1,13 @@
 """Composition root of the planner service: wires adapters into the ports its use cases take."""
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
+from nats.errors import Error as NatsError
+
 from ferry_planner.adapters.broadcast import Broadcaster
-from ferry_planner.adapters.bucket_follower import follow_bucket
+from ferry_planner.adapters.bucket_copy import BucketCopy
 from ferry_planner.adapters.inventory_mirror import InventoryMirror
 from ferry_planner.adapters.lease import KvLease
 from ferry_planner.adapters.migration_store import PREFIX as MIGRATION_PREFIX
@@ -20,6 +23,7 @@ from ferry_planner.handlers.replicas import take_change_from_elsewhere
 from ferry_planner.settings import PlannerSettings
 from ferry_shared import subjects
 from ferry_shared.bus.consumer import DurableConsumer, ensure_durable
+from ferry_shared.bus.kv_watch import follow_entries
 from ferry_shared.bus.topology import ensure_kv
 from ferry_shared.credential_stores.choice import open_credential_store
 from ferry_shared.messages import utc_now
@@ -27,6 +31,8 @@ from ferry_shared.service import Bus, ServiceParts, Wired, event_consumer_spec
 from ferry_shared.settings import ServiceSettings
 
 SERVICE = subjects.PLANNER
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,9 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     lease = KvLease(planner_kv, own.replica_name, ttl=own.lease_ttl, renew_every=own.lease_renew_every)
     revalidation = DebouncedRevalidation()
     mirror.listeners.append(revalidation.request)
+    copy = BucketCopy(frozenset(RESOURCE_PREFIXES.values()))
     ports = PlannerPorts(
-        resources=PlannerRepository(planner_kv),
+        resources=PlannerRepository(planner_kv, copy),
         credentials=credentials,
         inventory=mirror,
         migrations=migrations,
@@ -78,20 +85,26 @@ async def bootstrap(bus: Bus, settings: ServiceSettings, own: PlannerSettings) -
     async def on_entry(key: str, revision: int, value: bytes | None) -> None:
         if key.startswith(f"{MIGRATION_PREFIX}.") and value is not None:
             name = key.split(".")[1]
-            await take_change_from_elsewhere(ports, name, lambda: migrations.adopt(key, revision, value))
-        elif key.split(".", 1)[0] in RESOURCE_PREFIXES.values():
+            try:
+                await take_change_from_elsewhere(ports, name, lambda: migrations.adopt(key, revision, value))
+            except (NatsError, TimeoutError, ConnectionError) as error:
+                # The key is taken; granting slots after it failed on the bus (the follow goes on).
+                log.warning("after taking %s from another replica: %s", key, error)
+        elif copy.holds(key):
+            copy.apply(key, revision, value)
             revalidation.request()  # a provider, map or plan changed, perhaps through another replica
 
     async def run_migrations_while_leader(stop: asyncio.Event) -> None:
         await lease.hold(stop, lambda ending: run_active(ports, consumer.run, own.progress_save_interval, ending))
 
     async def follow_other_replicas(stop: asyncio.Event) -> None:
-        await follow_bucket(planner_kv, on_entry, stop)
+        await follow_entries(planner_kv, on_entry, stop, initial_done=copy.loaded, health=copy.health)
 
     parts = ServiceParts(
         handlers={}, background=[mirror.run, revalidate, follow_other_replicas, run_migrations_while_leader]
     )
     parts.readiness.add("inventory mirror", mirror.health.check)
+    parts.readiness.add("planner bucket", copy.health.check)
     # A standby does not consume the events (it serves the API): only the active replica's consumer counts.
     parts.readiness.add(events_spec.durable, lambda: consumer.health.check() if lease.is_leader() else None)
     return Wired(parts=parts, api=PlannerApi(ports=ports, events=broadcaster))

@@ -8,6 +8,7 @@ back-off. A new watch re-reads the bucket's current values; ``on_change`` is cal
 for keys whose revision differs from the one it last saw, and with None for the keys
 that disappeared meanwhile, so its view ends up the bucket's, deletes included. Errors
 raised by ``on_change`` itself are not the watch's: they end :func:`follow`.
+:func:`follow_entries` is the same with each entry's revision.
 """
 
 import asyncio
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 KvChange = Callable[[str, bytes | None], Awaitable[None]]
 """Called with (key, value), value None when the key was deleted."""
+
+KvEntry = Callable[[str, int, bytes | None], Awaitable[None]]
+"""Called with (key, revision, value), value None when the key was deleted; revision 0 for
+a key found gone when a watch was made again (its delete was not seen)."""
 
 IDLE_CHECK_SECONDS = 30.0
 """How long a watch may stay quiet before :func:`follow` checks that it still exists."""
@@ -90,7 +95,35 @@ async def follow(
     """Call ``on_change`` for every current key, set ``initial_done``, then for every
     change until ``stop`` is set (see the module docstring). ``health`` is not ready until
     the current values are read, and while the watch is broken."""
-    follower = _Follower(kv, on_change, health or Health(not_ready="reading the bucket"), idle_check)
+
+    async def on_entry(key: str, revision: int, value: bytes | None) -> None:
+        await on_change(key, value)
+
+    await follow_entries(
+        kv,
+        on_entry,
+        stop,
+        initial_done=initial_done,
+        health=health,
+        idle_check=idle_check,
+        retry_initial=retry_initial,
+        retry_max=retry_max,
+    )
+
+
+async def follow_entries(
+    kv: KeyValue,
+    on_entry: KvEntry,
+    stop: asyncio.Event,
+    *,
+    initial_done: asyncio.Event,
+    health: Health | None = None,
+    idle_check: float = IDLE_CHECK_SECONDS,
+    retry_initial: float = 0.5,
+    retry_max: float = 15.0,
+) -> None:
+    """:func:`follow`, with each entry's revision passed to ``on_entry``."""
+    follower = _Follower(kv, on_entry, health or Health(not_ready="reading the bucket"), idle_check)
     backoff = Backoff(retry_initial, retry_max, jitter=retry_initial)
     while not stop.is_set():
         try:
@@ -119,9 +152,9 @@ class _WatchBrokenError(Exception):
 class _Follower:
     """What :func:`follow` keeps across watches: the revision ``on_change`` saw per live key."""
 
-    def __init__(self, kv: KeyValue, on_change: KvChange, health: Health, idle_check: float) -> None:
+    def __init__(self, kv: KeyValue, on_entry: KvEntry, health: Health, idle_check: float) -> None:
         self._kv = kv
-        self._on_change = on_change
+        self._on_entry = on_entry
         self.health = health
         self._idle_check = idle_check
         self._revisions: dict[str, int] = {}
@@ -167,16 +200,16 @@ class _Follower:
         key, revision = entry.key, entry.revision or 0
         if entry.operation in (KV_DEL, KV_PURGE):
             if self._revisions.pop(key, None) is not None:
-                await self._on_change(key, None)
+                await self._on_entry(key, revision, None)
         elif self._revisions.get(key) != revision:
-            await self._on_change(key, entry.value)
+            await self._on_entry(key, revision, entry.value)
             self._revisions[key] = revision
 
     async def _forget_all_but(self, live: set[str]) -> None:
         """Keys deleted while no watch ran (or while one was broken): delete them."""
         for key in [key for key in self._revisions if key not in live]:
             del self._revisions[key]
-            await self._on_change(key, None)
+            await self._on_entry(key, 0, None)
 
 
 async def _check_alive(watcher: KeyValue.KeyWatcher) -> None:

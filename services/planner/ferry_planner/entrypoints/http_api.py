@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Body, FastAPI, Request, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ferry_planner.adapters.broadcast import Broadcaster
 from ferry_planner.bootstrap import PlannerApi
@@ -28,6 +28,7 @@ from ferry_planner.entrypoints.api_models import (
     ProviderPatchIn,
     StorageMapIn,
 )
+from ferry_planner.entrypoints.encoded_plans import EncodedPlans
 from ferry_planner.handlers import maps as map_cases
 from ferry_planner.handlers import migration_queries
 from ferry_planner.handlers import plans as plan_cases
@@ -80,6 +81,7 @@ def _provider_spec(body: ProviderIn) -> tuple[ProviderSpec, Secret | None]:
 def planner_router(api: PlannerApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     ports = api.ports
+    encoded_plans = EncodedPlans()
 
     @router.post(
         "/providers",
@@ -240,8 +242,8 @@ def planner_router(api: PlannerApi) -> APIRouter:
         return _json(await plan_cases.create_plan(ports, plan), 201)
 
     @router.get("/plans", tags=["plans"], dependencies=[requires("list", "plans")])
-    async def plans() -> JSONResponse:
-        return _json(await plan_cases.plans(ports))
+    async def plans() -> Response:
+        return Response(encoded_plans.listing(await plan_cases.plans(ports)), media_type=JSONResponse.media_type)
 
     @router.get(
         "/plans/{name}",
