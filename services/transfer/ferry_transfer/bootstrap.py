@@ -57,6 +57,8 @@ async def bootstrap(
             nbd_in_flight=transfer.nbd_requests_in_flight,
             connect_timeout=transfer.connect_timeout,
             tls=directory_context(transfer.nbd_tls_dir) if transfer.nbd_tls_dir else None,
+            sync_batch=transfer.sync_ranges,
+            sync_wait=transfer.sync_wait,
         )
     )
     cancellations = CancellationRegistry(
@@ -76,6 +78,7 @@ async def bootstrap(
         copier=copy_range,
         disk=CopyOptions(range_size=transfer.range_size),
         ranges=RangeOptions(chunk_size=transfer.chunk_size, progress_interval=transfer.progress_interval),
+        copy_slots=transfer.ranges_in_flight,
     )
 
     async def close_on_stop(stop: asyncio.Event) -> None:

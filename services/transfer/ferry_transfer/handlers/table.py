@@ -1,5 +1,6 @@
 """The transfer's handler table: each command type's handler with its dependencies bound."""
 
+import asyncio
 import functools
 
 from ferry_shared.bus.consumer import HandlerTable
@@ -11,10 +12,17 @@ from .copy_range import RangeOptions, copy_range
 
 
 def handler_table(
-    ports: CopyPorts, *, cbt: ChangedAreas, copier: RangeCopier, disk: CopyOptions, ranges: RangeOptions
+    ports: CopyPorts,
+    *,
+    cbt: ChangedAreas,
+    copier: RangeCopier,
+    disk: CopyOptions,
+    ranges: RangeOptions,
+    copy_slots: int,
 ) -> HandlerTable:
-    """Command type → handler, with dependencies bound."""
+    """Command type → handler, with dependencies bound; at most ``copy_slots`` ranges are copied at once."""
+    slots = asyncio.Semaphore(copy_slots)
     return {
         CopyDisk: functools.partial(copy_disk, ports=ports, cbt=cbt, options=disk),
-        CopyRange: functools.partial(copy_range, ports=ports, copier=copier, options=ranges),
+        CopyRange: functools.partial(copy_range, ports=ports, copier=copier, options=ranges, slots=slots),
     }
