@@ -112,11 +112,7 @@ def make_world(
     )
     coordinator = functools.partial(copy_disk, ports=ports, cbt=cbt, options=CopyOptions(range_size=RANGE))
     worker = functools.partial(
-        copy_range,
-        ports=ports,
-        copier=copy_one_range,
-        options=RangeOptions(chunk_size=CHUNK, progress_interval=1.5),
-        slots=asyncio.Semaphore(2),
+        copy_range, ports=ports, copier=copy_one_range, options=RangeOptions(chunk_size=CHUNK, progress_interval=1.5)
     )
     return World(content, source, target, readers, sinks, cbt, checkpoints, publisher, registry, clock,
                  coordinator, worker)  # fmt: skip
@@ -526,14 +522,7 @@ async def test_a_range_and_a_disk_waiting_for_past_cancels_hold_their_lease() ->
     range_delivery, disk_delivery = Delivery(), Delivery()
     options = RangeOptions(chunk_size=CHUNK)
     handling = asyncio.ensure_future(
-        copy_range(
-            world.ranges()[0],
-            range_delivery,
-            ports=ports,
-            copier=copy_one_range,
-            options=options,
-            slots=asyncio.Semaphore(1),
-        )  # fmt: skip
+        copy_range(world.ranges()[0], range_delivery, ports=ports, copier=copy_one_range, options=options)
     )
     planning = asyncio.ensure_future(
         copy_disk(command(), disk_delivery, ports=ports, cbt=world.cbt, options=CopyOptions(range_size=RANGE))

@@ -81,7 +81,6 @@ def wired(copier: Copier | None = None) -> Service:
         copier=copier,
         disk=CopyOptions(range_size=RANGE),
         ranges=RangeOptions(chunk_size=RANGE, progress_interval=1.0),
-        copy_slots=4,
     )
     return Service(copier, checkpoints, publisher, table)
 

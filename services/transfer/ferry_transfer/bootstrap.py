@@ -78,7 +78,6 @@ async def bootstrap(
         copier=copy_range,
         disk=CopyOptions(range_size=transfer.range_size),
         ranges=RangeOptions(chunk_size=transfer.chunk_size, progress_interval=transfer.progress_interval),
-        copy_slots=transfer.ranges_in_flight,
     )
 
     async def close_on_stop(stop: asyncio.Event) -> None:

@@ -16,12 +16,11 @@ from ferry_transfer.settings import TransferSettings
 
 
 def main() -> None:
-    """Run the service with settings from the environment; its consumer takes ``ranges_in_flight``
-    messages to copy plus ``sync_ranges`` waiting to be durable at once, with the transfer's own
-    (short) ack wait."""
+    """Run the service with settings from the environment; its consumer takes ``ranges_in_flight`` at
+    once, with the transfer's own (short) ack wait."""
     return_large_buffers()
     transfer = TransferSettings()
-    own = {"max_in_flight": transfer.ranges_in_flight + transfer.sync_ranges, "ack_wait": transfer.ack_wait}
+    own = {"max_in_flight": transfer.ranges_in_flight, "ack_wait": transfer.ack_wait}
     settings = ServiceSettings().model_copy(update=own)
 
     async def compose(bus: Bus, service_settings: ServiceSettings) -> ServiceParts:

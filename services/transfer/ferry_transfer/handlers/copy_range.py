@@ -6,16 +6,14 @@ copy's source, disk and sink there from its ``CopyDisk``, a range naming other o
 the checkpoint's locations, never the message's. A range of a cancelled VM, or one the checkpoint has done
 already (a redelivery), is acknowledged without copying. Otherwise the worker holds the
 message's lease while it copies the range (the :class:`~ferry_transfer.domain.ports.RangeCopier`:
-read, write, read back and compare, re-copy once on a difference) in one of the worker's copy
-slots, makes it durable (a flush it may share with other ranges of the sink that end meanwhile;
-the slot copies another range during it), stores the range's digest,
+read, write, read back and compare, re-copy once on a difference), makes it durable (one flush
+with the other ranges of the sink that end meanwhile), stores the range's digest,
 then marks the range done in the disk's checkpoint with compare-and-set — so a range
 redelivered after a crash is never counted twice and ``bytes_done`` never goes backwards —
 and publishes ``DiskCopyProgress`` when the checkpoint says it is time. The worker whose
 update completes the disk finishes it (:func:`.completion.finish_disk`).
 """
 
-import asyncio
 import itertools
 import logging
 import time
@@ -51,18 +49,14 @@ async def copy_range(
     ports: CopyPorts,
     copier: RangeCopier,
     options: RangeOptions,
-    slots: asyncio.Semaphore,
 ) -> None:
     """Copy, check and count one range (see the module docstring), holding the lease from the start:
-    the worker may wait for the replay of past cancels or for a connection to the source first.
-    ``slots`` bounds the ranges being copied at once (a range waiting to be durable holds none)."""
+    the worker may wait for the replay of past cancels or for a connection to the source first."""
     async with delivery.lease():
-        await _handle(command, ports, copier, options, slots)
+        await _handle(command, ports, copier, options)
 
 
-async def _handle(
-    command: CopyRange, ports: CopyPorts, copier: RangeCopier, options: RangeOptions, slots: asyncio.Semaphore
-) -> None:
+async def _handle(command: CopyRange, ports: CopyPorts, copier: RangeCopier, options: RangeOptions) -> None:
     disk = DiskId(command.migration, command.vm_id, command.disk.key)
     events = DiskEvents(ports.publisher)
     await ports.cancellations.caught_up()
@@ -83,7 +77,7 @@ async def _handle(
                 await finish_disk(ports.checkpoints, events, disk, ports.clock())
         return
     with ports.cancellations.track(command.migration, command.vm_id) as cancelled, copy_failures(command):
-        copying = _copy(locations, disk, work, ports, copier, options, slots)
+        copying = _copy(locations, disk, work, ports, copier, options)
         stopped, _ = await run_unless_cancelled(copying, cancelled)
     if stopped:
         log.info("%s: stopped, the VM was cancelled", describe(command))
@@ -97,13 +91,12 @@ async def _copy(
     ports: CopyPorts,
     copier: RangeCopier,
     options: RangeOptions,
-    slots: asyncio.Semaphore,
 ) -> None:
     started = time.monotonic()
     async with ports.sinks.open(locations.sink) as sink:
-        async with slots, ports.sources.reader(locations.source, locations.disk) as source:
+        async with ports.sources.reader(locations.source, locations.disk) as source:
             copied = await copier(source, sink, work, chunk_size=options.chunk_size)
-        await sink.finish()  # durable before it counts; the slot already copies another range meanwhile
+        await sink.finish()  # durable before it counts (one flush with the sink's ranges that end meanwhile)
     if not await _record(disk, work, copied, ports, options.progress_interval):
         log.info("range %d of disk %d of VM %s: another delivery counted it", work.index, disk.disk_key, disk.vm_id)
         return

@@ -1,6 +1,5 @@
 """The transfer's handler table: each command type's handler with its dependencies bound."""
 
-import asyncio
 import functools
 
 from ferry_shared.bus.consumer import HandlerTable
@@ -18,11 +17,9 @@ def handler_table(
     copier: RangeCopier,
     disk: CopyOptions,
     ranges: RangeOptions,
-    copy_slots: int,
 ) -> HandlerTable:
-    """Command type → handler, with dependencies bound; at most ``copy_slots`` ranges are copied at once."""
-    slots = asyncio.Semaphore(copy_slots)
+    """Command type → handler, with dependencies bound."""
     return {
         CopyDisk: functools.partial(copy_disk, ports=ports, cbt=cbt, options=disk),
-        CopyRange: functools.partial(copy_range, ports=ports, copier=copier, options=ranges, slots=slots),
+        CopyRange: functools.partial(copy_range, ports=ports, copier=copier, options=ranges),
     }
