@@ -31,8 +31,9 @@ from ferry_transfer.domain.ranges import Run
 
 log = logging.getLogger(__name__)
 
-READ_BACK = 1024 * 1024
-"""Largest piece read back from the sink at once to compare with what was written."""
+READ_BACK = 4 * 1024 * 1024
+"""Largest piece read back from the sink at once to compare with what was written: a whole
+default chunk, so a dense chunk is read back with one call (one thread hop for a file)."""
 
 
 class _Differs(Exception):  # noqa: N818
