@@ -57,6 +57,8 @@ async def bootstrap(
             nbd_in_flight=transfer.nbd_requests_in_flight,
             connect_timeout=transfer.connect_timeout,
             tls=directory_context(transfer.nbd_tls_dir) if transfer.nbd_tls_dir else None,
+            sync_batch=transfer.sync_ranges,
+            sync_wait=transfer.sync_wait,
         )
     )
     cancellations = CancellationRegistry(

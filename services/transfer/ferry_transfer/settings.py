@@ -2,7 +2,8 @@
 :mod:`ferry_transfer.entrypoints.main`, the only reader).
 
 A worker handles ``ranges_in_flight`` messages (ranges, or disks being planned) at once; it
-is its command consumer's ``max_in_flight``. Memory per worker is about the process itself
+is its command consumer's ``max_in_flight``. Ranges of one sink that end together are made
+durable by one flush (``sync_ranges``, ``sync_wait``). Memory per worker is about the process itself
 (about 70 MiB) plus ``ranges_in_flight`` * 3 * ``chunk_size`` (a chunk read, its read-back,
 and the reader's buffer): 8 * 3 * 4 MiB, about 100 MiB, with the defaults, whatever the disk
 size. Caps are per worker: with N workers, a source host sees up to N * ``connections_per_host``
@@ -29,6 +30,11 @@ class TransferSettings(BaseSettings):
     """Bytes read, written and checked at a time within a range (at most the range); a multiple of 64 KiB."""
     ranges_in_flight: int = Field(default=8, ge=1, le=256)
     """Ranges (and disk plans) one worker handles at once: its command consumer's max_in_flight."""
+    sync_ranges: int = Field(default=8, ge=1, le=256)
+    """Ranges of one sink made durable by one flush, at most (a flush also starts once every range
+    that has the sink open waits for it, or after ``sync_wait``)."""
+    sync_wait: float = Field(default=0.5, ge=0, le=60)
+    """Seconds a copied range waits, at most, for others of its sink to share one flush."""
     connections_per_host: int = Field(default=8, ge=1, le=256)
     """Reads (HTTP connections) at once from one worker to one source host."""
     connections_per_datastore: int = Field(default=8, ge=1, le=256)

@@ -9,8 +9,8 @@ most :data:`READ_BACK` bytes) before the next read. Parts known to be zero (betw
 extents) are never read: they are zeroed and checked with :meth:`DiskSink.reads_zero`,
 which costs a file no read at all. So memory per range is about one chunk (plus the
 reader's own buffering) whatever the range or disk size, and a slow sink slows the reads
-down instead of filling buffers. The range ends with :meth:`DiskSink.finish` (durable
-before it counts as done). A part that reads back different makes the whole range be
+down instead of filling buffers. The caller makes the range durable
+(:meth:`DiskSink.finish`) before it counts as done. A part that reads back different makes the whole range be
 copied once more; a second difference is a :class:`~ferry_transfer.domain.errors.RangeMismatch`.
 
 :func:`copy_range` is the handlers' range copier (:class:`~ferry_transfer.domain.ports.RangeCopier`).
@@ -31,8 +31,9 @@ from ferry_transfer.domain.ranges import Run
 
 log = logging.getLogger(__name__)
 
-READ_BACK = 1024 * 1024
-"""Largest piece read back from the sink at once to compare with what was written."""
+READ_BACK = 4 * 1024 * 1024
+"""Largest piece read back from the sink at once to compare with what was written: a whole
+default chunk, so a dense chunk is read back with one call (one thread hop for a file)."""
 
 
 class _Differs(Exception):  # noqa: N818
@@ -86,7 +87,6 @@ async def _copy_once(source: DiskSource, sink: DiskSink, work: RangeWork, chunk_
             await _check(sink, part.offset, data, runs)
             position = part.end
         await _zero(sink, digest, counts, position, chunk.end - position)
-    await sink.finish()
     return digest.digest(), RangeCounts(counts.read, counts.written, counts.zero)
 
 

@@ -10,6 +10,10 @@
   ranges in flight, closed once no range used it for ``idle_seconds`` (so a sink server can
   stop when its disk is done), and one that broke is hung up and replaced on the next open.
 
+Every sink it opens makes itself durable through :class:`~.group_sync.GroupSync`: a range's
+:meth:`~ferry_transfer.domain.ports.DiskSink.finish` joins one flush (fdatasync of the file,
+NBD FLUSH) with the other ranges of the same sink that end meanwhile.
+
 An NBD location with a ``tls_server_name`` is reached over TLS with the worker's client
 context (``SinkOptions.tls``: Ferry's NBD CA and the worker's client certificate), verifying
 the sink's certificate for that name; a worker without one refuses such a sink.
@@ -22,6 +26,7 @@ not listening yet) or not (no such directory or export).
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import ssl
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -34,6 +39,8 @@ from ferry_transfer.domain.errors import SinkUnavailable
 from ferry_transfer.domain.ports import DiskSink
 from ferry_transfer.domain.ranges import Extent
 
+from .group_sync import GroupSync
+from .grouped_sink import GroupedSink, sync_file
 from .nbd import NbdClient, NbdConnectionError, NbdHandshakeError, NbdTls, NbdTlsError
 from .sinks import NbdSink, RawFileSink
 
@@ -53,6 +60,10 @@ class SinkOptions:
     """An NBD connection no range used for this long is closed."""
     tls: ssl.SSLContext | None = None
     """The client context for sinks that require TLS (from ``FERRY_TRANSFER_NBD_TLS_DIR``)."""
+    sync_batch: int = 8
+    """Ranges of one sink made durable by one flush, at most."""
+    sync_wait: float = 0.5
+    """Seconds a range that ended waits, at most, for others of its sink to share its flush."""
 
 
 @dataclass
@@ -70,6 +81,7 @@ class SinkFactory:
         self._nbd: dict[NbdKey, _Connection] = {}
         self._connecting: dict[NbdKey, asyncio.Lock] = {}
         self._closing: set[asyncio.Future[None]] = set()
+        self._groups = GroupSync(batch=self._options.sync_batch, wait=self._options.sync_wait)
 
     async def prepare(self, location: SinkLocation, capacity: int, zero: Sequence[Extent]) -> None:
         """Check the sink holds ``capacity`` bytes and make the ``zero`` parts read as zeroes (idempotent)."""
@@ -87,13 +99,16 @@ class SinkFactory:
     async def open(self, location: SinkLocation) -> AsyncIterator[DiskSink]:
         """The sink for writing ranges; an NBD connection broken meanwhile is hung up, not reused."""
         if location.kind == "file":
-            with _open_file(location) as file_sink:
-                yield file_sink
+            path = _file_path(location)
+            with _open_file(location) as file_sink, self._groups.using(path):
+                yield GroupedSink(file_sink, self._groups, path, functools.partial(sync_file, path))
             return
         key = (location.host, location.port, location.export, location.tls_server_name)
         connection = await self._acquire(key, location)
         try:
-            yield NbdSink(connection.client)
+            nbd_sink = NbdSink(connection.client)
+            with self._groups.using(key):
+                yield GroupedSink(nbd_sink, self._groups, key, nbd_sink.finish)
         except NbdConnectionError:
             self._drop(key, connection)
             raise
@@ -104,7 +119,8 @@ class SinkFactory:
                 connection.expiry = loop.call_later(self._options.idle_seconds, self._expire, key, connection)
 
     async def close_all(self) -> None:
-        """Disconnect every NBD connection (at shutdown)."""
+        """Finish the flushes under way, then disconnect every NBD connection (at shutdown)."""
+        await self._groups.drain()
         connections, self._nbd = list(self._nbd.values()), {}
         for connection in connections:
             if connection.expiry is not None:

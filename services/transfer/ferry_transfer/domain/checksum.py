@@ -5,18 +5,24 @@ A range's bytes are split into maximal runs of all-zero and not-all-zero blocks 
 short). The range digest is SHA-256 over one record per run, in order:
 
 * a zero run: ``b"Z"`` + offset + length (big-endian u64 each);
-* a data run: ``b"D"`` + offset + length + SHA-256 of the run's bytes.
+* a data run: ``b"D"`` + offset + length + XXH3-128 of the run's bytes.
 
 The disk checksum is SHA-256 over offset + length + range digest of every range, in order.
 It depends only on the disk's bytes and the range size (which the coordinator fixes per
 disk), never on how a worker chunked its reads, and zero runs cost no hashing: a sparse
-disk's holes are checked with ``memcmp`` speed, not SHA-256 speed.
+disk's holes are checked with ``memcmp`` speed. The bytes themselves are hashed with
+XXH3-128 (about 40 GB/s here, against 1.7 GB/s for SHA-256): a checksum against
+accidental corruption — a flipped bit, a lost or misplaced write — not a proof against
+someone who forges data on purpose (the byte-for-byte read-back and TLS cover the copy
+itself); SHA-256 over the few records keeps the checksum's form.
 :func:`disk_checksum` is the reference over a whole disk in memory.
 """
 
 import hashlib
 import struct
 from collections.abc import Iterable
+
+import xxhash
 
 from .ranges import Run, ZeroBlocks
 
@@ -37,7 +43,7 @@ class RangeDigest:
         self._position = offset
         self._run_start = offset
         self._run_zero: bool | None = None
-        self._run_hash: hashlib._Hash | None = None
+        self._run_hash: xxhash.xxh3_128 | None = None
 
     def add_zero(self, length: int) -> None:
         """``length`` bytes known to be zero (never read)."""
@@ -64,7 +70,7 @@ class RangeDigest:
         if self._run_zero is not zero:
             self._close_run()
             self._run_start, self._run_zero = self._position, zero
-            self._run_hash = None if zero else hashlib.sha256()
+            self._run_hash = None if zero else xxhash.xxh3_128()
         if data is not None and self._run_hash is not None:
             self._run_hash.update(data)
         self._position += length

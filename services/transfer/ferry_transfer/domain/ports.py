@@ -43,7 +43,7 @@ class DiskSink(Protocol):
         """Make ``[offset, offset + length)`` read as zeroes, preferably without allocating."""
 
     async def finish(self) -> None:
-        """Make every write so far durable (again after a repair)."""
+        """Make every write so far durable (one flush may serve several ranges that end together)."""
 
     async def read(self, offset: int, length: int) -> bytes:
         """Read back what the target holds (for verification)."""
@@ -73,7 +73,8 @@ class Sinks(Protocol):
 class RangeCopier(Protocol):
     async def __call__(self, source: DiskSource, sink: DiskSink, work: RangeWork, *, chunk_size: int) -> RangeCopy:
         """Copy ``work`` from ``source`` to ``sink`` ``chunk_size`` bytes at a time, read it back and
-        compare (copying it again once on a difference); ``RangeMismatch`` if it still differs."""
+        compare (copying it again once on a difference); ``RangeMismatch`` if it still differs.
+        The caller makes it durable (:meth:`DiskSink.finish`)."""
 
 
 class Checkpoints(Protocol):

@@ -157,14 +157,16 @@ class ZeroBlocks:
         block = self.block_size
         zero = self._zero
         runs: list[Run] = []
-        for start in range(0, len(data), block):
-            chunk = data[start : start + block]
-            is_zero = chunk[0] == 0 and chunk == (zero if len(chunk) == block else zero[: len(chunk)])
+        size = len(data)
+        for start in range(0, size, block):
+            length = min(block, size - start)
+            # A block of data mostly has a non-zero first byte: rejected without copying it.
+            is_zero = data[start] == 0 and data[start : start + length] == (zero if length == block else zero[:length])
             if runs and runs[-1].zero == is_zero:
                 last = runs[-1]
-                runs[-1] = Run(last.offset, last.length + len(chunk), is_zero)
+                runs[-1] = Run(last.offset, last.length + length, is_zero)
             else:
-                runs.append(Run(start, len(chunk), is_zero))
+                runs.append(Run(start, length, is_zero))
         return runs
 
 

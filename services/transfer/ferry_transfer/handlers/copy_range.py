@@ -6,7 +6,8 @@ copy's source, disk and sink there from its ``CopyDisk``, a range naming other o
 the checkpoint's locations, never the message's. A range of a cancelled VM, or one the checkpoint has done
 already (a redelivery), is acknowledged without copying. Otherwise the worker holds the
 message's lease while it copies the range (the :class:`~ferry_transfer.domain.ports.RangeCopier`:
-read, write, read back and compare, re-copy once on a difference), stores the range's digest,
+read, write, read back and compare, re-copy once on a difference), makes it durable (one flush
+with the other ranges of the sink that end meanwhile), stores the range's digest,
 then marks the range done in the disk's checkpoint with compare-and-set — so a range
 redelivered after a crash is never counted twice and ``bytes_done`` never goes backwards —
 and publishes ``DiskCopyProgress`` when the checkpoint says it is time. The worker whose
@@ -42,7 +43,12 @@ class RangeOptions:
 
 
 async def copy_range(
-    command: CopyRange, delivery: Leased, *, ports: CopyPorts, copier: RangeCopier, options: RangeOptions
+    command: CopyRange,
+    delivery: Leased,
+    *,
+    ports: CopyPorts,
+    copier: RangeCopier,
+    options: RangeOptions,
 ) -> None:
     """Copy, check and count one range (see the module docstring), holding the lease from the start:
     the worker may wait for the replay of past cancels or for a connection to the source first."""
@@ -87,11 +93,10 @@ async def _copy(
     options: RangeOptions,
 ) -> None:
     started = time.monotonic()
-    async with (
-        ports.sources.reader(locations.source, locations.disk) as source,
-        ports.sinks.open(locations.sink) as sink,
-    ):
-        copied = await copier(source, sink, work, chunk_size=options.chunk_size)
+    async with ports.sinks.open(locations.sink) as sink:
+        async with ports.sources.reader(locations.source, locations.disk) as source:
+            copied = await copier(source, sink, work, chunk_size=options.chunk_size)
+        await sink.finish()  # durable before it counts (one flush with the sink's ranges that end meanwhile)
     if not await _record(disk, work, copied, ports, options.progress_interval):
         log.info("range %d of disk %d of VM %s: another delivery counted it", work.index, disk.disk_key, disk.vm_id)
         return

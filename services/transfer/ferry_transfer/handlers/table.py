@@ -11,7 +11,12 @@ from .copy_range import RangeOptions, copy_range
 
 
 def handler_table(
-    ports: CopyPorts, *, cbt: ChangedAreas, copier: RangeCopier, disk: CopyOptions, ranges: RangeOptions
+    ports: CopyPorts,
+    *,
+    cbt: ChangedAreas,
+    copier: RangeCopier,
+    disk: CopyOptions,
+    ranges: RangeOptions,
 ) -> HandlerTable:
     """Command type → handler, with dependencies bound."""
     return {
