@@ -1,6 +1,6 @@
 """Reads a VM disk's flat file from a vSphere datastore over HTTPS (``GET /folder/...`` with ``Range``).
 
-The copier (:mod:`.copier`) calls :meth:`DatastoreReader.read` (or :meth:`~DatastoreReader.read_into`)
+The range copier (:mod:`.range_copy`) calls :meth:`DatastoreReader.read` (or :meth:`~DatastoreReader.read_into`)
 for each range of a disk. The caller logs in with pyvmomi and hands over the ``vmware_soap_session``
 cookie (and a fresh one after a new login); the reader never logs it nor puts it in an error
 message. With a pinned certificate thumbprint, every connection's certificate is checked before
