@@ -2,8 +2,6 @@
 
 import os
 
-import pytest
-
 from ferry_transfer.domain.ranges import (
     ALIGNMENT,
     Extent,

@@ -1,9 +1,11 @@
-"""Disk geometry: extents, which byte ranges to read, and which bytes are zero.
+"""Disk geometry: the copy's sizes, extents, and which bytes are zero.
 
-Pure functions, no I/O. :func:`normalize_extents` aligns and merges the allocated extents
-vSphere reports (CBT ``QueryChangedDiskAreas``) for the range plan
-(:mod:`.disk_plan`); :class:`ZeroBlocks` splits every buffer read into data runs and zero
-runs so that zeroes become holes on the target.
+Pure functions, no I/O. :data:`DEFAULT_RANGE_SIZE`, :data:`DEFAULT_CHUNK_SIZE` and
+:data:`ZERO_BLOCK` are the one set of copy sizes that settings, handlers and benchmarks use.
+:func:`normalize_extents` aligns and merges the allocated extents vSphere reports (CBT
+``QueryChangedDiskAreas``) for the range plan (:mod:`.disk_plan`); :class:`ZeroBlocks`
+splits every buffer read into data runs and zero runs so that zeroes become holes on the
+target.
 """
 
 from collections.abc import Iterable
@@ -13,8 +15,13 @@ KiB = 1024
 MiB = 1024 * KiB
 ALIGNMENT = 4 * KiB
 """Every range starts on (and, except at the end of the disk, ends on) this boundary."""
-DEFAULT_RANGE_SIZE = 64 * MiB
-DEFAULT_ZERO_BLOCK = 64 * KiB
+ZERO_BLOCK = 64 * KiB
+"""Granularity of zero detection; part of the checksum's definition (:mod:`.checksum`), so not a
+setting. Range and chunk sizes are multiples of it."""
+DEFAULT_RANGE_SIZE = 16 * MiB
+"""Bytes per range, the unit of work on the queue (``FERRY_TRANSFER_RANGE_SIZE``)."""
+DEFAULT_CHUNK_SIZE = 4 * MiB
+"""Bytes read, written and checked at a time within a range (``FERRY_TRANSFER_CHUNK_SIZE``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +86,7 @@ class ZeroBlocks:
     ``bytes.count(0)``, ~1.6 GB/s, and ``memoryview ==``, ~0.4 GB/s).
     """
 
-    def __init__(self, block_size: int = DEFAULT_ZERO_BLOCK) -> None:
+    def __init__(self, block_size: int = ZERO_BLOCK) -> None:
         _check_multiple("block_size", block_size, 1)
         self.block_size = block_size
         self._zero = bytes(block_size)
