@@ -1,12 +1,12 @@
 """The source side of a copy: a disk's flat extent on a vSphere datastore, read with the provider's session.
 
 :class:`DatastoreSources` opens a :class:`SessionReader` for one disk. Its reads go through
-:class:`~.datastore.DatastoreReader` with the cached session's cookie, on the connection pool
-(:class:`~.ranged_http.RangeClient`) of the provider's host, which every disk of that provider
-shares and which stays open (its connections kept alive) until :meth:`DatastoreSources.close`; a 401/403 answer makes
-it log in again (once per read) and repeat the read; a failure worth retrying is retried a
-few times with back-off before it is raised, so one dropped connection does not restart
-the whole disk.
+:class:`~.datastore.DatastoreReader` with the cached session's cookie, on the connection
+pool (:class:`~.ranged_http.RangeClient`) of the provider's host, which all that provider's
+disks share and which keeps its connections alive until :meth:`DatastoreSources.close`. A
+401/403 answer makes it log in again (once per read) and repeat the read; a failure worth
+retrying is retried a few times with back-off before it is raised, so one dropped
+connection does not restart the whole disk.
 """
 
 import asyncio
