@@ -1,7 +1,8 @@
 """Disk geometry: the copy's sizes, extents, and which bytes are zero.
 
 Pure functions, no I/O. :data:`DEFAULT_RANGE_SIZE`, :data:`DEFAULT_CHUNK_SIZE` and
-:data:`ZERO_BLOCK` are the one set of copy sizes that settings, handlers and benchmarks use.
+:data:`ZERO_BLOCK` are the one set of copy sizes: settings and handlers refer to them, the
+line-rate benchmark gets them through the workers' defaults.
 :func:`normalize_extents` aligns and merges the allocated extents vSphere reports (CBT
 ``QueryChangedDiskAreas``) for the range plan (:mod:`.disk_plan`); :class:`ZeroBlocks`
 splits every buffer read into data runs and zero runs so that zeroes become holes on the
