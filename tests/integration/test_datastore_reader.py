@@ -220,7 +220,7 @@ async def test_a_cancelled_read_stops_at_once_and_closing_cuts_reads_in_flight(d
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
-        assert reader._pool.in_use == 0  # its thread let go of the buffer before the cancellation returned
+        assert reader.reads_in_flight == 0  # its thread let go of the buffer before the cancellation returned
         # the only connection is free at once: the cancelled read does not go on in its thread
         tail = await asyncio.wait_for(reader.read(SIZE - 4096, 4096), timeout=3)
         assert tail == datastore.content[-4096:]

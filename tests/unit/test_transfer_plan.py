@@ -18,10 +18,10 @@ from ferry_transfer.domain.checkpoint import (
     range_done,
     with_locations,
 )
-from ferry_transfer.domain.checksum import ZERO_BLOCK, RangeDigest, combine, disk_checksum, zero_range_digest
+from ferry_transfer.domain.checksum import RangeDigest, combine, disk_checksum, zero_range_digest
 from ferry_transfer.domain.chunks import Chunk, chunk_plan
 from ferry_transfer.domain.disk_plan import MAX_RANGES, plan_disk, range_size_for
-from ferry_transfer.domain.ranges import Extent
+from ferry_transfer.domain.ranges import ZERO_BLOCK, Extent
 
 KiB = 1024
 MiB = 1024 * KiB

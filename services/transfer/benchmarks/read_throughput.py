@@ -4,7 +4,7 @@ Starts ferry-vcsim with one dense disk (state on /dev/shm), logs in with pyVmomi
 ``vmware_soap_session`` cookie, then, in the same invocation and on the same disk, times:
 ``curl -o /dev/null`` and ``curl -o`` a file on /dev/shm (one stream each), and the reader
 reading the whole disk with 1, 2, 4, 8 connections and 4, 8, 16, 32 MiB ranges (as many ranges
-in flight as connections; each read allocates its range, as the copier's do). Then again with
+in flight as connections; each read allocates its range, as the range copier's reads do). Then again with
 the simulator capping each connection at --cap-mib MiB/s (vSphere's per-stream NFC limit),
 on the first --capped-mib MiB of the disk. Prints the median MiB/s of --runs, the ratio to the
 better curl, and the CPU seconds the client and the simulator spent per GiB. ``--read-into``

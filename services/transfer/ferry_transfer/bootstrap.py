@@ -48,8 +48,9 @@ async def bootstrap(
         InventoryTickets(bus.nc, timeout=transfer.connect_timeout + transfer.call_timeout),
         vsphere_clone_login(LoginTimeouts(connect=transfer.connect_timeout, call=transfer.call_timeout)),
     )
+    datastores = DatastoreSources(sessions, ReadRetries(transfer.read_retries, transfer.read_retry_delay))
     sources = SourcePool(
-        DatastoreSources(sessions, ReadRetries(transfer.read_retries, transfer.read_retry_delay)),
+        datastores,
         SourceLimits(per_host=transfer.connections_per_host, per_datastore=transfer.connections_per_datastore),
     )
     sinks = sinks or SinkFactory(
@@ -84,6 +85,7 @@ async def bootstrap(
         await stop.wait()
         await asyncio.wait({asyncio.ensure_future(cancellations.wait_idle())}, timeout=LOGOUT_GRACE)
         await sources.close_all()
+        datastores.close()
         await sinks.close_all()
         await sessions.close_all()
 

@@ -15,18 +15,15 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-KiB = 1024
-MiB = 1024 * KiB
-BLOCK = 64 * KiB
-"""Range and chunk sizes are multiples of the zero-detection block."""
+from ferry_transfer.domain.ranges import DEFAULT_CHUNK_SIZE, DEFAULT_RANGE_SIZE, ZERO_BLOCK, MiB
 
 
 class TransferSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FERRY_TRANSFER_", extra="ignore")
 
-    range_size: int = Field(default=16 * MiB, ge=BLOCK, le=1024 * MiB)
+    range_size: int = Field(default=DEFAULT_RANGE_SIZE, ge=ZERO_BLOCK, le=1024 * MiB)
     """Bytes per range, the unit of work on the queue; a multiple of 64 KiB."""
-    chunk_size: int = Field(default=4 * MiB, ge=BLOCK, le=64 * MiB)
+    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=ZERO_BLOCK, le=64 * MiB)
     """Bytes read, written and checked at a time within a range (at most the range); a multiple of 64 KiB."""
     ranges_in_flight: int = Field(default=8, ge=1, le=256)
     """Ranges (and disk plans) one worker handles at once: its command consumer's max_in_flight."""
@@ -66,6 +63,6 @@ class TransferSettings(BaseSettings):
     def _blocks(self) -> "TransferSettings":
         for name in ("range_size", "chunk_size"):
             value = getattr(self, name)
-            if value % BLOCK:
-                raise ValueError(f"{name} must be a multiple of {BLOCK} bytes (64 KiB), got {value}")
+            if value % ZERO_BLOCK:
+                raise ValueError(f"{name} must be a multiple of {ZERO_BLOCK} bytes (64 KiB), got {value}")
         return self

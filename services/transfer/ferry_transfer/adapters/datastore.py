@@ -1,17 +1,19 @@
 """Reads a VM disk's flat file from a vSphere datastore over HTTPS (``GET /folder/...`` with ``Range``).
 
-The copier (:mod:`.copier`) calls :meth:`DatastoreReader.read` (or :meth:`~DatastoreReader.read_into`)
+The range copier (:mod:`.range_copy`) calls :meth:`DatastoreReader.read` (or :meth:`~DatastoreReader.read_into`)
 for each range of a disk. The caller logs in with pyvmomi and hands over the ``vmware_soap_session``
 cookie (and a fresh one after a new login); the reader never logs it nor puts it in an error
 message. With a pinned certificate thumbprint, every connection's certificate is checked before
-the cookie is sent. The HTTP work runs in threads on keep-alive connections
-(:mod:`.https_ranges`), one thread per connection, so the TLS and copy work of N connections
-runs outside the event loop and the GIL, on as many cores as there are.
+the cookie is sent. The HTTP work runs in threads on the keep-alive connections of a urllib3
+pool (:mod:`.ranged_http`: the reader's own, or one per datastore host shared by the readers
+of its disks), one thread per connection, so the TLS and copy work of N connections runs
+outside the event loop and the GIL, on as many cores as there are.
 """
 
 import asyncio
 import re
 import ssl
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -19,21 +21,20 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ferry_shared.credentials import Secret
 from ferry_transfer.domain.errors import SourceReadError
 
-from .https_ranges import (
+from .range_errors import (
     BadContentRangeError,
     BadStatusError,
     PinMismatchError,
     RangeError,
-    RangePool,
     ShortBodyError,
-    Ticket,
     UntrustedCertificateError,
 )
+from .ranged_http import RangeClient, Ticket
 
 SESSION_COOKIE = "vmware_soap_session"
 _BACKING = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.+)$")
@@ -71,10 +72,12 @@ def session_cookie_header(cookie: str) -> str:
 class DatastoreReader:
     """Ranged reads of one datastore file on up to ``connections`` keep-alive connections at once.
 
-    TLS is verified with ``ssl_context`` if given, else against ``ca_bundle`` (or the system
-    store); ``insecure=True`` skips it. ``pinned_thumbprint`` (SHA-256, ``AB:CD:…``) must match
-    the server's certificate. ``timeout`` bounds connecting and each wait for data. More reads
-    than ``connections`` wait their turn. Use as an async context manager, or call :meth:`aclose`.
+    ``client`` is the connection pool of the URL's host to read through (the caller closes
+    it); without one the reader makes its own: TLS is verified with ``ssl_context`` if given,
+    else against ``ca_bundle`` (or the system store); ``insecure=True`` skips it.
+    ``pinned_thumbprint`` (SHA-256, ``AB:CD:…``) must match the server's certificate.
+    ``timeout`` bounds connecting and each wait for data. More reads than ``connections`` wait
+    their turn. Use as an async context manager, or call :meth:`aclose`.
     """
 
     def __init__(
@@ -88,16 +91,30 @@ class DatastoreReader:
         pinned_thumbprint: str = "",
         connections: int = 4,
         timeout: float = 60.0,
+        client: RangeClient | None = None,
     ) -> None:
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         self.url = url
         self.connections = connections
         self._cookie = Secret(session_cookie_header(session_cookie))
-        if ssl_context is None:
-            ssl_context = _unverified_context() if insecure else ssl.create_default_context(cafile=ca_bundle)
-        self._pool = RangePool(url, context=ssl_context, pinned=pinned_thumbprint, timeout=timeout)
+        parts = urlsplit(url)
+        self._path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._owns_client = client is None
+        self._client = client or RangeClient(
+            url,
+            ssl_context=ssl_context,
+            ca_bundle=ca_bundle,
+            insecure=insecure,
+            pinned=pinned_thumbprint,
+            timeout=timeout,
+            connections=connections,
+        )
+        if self._client.origin != (parts.scheme, parts.hostname, parts.port):
+            raise ValueError(f"{url} is not on the host the client reads from")
         self._threads = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="datastore-read")
+        self._running: set[Ticket] = set()
+        self._running_lock = threading.Lock()
         self._closed = False
 
     def set_session_cookie(self, cookie: str) -> None:
@@ -110,7 +127,7 @@ class DatastoreReader:
         The body is read into one new ``bytes`` of ``length``; nothing else of its size is allocated.
         """
         _check_range(offset, length)
-        return await self._run(offset, length, partial(self._pool.get, offset, length, self._headers))
+        return await self._run(offset, length, partial(self._client.get, self._path, offset, length, self._headers))
 
     async def read_into(self, offset: int, buffer: memoryview | bytearray) -> None:
         """Fill ``buffer`` with the bytes from ``offset`` on (no allocation: for a caller's reusable buffers).
@@ -121,14 +138,25 @@ class DatastoreReader:
         if view.readonly:
             raise ValueError("read_into needs a writable buffer")
         _check_range(offset, view.nbytes)
-        await self._run(offset, view.nbytes, partial(self._pool.get_into, offset, view, self._headers))
+        await self._run(offset, view.nbytes, partial(self._client.get_into, self._path, offset, view, self._headers))
+
+    @property
+    def reads_in_flight(self) -> int:
+        """Reads running in a thread now (each on a connection, maybe writing to its buffer)."""
+        with self._running_lock:
+            return len(self._running)
 
     async def aclose(self) -> None:
-        """Cut the reads in flight (they fail), close the connections and wait for the threads."""
+        """Cut the reads in flight (they fail), close the own connections and wait for the threads."""
         if self._closed:
             return
         self._closed = True
-        self._pool.close()
+        with self._running_lock:
+            running = list(self._running)
+        for ticket in running:
+            ticket.abort()
+        if self._owns_client:
+            self._client.close()
         await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
 
     async def __aenter__(self) -> "DatastoreReader":
@@ -147,7 +175,7 @@ class DatastoreReader:
         if self._closed:
             raise SourceReadError(f"reading {where}: the reader is closed", url=self.url)
         ticket = Ticket()
-        job = self._threads.submit(request, ticket)
+        job = self._threads.submit(self._tracked, request, ticket)
         try:
             return await asyncio.wrap_future(job)
         except RangeError as failure:
@@ -157,6 +185,18 @@ class DatastoreReader:
             if not job.cancel():  # it was running: wait until its thread no longer writes to the buffer
                 await _settle(job)
             raise
+
+    def _tracked(self, request: Callable[[Ticket], _T], ticket: Ticket) -> _T:
+        """Run ``request`` in this thread, counted in :attr:`reads_in_flight`; aborted at once if closed meanwhile."""
+        with self._running_lock:
+            self._running.add(ticket)
+            if self._closed:
+                ticket.abort()
+        try:
+            return request(ticket)
+        finally:
+            with self._running_lock:
+                self._running.discard(ticket)
 
     def _error(self, failure: RangeError, where: str) -> SourceReadError:
         if isinstance(failure, BadStatusError):
@@ -184,7 +224,7 @@ class DatastoreReader:
         if isinstance(failure, PinMismatchError):
             return SourceReadError(
                 f"reading {where}: the host presented a certificate with SHA-256 thumbprint {failure.presented}, "
-                f"not the pinned {self._pool.pinned}; if vCenter's certificate was replaced on purpose, pin the new "
+                f"not the pinned {self._client.pinned}; if vCenter's certificate was replaced on purpose, pin the new "
                 f"one with `ferry provider update NAME --thumbprint {failure.presented} --password`",
                 url=self.url,
                 code="thumbprint_mismatch",
@@ -216,13 +256,6 @@ async def _settle(job: Future[_T]) -> None:
 def _check_range(offset: int, length: int) -> None:
     if offset < 0 or length <= 0:
         raise ValueError(f"bad range: offset {offset}, length {length}")
-
-
-def _unverified_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 _STATUS_CODES = {401: "datastore_access_denied", 403: "datastore_access_denied", 404: "disk_not_found"}

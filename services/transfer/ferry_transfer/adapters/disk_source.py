@@ -1,10 +1,12 @@
 """The source side of a copy: a disk's flat extent on a vSphere datastore, read with the provider's session.
 
 :class:`DatastoreSources` opens a :class:`SessionReader` for one disk. Its reads go through
-:class:`~.datastore.DatastoreReader` with the cached session's cookie; a 401/403 answer makes
-it log in again (once per read) and repeat the read; a failure worth retrying is retried a
-few times with back-off before it is raised, so one dropped connection does not restart
-the whole disk.
+:class:`~.datastore.DatastoreReader` with the cached session's cookie, on the connection
+pool (:class:`~.ranged_http.RangeClient`) of the provider's host, which all that provider's
+disks share and which keeps its connections alive until :meth:`DatastoreSources.close`. A
+401/403 answer makes it log in again (once per read) and repeat the read; a failure worth
+retrying is retried a few times with back-off before it is raised, so one dropped
+connection does not restart the whole disk.
 """
 
 import asyncio
@@ -17,9 +19,11 @@ from ferry_shared.migrations import SourceDisk
 from ferry_shared.providers import ProviderSpec
 from ferry_shared.retry import Backoff, pause
 from ferry_shared.vsphere.endpoint import parse_endpoint
+from ferry_shared.vsphere.trust import client_context
 from ferry_transfer.domain.errors import SourceReadError
 
 from .datastore import DatastoreReader, flat_file_url
+from .ranged_http import RangeClient
 from .source_sessions import SourceLogin, SourceSessions
 
 log = logging.getLogger(__name__)
@@ -85,9 +89,17 @@ class SessionReader:
 class DatastoreSources:
     """Opens disks of vSphere providers for reading (the handler's source port)."""
 
-    def __init__(self, sessions: SourceSessions, retries: ReadRetries | None = None) -> None:
+    def __init__(self, sessions: SourceSessions, retries: ReadRetries | None = None, *, timeout: float = 60.0) -> None:
         self._sessions = sessions
         self._retries = retries or ReadRetries()
+        self._timeout = timeout
+        self._clients: dict[ProviderSpec, RangeClient] = {}
+
+    def close(self) -> None:
+        """Close every host's connection pool (at shutdown, after the readers)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
     @asynccontextmanager
     async def open(self, provider: ProviderSpec, disk: SourceDisk, connections: int) -> AsyncIterator[SessionReader]:
@@ -103,11 +115,24 @@ class DatastoreSources:
         login = await self._sessions.get(provider)
         url = flat_file_url(login.host, disk.file_name, disk.datacenter)
         reader = DatastoreReader(
-            url,
-            session_cookie=login.cookie,
-            ssl_context=login.context,
-            pinned_thumbprint=login.pinned,
-            connections=connections,
+            url, session_cookie=login.cookie, connections=connections, client=self._client(login, connections)
         )
         async with reader:
             yield SessionReader(reader, self._sessions, login, self._retries)
+
+    def _client(self, login: SourceLogin, connections: int) -> RangeClient:
+        """The pool of the provider's host; one made for older settings of the provider is closed."""
+        client = self._clients.get(login.spec)
+        if client is not None:
+            return client
+        for spec in [spec for spec in self._clients if spec.name == login.spec.name]:
+            self._clients.pop(spec).close()  # reads in flight on it end normally
+        client = RangeClient(
+            f"https://{login.host}",
+            ssl_context=client_context(login.spec),  # its own: urllib3 adjusts the context it is given
+            pinned=login.pinned,
+            timeout=self._timeout,
+            connections=connections,
+        )
+        self._clients[login.spec] = client
+        return client

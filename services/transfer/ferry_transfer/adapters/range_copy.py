@@ -21,13 +21,13 @@ import logging
 from dataclasses import dataclass
 
 from ferry_transfer.domain.checkpoint import RangeCounts
-from ferry_transfer.domain.checksum import ZERO_BLOCK, RangeDigest
+from ferry_transfer.domain.checksum import RangeDigest
 from ferry_transfer.domain.chunks import chunk_plan
 from ferry_transfer.domain.copies import RangeCopy
 from ferry_transfer.domain.disk_plan import RangeWork
 from ferry_transfer.domain.errors import RangeMismatch
 from ferry_transfer.domain.ports import DiskSink, DiskSource
-from ferry_transfer.domain.ranges import Run
+from ferry_transfer.domain.ranges import ZERO_BLOCK, Run
 
 log = logging.getLogger(__name__)
 

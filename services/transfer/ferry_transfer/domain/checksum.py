@@ -24,10 +24,8 @@ from collections.abc import Iterable
 
 import xxhash
 
-from .ranges import Run, ZeroBlocks
+from .ranges import ZERO_BLOCK, Run, ZeroBlocks
 
-ZERO_BLOCK = 64 * 1024
-"""Granularity of zero detection; part of the checksum's definition, so not a setting."""
 _PLACE = struct.Struct(">QQ")
 _ZEROES = ZeroBlocks(ZERO_BLOCK)
 

@@ -1,21 +1,28 @@
-"""Disk geometry: extents, which byte ranges to read, and which bytes are zero.
+"""Disk geometry: the copy's sizes, extents, and which bytes are zero.
 
-Pure functions, no I/O. :func:`normalize_extents` aligns and merges the allocated extents
-vSphere reports (CBT ``QueryChangedDiskAreas``) for the range plan
-(:mod:`.disk_plan`); :class:`ZeroBlocks` splits every buffer read into data runs and zero
-runs so that zeroes become holes on the target. :func:`plan_segments` is the whole-disk
-plan of the single-process copier (:mod:`ferry_transfer.adapters.copier`).
+Pure functions, no I/O. :data:`DEFAULT_RANGE_SIZE`, :data:`DEFAULT_CHUNK_SIZE` and
+:data:`ZERO_BLOCK` are the one set of copy sizes: settings and handlers refer to them, the
+line-rate benchmark gets them through the workers' defaults.
+:func:`normalize_extents` aligns and merges the allocated extents vSphere reports (CBT
+``QueryChangedDiskAreas``) for the range plan (:mod:`.disk_plan`); :class:`ZeroBlocks`
+splits every buffer read into data runs and zero runs so that zeroes become holes on the
+target.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 KiB = 1024
 MiB = 1024 * KiB
 ALIGNMENT = 4 * KiB
 """Every range starts on (and, except at the end of the disk, ends on) this boundary."""
-DEFAULT_RANGE_SIZE = 64 * MiB
-DEFAULT_ZERO_BLOCK = 64 * KiB
+ZERO_BLOCK = 64 * KiB
+"""Granularity of zero detection; part of the checksum's definition (:mod:`.checksum`), so not a
+setting. Range and chunk sizes are multiples of it."""
+DEFAULT_RANGE_SIZE = 16 * MiB
+"""Bytes per range, the unit of work on the queue (``FERRY_TRANSFER_RANGE_SIZE``)."""
+DEFAULT_CHUNK_SIZE = 4 * MiB
+"""Bytes read, written and checked at a time within a range (``FERRY_TRANSFER_CHUNK_SIZE``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +31,6 @@ class Extent:
 
     offset: int
     length: int
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.length
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One step of a copy plan: a range to read (``data``) or one known to be zero (a gap between extents)."""
-
-    offset: int
-    length: int
-    data: bool
 
     @property
     def end(self) -> int:
@@ -85,51 +79,6 @@ def normalize_extents(extents: Iterable[Extent], size: int, alignment: int = ALI
     return merged
 
 
-def split_ranges(
-    size: int,
-    extents: Iterable[Extent] | None = None,
-    range_size: int = DEFAULT_RANGE_SIZE,
-    alignment: int = ALIGNMENT,
-) -> list[Extent]:
-    """The ranges to read: the whole disk (or the normalized extents) cut at multiples of ``range_size``.
-
-    Cuts fall on a fixed grid (``k * range_size``), so the plan does not depend on how the
-    extents were reported.
-    """
-    _check_multiple("range_size", range_size, alignment)
-    areas = [Extent(0, size)] if extents is None else normalize_extents(extents, size, alignment)
-    ranges: list[Extent] = []
-    for area in areas:
-        start = area.offset
-        while start < area.end:
-            end = min(area.end, (start // range_size + 1) * range_size)
-            ranges.append(Extent(start, end - start))
-            start = end
-    return ranges
-
-
-def plan_segments(
-    size: int,
-    extents: Iterable[Extent] | None = None,
-    range_size: int = DEFAULT_RANGE_SIZE,
-    alignment: int = ALIGNMENT,
-) -> list[Segment]:
-    """Cover ``[0, size)`` in offset order: the ranges of :func:`split_ranges`, and the gaps between them as zero.
-
-    Gaps are cut on the same grid, so each segment is at most ``range_size`` long.
-    """
-    data = split_ranges(size, extents, range_size, alignment)
-    segments: list[Segment] = []
-    position = 0
-    for extent in [*data, Extent(size, 0)]:
-        for gap in split_ranges(extent.offset, [Extent(position, extent.offset - position)], range_size, 1):
-            segments.append(Segment(gap.offset, gap.length, data=False))
-        if extent.length:
-            segments.append(Segment(extent.offset, extent.length, data=True))
-        position = extent.end
-    return segments
-
-
 class ZeroBlocks:
     """Finds all-zero blocks in buffers; keeps one preallocated zero block to compare against.
 
@@ -138,7 +87,7 @@ class ZeroBlocks:
     ``bytes.count(0)``, ~1.6 GB/s, and ``memoryview ==``, ~0.4 GB/s).
     """
 
-    def __init__(self, block_size: int = DEFAULT_ZERO_BLOCK) -> None:
+    def __init__(self, block_size: int = ZERO_BLOCK) -> None:
         _check_multiple("block_size", block_size, 1)
         self.block_size = block_size
         self._zero = bytes(block_size)
@@ -168,12 +117,3 @@ class ZeroBlocks:
             else:
                 runs.append(Run(start, length, is_zero))
         return runs
-
-
-def zero_runs(data: bytes, block_size: int = DEFAULT_ZERO_BLOCK) -> list[Run]:
-    """:meth:`ZeroBlocks.runs` with a fresh zero block (keep a :class:`ZeroBlocks` for repeated calls)."""
-    return ZeroBlocks(block_size).runs(data)
-
-
-def total_length(extents: Sequence[Extent] | Sequence[Segment]) -> int:
-    return sum(extent.length for extent in extents)

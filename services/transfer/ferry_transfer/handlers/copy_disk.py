@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from ferry_shared.errors import PermanentError
 from ferry_shared.migrations import CopyDisk, CopyRange, step_id
 from ferry_transfer.domain.checkpoint import CopyLocations, DiskRecord, new_record, with_locations
-from ferry_transfer.domain.checksum import ZERO_BLOCK
 from ferry_transfer.domain.copies import DiskId
 from ferry_transfer.domain.disk_plan import DiskPlan, RangeWork, plan_disk, range_size_for
 from ferry_transfer.domain.ports import ChangedAreas, CopyPorts, Leased
-from ferry_transfer.domain.ranges import MiB
+from ferry_transfer.domain.ranges import DEFAULT_RANGE_SIZE, ZERO_BLOCK
 
 from .completion import DiskEvents, finish_disk
 from .failures import copy_failures
@@ -41,7 +40,7 @@ PROBE_BYTES = 4096
 
 @dataclass(frozen=True)
 class CopyOptions:
-    range_size: int = 16 * MiB
+    range_size: int = DEFAULT_RANGE_SIZE
     """Bytes per range (grown for disks that would have more than ``disk_plan.MAX_RANGES``)."""
     publish_window: int = 64
     """``CopyRange`` publishes awaiting their acknowledgement at once."""

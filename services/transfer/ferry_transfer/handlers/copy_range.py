@@ -25,7 +25,7 @@ from ferry_transfer.domain.checkpoint import CopyLocations, DiskRecord, range_do
 from ferry_transfer.domain.copies import DiskId, RangeCopy
 from ferry_transfer.domain.disk_plan import RangeWork
 from ferry_transfer.domain.ports import CopyPorts, Leased, RangeCopier
-from ferry_transfer.domain.ranges import Extent, MiB
+from ferry_transfer.domain.ranges import DEFAULT_CHUNK_SIZE, Extent
 
 from .cancelling import run_unless_cancelled
 from .completion import DiskEvents, finish_disk
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RangeOptions:
-    chunk_size: int = 4 * MiB
+    chunk_size: int = DEFAULT_CHUNK_SIZE
     """Bytes read, written and checked at a time within a range (memory per range is about twice this)."""
     progress_interval: float = 0.5
     """Least time between two ``DiskCopyProgress`` events of one disk (across all workers)."""
