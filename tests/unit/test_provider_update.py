@@ -14,7 +14,7 @@ from ferry_planner.handlers import providers
 from ferry_planner.handlers.errors import ConflictError, InvalidError
 from ferry_planner.handlers.providers import add_provider, provider, reconnect_lagging_providers, update_provider
 from ferry_planner.handlers.start_migration import start_migration
-from ferry_shared.credentials import Secret
+from ferry_shared.credentials import CredentialsUnreadableError, Secret
 from ferry_shared.errors import TemporaryError
 from ferry_shared.migrations import CopyDisk
 from ferry_shared.providers import ConnectProvider, ProviderPhase, ProviderSpec, ProviderStatus
@@ -186,3 +186,22 @@ async def test_a_kubernetes_record_stored_without_its_endpoint_takes_a_kubeconfi
     with pytest.raises(ConflictError, match="its url cannot change until the migration ends"):
         await update_provider(world.ports, "cluster", ProviderChange(), Secret(kubeconfig("https://k9:6443")),
                               secret_field="kubeconfig")  # fmt: skip
+
+
+class UnreadableCredentials(FakeCredentials):
+    """A secret is stored that this planner cannot read (its key was changed), until one is put."""
+
+    async def get(self, provider: str) -> Secret | None:
+        if provider not in self.secrets:
+            raise CredentialsUnreadableError(provider, "the store key does not match")
+        return await super().get(provider)
+
+
+async def test_a_stored_secret_that_cannot_be_read_is_replaced_by_a_new_one_but_kept_for_other_changes() -> None:
+    world = ready_world([source_vm(1)])
+    ports = dataclasses.replace(world.ports, credentials=UnreadableCredentials())
+    with pytest.raises(CredentialsUnreadableError):
+        await update_provider(ports, "vc", ProviderChange(username="admin"))
+    view = await update_provider(ports, "vc", ProviderChange(), Secret("fresh"), secret_field="password")
+    assert view.generation == 2
+    assert ports.credentials.secrets["vc"] == Secret("fresh")  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from ferry_planner.domain.views import ProviderView
 from ferry_planner.handlers.context import PlannerPorts
 from ferry_planner.handlers.errors import AlreadyExistsError, ConflictError, InvalidError, check_name
 from ferry_planner.handlers.lookups import require, require_stored
-from ferry_shared.credentials import Secret
+from ferry_shared.credentials import CredentialsUnreadableError, Secret
 from ferry_shared.errors import TemporaryError
 from ferry_shared.ids import message_id
 from ferry_shared.kubernetes.failures import TargetError
@@ -70,7 +70,7 @@ async def _update_provider(
     _check_change(record.spec, change, secret_field if secret is not None else None, type_)
     if secret is not None and not secret.reveal().strip():
         raise InvalidError(f"the {secret_field or 'secret'} is empty; give the provider's {secret_field or 'secret'}")
-    previous_secret = await ports.credentials.get(name)
+    previous_secret = await _stored_secret(ports, name, replaced=secret is not None)
     stored_secret = secret or previous_secret
     before = record.spec
     if before.type == "kubernetes" and not before.in_cluster and not before.url:
@@ -105,6 +105,16 @@ async def _update_provider(
     await connect(ports, updated, new_revision)
     changed(ports, "provider", name)
     return await provider(ports, name)
+
+
+async def _stored_secret(ports: PlannerPorts, name: str, *, replaced: bool) -> Secret | None:
+    """The provider's stored secret; one that cannot be read is no obstacle to replacing it."""
+    try:
+        return await ports.credentials.get(name)
+    except CredentialsUnreadableError:
+        if replaced:
+            return None
+        raise
 
 
 async def connect(ports: PlannerPorts, record: ProviderRecord, revision: int) -> None:
