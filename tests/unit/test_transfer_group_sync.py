@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from ferry_testpeers.waiting import eventually
 from ferry_transfer.adapters.group_sync import GroupSync
 
 
@@ -30,7 +31,7 @@ async def test_ranges_that_end_together_share_one_flush_and_a_lone_range_waits_f
     with groups.using("disk"), groups.using("disk"), groups.using("disk"):
         first = asyncio.ensure_future(groups.durable("disk", flushes))
         second = asyncio.ensure_future(groups.durable("disk", flushes))
-        await asyncio.sleep(0.01)
+        await eventually(lambda: groups.waiting("disk") == 2, timeout=5, what="two ranges waiting")
         assert flushes.count == 0 and not first.done(), "a third range still writes: they wait for it"
         await groups.durable("disk", flushes)
         await asyncio.gather(first, second)
@@ -49,22 +50,25 @@ async def test_a_full_batch_flushes_at_once_and_a_partial_one_after_the_wait() -
     assert flushes.count == 2
 
 
-async def a_range(groups: GroupSync, flushes: Flushes, key: str = "disk") -> None:
-    """One range: it has the sink open while it writes, then makes it durable."""
+async def a_range(groups: GroupSync, flushes: Flushes, written: asyncio.Event, key: str = "disk") -> None:
+    """One range: it has the sink open until ``written``, then makes it durable."""
     with groups.using(key):
-        await asyncio.sleep(0)
+        await written.wait()
         await groups.durable(key, flushes)
 
 
 async def test_a_range_that_joins_during_a_flush_waits_for_the_next_one() -> None:
     groups, flushes = GroupSync(batch=8, wait=60), Flushes()
     flushes.gate = asyncio.Event()
-    first = [asyncio.ensure_future(a_range(groups, flushes)) for _ in range(2)]
-    other = asyncio.ensure_future(a_range(groups, flushes, "other"))
-    await asyncio.sleep(0.01)
-    assert flushes.count == 2, "one flush for the two ranges of the disk, one for the other sink"
-    later = asyncio.ensure_future(a_range(groups, flushes))
-    await asyncio.sleep(0.01)
+    written = asyncio.Event()
+    first = [asyncio.ensure_future(a_range(groups, flushes, written)) for _ in range(2)]
+    other = asyncio.ensure_future(a_range(groups, flushes, written, "other"))
+    await eventually(lambda: (groups.users("disk"), groups.users("other")) == (2, 1), timeout=5, what="sinks open")
+    written.set()
+    await eventually(lambda: flushes.count == 2, timeout=5, what="the two flushes")
+    assert not any(task.done() for task in first), "one flush for the two ranges of the disk, one for the other"
+    later = asyncio.ensure_future(a_range(groups, flushes, written))
+    await eventually(lambda: groups.waiting("disk") == 1, timeout=5, what="the later range waiting")
     assert flushes.count == 2 and not later.done(), "joined while the flush runs: it waits for the next"
     flushes.gate.set()
     await asyncio.wait_for(asyncio.gather(*first, other, later), timeout=5)
@@ -84,7 +88,7 @@ async def test_a_failed_flush_reaches_every_member_and_a_cancelled_member_lets_t
     with groups.using("disk"):
         with groups.using("disk"):
             waiting = asyncio.ensure_future(groups.durable("disk", flushes))
-            await asyncio.sleep(0.01)
+            await eventually(lambda: groups.waiting("disk") == 1, timeout=5, what="one range waiting")
             assert flushes.count == 1
         await asyncio.wait_for(waiting, timeout=5)  # the other range left without finishing (cancelled)
     assert flushes.count == 2

@@ -59,6 +59,15 @@ class GroupSync:
                 del self._users[key]
             self._close_if_all_wait(key)
 
+    def users(self, key: Hashable) -> int:
+        """Ranges that have the sink ``key`` open."""
+        return self._users.get(key, 0)
+
+    def waiting(self, key: Hashable) -> int:
+        """Ranges waiting in the open group of ``key`` (not those whose flush runs)."""
+        group = self._open.get(key)
+        return group.members if group is not None else 0
+
     async def durable(self, key: Hashable, flush: Flush) -> None:
         """Return once a flush that began after this call made the sink ``key`` durable;
         ``flush`` may be the one the group runs (any member's flushes the whole sink)."""
@@ -84,7 +93,7 @@ class GroupSync:
 
     def _close_if_all_wait(self, key: Hashable) -> None:
         group = self._open.get(key)
-        if group is not None and group.members >= self._users.get(key, 0):
+        if group is not None and group.members >= self.users(key):
             self._close(key, group)
 
     def _close(self, key: Hashable, group: _Group) -> None:

@@ -100,7 +100,7 @@ class SinkFactory:
         """The sink for writing ranges; an NBD connection broken meanwhile is hung up, not reused."""
         if location.kind == "file":
             path = _file_path(location)
-            with _open_file(location) as file_sink, self._groups.using(path):
+            with _open_file(path, location.size_bytes) as file_sink, self._groups.using(path):
                 yield GroupedSink(file_sink, self._groups, path, functools.partial(sync_file, path))
             return
         key = (location.host, location.port, location.export, location.tls_server_name)
@@ -265,10 +265,9 @@ def _prepare_file(location: SinkLocation, zero: Sequence[Extent]) -> None:
         sink.sync()
 
 
-def _open_file(location: SinkLocation) -> RawFileSink:
-    path = _file_path(location)
+def _open_file(path: Path, size: int) -> RawFileSink:
     try:
-        return RawFileSink(path, location.size_bytes, fresh=False)
+        return RawFileSink(path, size, fresh=False)
     except FileNotFoundError as error:
         raise SinkUnavailable(
             "sink_missing",
