@@ -272,14 +272,38 @@ class _Corrupting:
         self._factory = factory
         self.size = sink.size
 
+    @property
+    def blocking(self) -> "_Corrupting | None":
+        return self if self._sink.blocking is not None else None
+
+    def write_sync(self, offset: int, data: Buffer) -> None:
+        assert self._sink.blocking is not None
+        self._sink.blocking.write_sync(offset, self._corrupted(offset, data))
+
+    def zero_sync(self, offset: int, length: int) -> None:
+        assert self._sink.blocking is not None
+        self._sink.blocking.zero_sync(offset, length)
+
+    def read_into_sync(self, offset: int, buffer: memoryview) -> None:
+        assert self._sink.blocking is not None
+        self._sink.blocking.read_into_sync(offset, buffer)
+
+    def reads_zero_sync(self, offset: int, length: int) -> bool:
+        assert self._sink.blocking is not None
+        return self._sink.blocking.reads_zero_sync(offset, length)
+
     async def write(self, offset: int, data: Buffer) -> None:
+        await self._sink.write(offset, self._corrupted(offset, data))
+
+    def _corrupted(self, offset: int, data: Buffer) -> Buffer:
+        """The first write at the factory's offset lands with one bit flipped."""
         if offset == self._factory.offset:
             self._factory.writes_at_offset += 1
             if self._factory.writes_at_offset == 1:
                 flipped = bytearray(data)
                 flipped[100] ^= 0x01
-                data = flipped
-        await self._sink.write(offset, data)
+                return flipped
+        return data
 
     async def zero(self, offset: int, length: int) -> None:
         await self._sink.zero(offset, length)

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from ferry_transfer.domain.ranges import (
     ALIGNMENT,
     Extent,
@@ -58,3 +60,13 @@ def test_all_zero_and_all_random_buffers_are_one_run() -> None:
     assert blocks.runs(noise) == [Run(0, MiB, False)]
     assert not blocks.is_zero(noise)
     assert blocks.runs(b"") == []
+
+
+def test_runs_cover_only_the_first_length_bytes_of_a_reused_buffer() -> None:
+    buffer = bytearray(os.urandom(3 * 4 * KiB))  # an earlier chunk's data behind the new one
+    buffer[: 4 * KiB + 100] = bytes(4 * KiB + 100)
+    blocks = ZeroBlocks(4 * KiB)
+    assert blocks.runs(buffer, 4 * KiB + 100) == [Run(0, 4 * KiB + 100, True)]
+    assert blocks.runs(buffer, 0) == []
+    with pytest.raises(ValueError, match="outside"):
+        blocks.runs(buffer, len(buffer) + 1)

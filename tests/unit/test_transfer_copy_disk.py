@@ -146,13 +146,19 @@ async def test_the_coordinator_plans_ranges_stores_a_checkpoint_and_acks() -> No
     assert not delivery.leased and world.cbt.asked == 0
 
 
-async def test_ranges_copied_in_any_order_make_the_disk_and_one_disk_copied() -> None:
-    world = make_world(sink=MemorySink(SIZE, fill=0xAA))  # a volume with old data on it
+BOTH_SINK_PATHS = pytest.mark.parametrize("blocking", [False, True], ids=["async-sink", "blocking-sink"])
+"""The sink's async calls (NBD) and its blocking ones, one thread per chunk (a local file)."""
+
+
+@BOTH_SINK_PATHS
+async def test_ranges_copied_in_any_order_make_the_disk_and_one_disk_copied(blocking: bool) -> None:
+    world = make_world(sink=MemorySink(SIZE, fill=0xAA, blocking=blocking))  # a volume with old data on it
     await world.plan(command())
     ranges = world.ranges()
     random.Random(1).shuffle(ranges)
     await world.run_ranges(ranges)
     assert bytes(world.sink.data) == world.data
+    assert world.sink.blocking is None or world.sink.blocking.calls > 0
     copied = world.publisher.of(DiskCopied)
     assert len(copied) == 1
     event = copied[0]
@@ -226,13 +232,14 @@ async def test_a_redelivered_copy_disk_republishes_only_ranges_not_done_and_a_fi
     assert bytes(world.sink.data) == world.data
 
 
-async def test_with_cbt_only_allocated_extents_are_read_and_the_rest_is_zeroed() -> None:
+@BOTH_SINK_PATHS
+async def test_with_cbt_only_allocated_extents_are_read_and_the_rest_is_zeroed(blocking: bool) -> None:
     data = bytearray(SIZE)
     extents = [Extent(8 * KiB, 8 * KiB), Extent(3 * RANGE + 4 * KiB, 100 * KiB), Extent(4 * RANGE - 4 * KiB, 8 * KiB)]
     rng = random.Random(2)
     for extent in extents:
         data[extent.offset : extent.end] = rng.randbytes(extent.length)
-    world = make_world(data=bytes(data), sink=MemorySink(SIZE, fill=0xAA), extents=extents)
+    world = make_world(data=bytes(data), sink=MemorySink(SIZE, fill=0xAA, blocking=blocking), extents=extents)
     await world.plan(command(cbt=True))
     ranges = world.ranges()
     assert [(r.index, r.extents) for r in ranges] == [
@@ -271,8 +278,9 @@ async def test_a_cbt_disk_with_nothing_allocated_is_finished_by_the_coordinator(
     assert bytes(world.sink.data) == bytes(SIZE)
 
 
-async def test_a_range_that_landed_wrong_is_copied_again_once() -> None:
-    world = make_world(sink=MemorySink(SIZE, garble=2 * RANGE + CHUNK, garble_times=1))
+@BOTH_SINK_PATHS
+async def test_a_range_that_landed_wrong_is_copied_again_once(blocking: bool) -> None:
+    world = make_world(sink=MemorySink(SIZE, garble=2 * RANGE + CHUNK, garble_times=1, blocking=blocking))
     await world.plan(command())
     await world.run_ranges()
     assert bytes(world.sink.data) == world.data
@@ -280,8 +288,9 @@ async def test_a_range_that_landed_wrong_is_copied_again_once() -> None:
     assert len(world.publisher.of(DiskCopied)) == 1
 
 
-async def test_a_range_that_keeps_landing_wrong_fails_with_a_checksum_mismatch() -> None:
-    world = make_world(sink=MemorySink(SIZE, garble=0, garble_times=2))
+@BOTH_SINK_PATHS
+async def test_a_range_that_keeps_landing_wrong_fails_with_a_checksum_mismatch(blocking: bool) -> None:
+    world = make_world(sink=MemorySink(SIZE, garble=0, garble_times=2, blocking=blocking))
     await world.plan(command())
     with pytest.raises(PermanentError) as caught:
         await world.run_ranges(world.ranges()[:1])

@@ -32,6 +32,9 @@ class MemorySource:
             raise self.fail
         return self.data[offset : offset + length]
 
+    async def read_into(self, offset: int, buffer: memoryview) -> None:
+        buffer[:] = await self.read(offset, buffer.nbytes)
+
     @property
     def bytes_read(self) -> int:
         return sum(length for _, length in self.reads)
@@ -40,8 +43,11 @@ class MemorySource:
 class MemorySink:
     """A target disk in memory, starting as ``fill`` bytes; writes at ``garble`` land corrupted ``garble_times``."""
 
-    def __init__(self, size: int, *, fill: int = 0, garble: int | None = None, garble_times: int = 0) -> None:
+    def __init__(
+        self, size: int, *, fill: int = 0, garble: int | None = None, garble_times: int = 0, blocking: bool = False
+    ) -> None:
         self.data = bytearray([fill]) * size
+        self._blocking = MemoryBlockingSink(self) if blocking else None
         self.garble = garble
         self.garble_times = garble_times
         self.fail: Exception | None = None
@@ -54,7 +60,14 @@ class MemorySink:
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def blocking(self) -> "MemoryBlockingSink | None":
+        return self._blocking
+
     async def write(self, offset: int, data: Buffer) -> None:
+        self.write_now(offset, data)
+
+    def write_now(self, offset: int, data: Buffer) -> None:
         if self.fail is not None:
             raise self.fail
         payload = bytes(data)
@@ -76,6 +89,31 @@ class MemorySink:
 
     async def reads_zero(self, offset: int, length: int) -> bool:
         return not any(self.data[offset : offset + length])
+
+
+class MemoryBlockingSink:
+    """A :class:`MemorySink`'s blocking calls (as a local file offers them)."""
+
+    def __init__(self, sink: MemorySink) -> None:
+        self.sink = sink
+        self.calls = 0
+
+    def write_sync(self, offset: int, data: Buffer) -> None:
+        self.calls += 1
+        self.sink.write_now(offset, data)
+
+    def zero_sync(self, offset: int, length: int) -> None:
+        self.calls += 1
+        self.sink.zeroed.append((offset, length))
+        self.sink.data[offset : offset + length] = bytes(length)
+
+    def read_into_sync(self, offset: int, buffer: memoryview) -> None:
+        self.calls += 1
+        buffer[:] = self.sink.data[offset : offset + buffer.nbytes]
+
+    def reads_zero_sync(self, offset: int, length: int) -> bool:
+        self.calls += 1
+        return not any(self.sink.data[offset : offset + length])
 
 
 @dataclass

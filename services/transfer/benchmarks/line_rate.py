@@ -10,7 +10,8 @@ datastore endpoint (``GET /folder/…-flat.vmdk``) to a local raw file with ever
 
 Peers: ``curl -o``, ``qemu-img convert`` over HTTPS, ``nbdcopy`` from ``nbdkit curl``;
 Ferry with 1, 2 and 4 workers (a NATS server and that many ``python -m ferry_transfer``
-processes; another runner with ``--ferry MODULE:CALLABLE``, none with ``--ferry ''``). Each copy is checked byte for
+processes; another runner with ``--ferry MODULE:CALLABLE``, none with ``--ferry ''``; with
+``--baseline CHECKOUT`` also the workers of an older checkout, in the same runs). Each copy is checked byte for
 byte against the simulator's file and deleted. Prints per case MiB/s (disk size / wall
 time; median and range of --runs), the ratio to the best peer and to curl, and the peak
 RSS of each process (from wait4); writes results.json and throughput.png to --out.
@@ -19,6 +20,7 @@ RSS of each process (from wait4); writes results.json and throughput.png to --ou
 """
 
 import argparse
+import functools
 import os
 import re
 import shlex
@@ -31,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from line_rate_bench import cases, chart, report, space
-from line_rate_bench.ferry_slot import load_runner
+from line_rate_bench import cases, chart, ferry_runner, report, space
+from line_rate_bench.ferry_slot import FerryRunner, load_runner
 from line_rate_bench.harness import CaseResult, Settings, run_case
 from line_rate_bench.peers import Curl, NbdCopy, Peer, QemuImg
 from line_rate_bench.simulator import start_simulator
@@ -76,6 +78,14 @@ def arguments() -> argparse.Namespace:
         default=DEFAULT_FERRY_RUNNER,
         help="Ferry runner (see line_rate_bench/ferry_slot.py); empty: measure the peers only",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CHECKOUT",
+        help="also run the workers of this checkout (a git worktree of an older commit) in the same runs; repeatable",
+    )
     parser.add_argument("--state-dir", type=Path, help="parent of the simulator's state (default /dev/shm if room)")
     parser.add_argument("--target-dir", type=Path, help="where copies go (default /dev/shm if room, per case)")
     parser.add_argument("--out", type=Path, default=Path("var/line-rate"), help="results.json, throughput.png, logs")
@@ -83,6 +93,16 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--qemu-readahead", type=parse_size, default=8 * cases.MiB, help="qemu curl driver readahead")
     parser.add_argument("--nbdcopy-request-size", type=parse_size, default=4 * cases.MiB, help="nbdcopy request size")
     return parser.parse_args()
+
+
+def baseline_runner(tree: Path) -> tuple[str, FerryRunner]:
+    """``ferry@<commit>``: the default runner with the workers' code from ``tree``."""
+    if not (tree / "services" / "transfer" / "ferry_transfer").is_dir():
+        raise SystemExit(f"--baseline {tree}: not a Ferry checkout (no services/transfer/ferry_transfer)")
+    revision = ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"]
+    head = subprocess.run(revision, check=False, capture_output=True, text=True)
+    label = f"ferry@{head.stdout.strip()}" if head.returncode == 0 else f"ferry@{tree.name}"
+    return label, functools.partial(ferry_runner.run_from, tree.resolve())
 
 
 def pick_peers(names: list[str], args: argparse.Namespace) -> tuple[Peer, ...]:
@@ -150,7 +170,12 @@ def main() -> None:
     state = space.choose(args.state_dir, state_need, "the simulator's disks")
     started = datetime.now(UTC)
     results: list[CaseResult] = []
-    settings = Settings(args.runs, workers, peers, ferry, args.target_dir, args.out / "logs", args.timeout)
+    baselines = tuple(baseline_runner(tree) for tree in args.baseline)
+    for (label, _), tree in zip(baselines, args.baseline, strict=True):
+        say(f"baseline: {label} from {tree}")
+    settings = Settings(
+        args.runs, workers, peers, ferry, args.target_dir, args.out / "logs", args.timeout, baselines=baselines
+    )
     with tempfile.TemporaryDirectory(prefix="line-rate-vcsim-", dir=state.path) as state_dir:
         say(f"simulator state in {state_dir} ({state.reason}); building the disks …")
         with start_simulator(Path(state_dir), cases.model(sizes)) as simulator:

@@ -13,6 +13,7 @@ from ferry_transfer.adapters.cancel_feed import FeedOptions, follow_cancellation
 from ferry_transfer.adapters.cancellation import CancellationRegistry
 from ferry_transfer.adapters.cbt import ChangedBlockTracking
 from ferry_transfer.adapters.checkpoints import KvCheckpoints
+from ferry_transfer.adapters.chunk_buffers import ChunkBuffers
 from ferry_transfer.adapters.disk_source import DatastoreSources, ReadRetries
 from ferry_transfer.adapters.nbd import directory_context
 from ferry_transfer.adapters.range_copy import copy_range
@@ -76,7 +77,7 @@ async def bootstrap(
     handlers = handler_table(
         ports,
         cbt=ChangedBlockTracking(sessions),
-        copier=copy_range,
+        copier=functools.partial(copy_range, buffers=ChunkBuffers(keep=2 * transfer.ranges_in_flight)),
         disk=CopyOptions(range_size=transfer.range_size),
         ranges=RangeOptions(chunk_size=transfer.chunk_size, progress_interval=transfer.progress_interval),
     )

@@ -4,9 +4,9 @@
 A worker handles ``ranges_in_flight`` messages (ranges, or disks being planned) at once; it
 is its command consumer's ``max_in_flight``. Ranges of one sink that end together are made
 durable by one flush (``sync_ranges``, ``sync_wait``). Memory per worker is about the process itself
-(about 70 MiB) plus ``ranges_in_flight`` * 3 * ``chunk_size`` (a chunk read, its read-back,
-and the reader's buffer): 8 * 3 * 4 MiB, about 100 MiB, with the defaults, whatever the disk
-size. Caps are per worker: with N workers, a source host sees up to N * ``connections_per_host``
+(about 70 MiB) plus ``ranges_in_flight`` * 2 * ``chunk_size`` (a chunk read and its
+read-back, in buffers reused from range to range): 8 * 2 * 4 MiB, 64 MiB, with the defaults,
+whatever the disk size. Caps are per worker: with N workers, a source host sees up to N * ``connections_per_host``
 connections and a datastore N * ``connections_per_datastore``.
 """
 

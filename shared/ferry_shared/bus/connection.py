@@ -11,6 +11,24 @@ from nats.aio.client import Client
 
 log = logging.getLogger(__name__)
 
+UPGRADED_EOF_WARNING = "returning true from eof_received() has no effect when using ssl"
+"""What asyncio logs each time a TLS connection that nats-py upgraded with ``start_tls`` ends:
+its stream protocol was made on the plain socket, so it does not know it runs over TLS and
+asks to keep the connection half-open, which TLS cannot. Harmless, and not ours to fix."""
+
+
+class _UpgradedEofFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != UPGRADED_EOF_WARNING
+
+
+_upgraded_eof_filter = _UpgradedEofFilter()
+
+
+def quiet_upgraded_tls_eof() -> None:
+    """Drop asyncio's :data:`UPGRADED_EOF_WARNING`, and nothing else it logs (idempotent)."""
+    logging.getLogger("asyncio").addFilter(_upgraded_eof_filter)  # the same object is added once
+
 
 class NatsAuthenticationError(RuntimeError):
     """The server refused the identity (or there was none to give): a configuration error, not retried."""
@@ -64,6 +82,7 @@ async def connect(
     the identity at the first connect raises :class:`NatsAuthenticationError` naming its file
     (and user), never the password.
     """
+    quiet_upgraded_tls_eof()
     refused = asyncio.Event()
     refusals: list[Exception] = []
 

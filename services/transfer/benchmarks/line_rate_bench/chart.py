@@ -23,7 +23,7 @@ def draw(cases: list[CaseResult], workers: tuple[int, ...], path: Path, subtitle
             if median is not None:
                 style = PEER_STYLES[index % len(PEER_STYLES)]
                 axis.axhline(median, linestyle=style, color=f"C{index + 1}", label=f"{series.tool}: {median:.0f}")
-        ferry = [(s.workers, s.median(capacity), s.speeds(capacity)) for s in case.series if not s.is_peer]
+        ferry = [(s.workers, s.median(capacity), s.speeds(capacity)) for s in case.series if s.tool == "ferry"]
         shown = [(w, m, speeds) for w, m, speeds in ferry if w is not None and m is not None]
         if shown:
             xs = [w for w, _, _ in shown]

@@ -52,8 +52,14 @@ class FerryCopyError(RuntimeError):
 
 def run(workers: int, case: FerryCase) -> RunResult:
     """Copy ``case.source`` to ``case.target`` with ``workers`` transfer worker processes."""
+    return run_from(None, workers, case)
+
+
+def run_from(tree: Path | None, workers: int, case: FerryCase) -> RunResult:
+    """:func:`run` with the workers' ``ferry_transfer`` and ``ferry_shared`` taken from the
+    checkout ``tree`` (an older commit, for an A/B in the same runs), or this one's if None."""
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as scratch:
-        return asyncio.run(_run(workers, case, Path(scratch)))
+        return asyncio.run(_run(workers, case, Path(scratch), tree))
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class _Worker:
     port: int
 
 
-async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
+async def _run(workers: int, case: FerryCase, scratch: Path, tree: Path | None) -> RunResult:
     security = LocalSecurity.create(scratch / "security")
     nats_server = start_nats_server(scratch / "nats", security=security)
     started: list[_Worker] = []
@@ -73,7 +79,7 @@ async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
             await ensure_topology(js)
             bus = Bus(nc=connection, js=js, publisher=Publisher(js))
             async with inventory_desk(bus, nats_server, _provider(case), case.password, scratch / "inventory"):
-                started = [_start_worker(index, nats_server, scratch) for index in range(workers)]
+                started = [_start_worker(index, nats_server, scratch, tree) for index in range(workers)]
                 for worker in started:
                     await _wait_ready(worker)
                 seconds = await _copy(connection, js, case)
@@ -86,9 +92,12 @@ async def _run(workers: int, case: FerryCase, scratch: Path) -> RunResult:
     return RunResult(bytes_copied=case.source.capacity, seconds=seconds, peak_rss=tuple(e.peak_rss for e in exits))
 
 
-def _start_worker(index: int, nats_server: NatsServer, scratch: Path) -> _Worker:
+def _start_worker(index: int, nats_server: NatsServer, scratch: Path, tree: Path | None) -> _Worker:
     port = free_port()
+    # PYTHONPATH comes before the virtualenv's editable installs, so the tree's packages win
+    code = {} if tree is None else {"PYTHONPATH": f"{tree / 'services' / 'transfer'}{os.pathsep}{tree / 'shared'}"}
     env = {
+        **code,
         **os.environ,
         **nats_server.security.service_env("transfer"),
         **nats_server.service_env("transfer"),

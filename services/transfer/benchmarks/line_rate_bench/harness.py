@@ -36,6 +36,7 @@ class Settings:
     target_dir: Path | None  # None: /dev/shm when it has room, else /tmp (per case)
     log_dir: Path
     timeout: float | None  # per copy; None: 60 s + 10 MiB/s over the disk
+    baselines: tuple[tuple[str, FerryRunner], ...] = ()  # (label, runner): older Ferrys, in the same runs
 
 
 @dataclass
@@ -97,6 +98,8 @@ def _measure(
         copies += [
             (Series("ferry", workers, False), partial(settings.ferry, workers, case)) for workers in settings.workers
         ]
+        for label, baseline in settings.baselines:
+            copies += [(Series(label, n, False), partial(baseline, n, case)) for n in settings.workers]
     for run in range(1, settings.runs + 1):
         for series, copy in copies:
             if series.failures or series.invalid:

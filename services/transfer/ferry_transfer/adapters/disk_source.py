@@ -11,9 +11,10 @@ connection does not restart the whole disk.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ferry_shared.migrations import SourceDisk
 from ferry_shared.providers import ProviderSpec
@@ -29,6 +30,7 @@ from .source_sessions import SourceLogin, SourceSessions
 log = logging.getLogger(__name__)
 
 SESSION_REFUSED = frozenset({401, 403})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,18 @@ class SessionReader:
         self._renewing = asyncio.Lock()
 
     async def read(self, offset: int, length: int) -> bytes:
+        return await self._retrying(lambda: self._reader.read(offset, length))
+
+    async def read_into(self, offset: int, buffer: memoryview) -> None:
+        await self._retrying(lambda: self._reader.read_into(offset, buffer))
+
+    async def _retrying(self, read: Callable[[], Awaitable[_T]]) -> _T:
         renewed = False
         backoff = Backoff(self._retries.first_delay)
         while True:
             login = self._login
             try:
-                return await self._reader.read(offset, length)
+                return await read()
             except SourceReadError as error:
                 if error.status in SESSION_REFUSED and not renewed:
                     renewed = True

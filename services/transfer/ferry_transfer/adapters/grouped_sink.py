@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry_transfer.domain.ports import Buffer, DiskSink
+from ferry_transfer.domain.ports import BlockingSink, Buffer, DiskSink
 
 from .group_sync import Flush, GroupSync
 
@@ -24,6 +24,10 @@ class GroupedSink:
     @property
     def size(self) -> int:
         return self.sink.size
+
+    @property
+    def blocking(self) -> BlockingSink | None:
+        return self.sink.blocking
 
     async def write(self, offset: int, data: Buffer) -> None:
         await self.sink.write(offset, data)

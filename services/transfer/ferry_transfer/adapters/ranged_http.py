@@ -272,7 +272,7 @@ def _receive(response: BaseHTTPResponse, offset: int, length: int, into: memoryv
             body = response.read(length)  # one bytes object of length, filled by the socket's reads
             received = len(body)
         else:
-            body, received = b"", response.readinto(into)
+            body, received = b"", _fill(response, into)
     except ProtocolError as error:
         cause = _cause(error)
         if isinstance(cause, http.client.IncompleteRead):  # urllib3's counts bytes, http.client's keeps them
@@ -284,6 +284,26 @@ def _receive(response: BaseHTTPResponse, offset: int, length: int, into: memoryv
     if received != length:
         raise ShortBodyError(received, length)
     return body
+
+
+def _fill(response: BaseHTTPResponse, into: memoryview) -> int:
+    """Read the body straight into ``into``; the bytes read (fewer if the body ends early).
+
+    urllib3's ``readinto`` reads into a new ``bytes`` and copies it (a fresh mapping and one
+    more pass over every byte), so this reads through the ``http.client`` response it wraps,
+    whose ``readinto`` fills the caller's buffer from the socket. urllib3 keeps that response
+    as ``_fp``; should a later urllib3 not, its own ``readinto`` is used.
+    """
+    raw = getattr(response, "_fp", None)
+    if not isinstance(raw, http.client.HTTPResponse):
+        return response.readinto(into)
+    filled = 0
+    while filled < into.nbytes:
+        got = raw.readinto(into[filled:])
+        if not got:
+            break
+        filled += got
+    return filled
 
 
 def _length(header: str | None) -> int | None:

@@ -4,7 +4,9 @@
 Range workers (:mod:`.range_copy`) write data runs with :meth:`DiskSink.write`, make zero
 runs read as zeroes with :meth:`DiskSink.zero` (a hole in a file, NBD WRITE_ZEROES), read
 what they wrote back with :meth:`DiskSink.read` / :meth:`DiskSink.reads_zero` to check it,
-and make it durable with :meth:`DiskSink.finish` before the range counts as done.
+and make it durable with :meth:`DiskSink.finish` before the range counts as done. A raw
+file also offers the same calls blocking (:attr:`DiskSink.blocking`), so that a worker
+writes and checks a chunk in one thread.
 """
 
 import asyncio
@@ -14,7 +16,7 @@ import errno
 import os
 from pathlib import Path
 
-from ferry_transfer.domain.ports import Buffer
+from ferry_transfer.domain.ports import BlockingSink, Buffer
 
 from .nbd import NbdClient
 
@@ -72,9 +74,18 @@ class RawFileSink:
     def size(self) -> int:
         return self._size
 
+    @property
+    def blocking(self) -> BlockingSink:
+        return self
+
     async def write(self, offset: int, data: Buffer) -> None:
-        self._check(offset, len(data))
-        await asyncio.to_thread(self._pwrite_all, offset, memoryview(data).cast("B"))
+        await asyncio.to_thread(self.write_sync, offset, data)
+
+    def write_sync(self, offset: int, data: Buffer) -> None:
+        """:meth:`write`, blocking."""
+        view = memoryview(data).cast("B")
+        self._check(offset, view.nbytes)
+        self._pwrite_all(offset, view)
 
     async def zero(self, offset: int, length: int) -> None:
         self._check(offset, length)
@@ -89,8 +100,23 @@ class RawFileSink:
         return await asyncio.to_thread(self._pread_all, offset, length)
 
     async def reads_zero(self, offset: int, length: int) -> bool:
+        return await asyncio.to_thread(self.reads_zero_sync, offset, length)
+
+    def read_into_sync(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` from ``offset`` on (beyond the end of the file reads as zeroes), blocking."""
+        view = buffer.cast("B")
+        self._check(offset, view.nbytes)
+        while view:
+            got = os.preadv(self._fd, [view], offset)
+            if not got:
+                view[:] = bytes(view.nbytes)
+                return
+            view, offset = view[got:], offset + got
+
+    def reads_zero_sync(self, offset: int, length: int) -> bool:
+        """:meth:`reads_zero`, blocking."""
         self._check(offset, length)
-        return await asyncio.to_thread(self._reads_zero, offset, length)
+        return self._reads_zero(offset, length)
 
     def zero_sync(self, offset: int, length: int) -> None:
         """:meth:`zero`, blocking (for callers in a worker thread already)."""
@@ -183,6 +209,10 @@ class NbdSink:
     @property
     def size(self) -> int:
         return self._client.size
+
+    @property
+    def blocking(self) -> None:
+        return None
 
     async def write(self, offset: int, data: Buffer) -> None:
         await self._client.pwrite(offset, data)

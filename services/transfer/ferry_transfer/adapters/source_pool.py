@@ -53,6 +53,10 @@ class LimitedReader:
         async with self._host, self._datastore:  # always in this order: no deadlock between readers
             return await self._reader.read(offset, length)
 
+    async def read_into(self, offset: int, buffer: memoryview) -> None:
+        async with self._host, self._datastore:
+            await self._reader.read_into(offset, buffer)
+
 
 @dataclass
 class _Entry:

@@ -48,10 +48,11 @@ class RangeDigest:
         if length > 0:
             self._extend(True, length)
 
-    def add(self, data: bytes | bytearray) -> list[Run]:
-        """The next bytes of the range; returns their zero and data runs (offsets relative to ``data``)."""
+    def add(self, data: bytes | bytearray, length: int | None = None) -> list[Run]:
+        """The next bytes of the range: the first ``length`` of ``data`` (all by default); returns
+        their zero and data runs (offsets relative to ``data``)."""
         view = memoryview(data)
-        runs = _ZEROES.runs(data)
+        runs = _ZEROES.runs(data, length)
         for run in runs:
             if run.zero:
                 self._extend(True, run.length)

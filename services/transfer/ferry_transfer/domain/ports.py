@@ -29,6 +29,27 @@ class DiskSource(Protocol):
     async def read(self, offset: int, length: int) -> bytes:
         """Exactly the bytes ``[offset, offset + length)`` of the source disk."""
 
+    async def read_into(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` (writable bytes) with the source disk's bytes from ``offset`` on.
+
+        After a failure or a cancellation its content is undefined."""
+
+
+class BlockingSink(Protocol):
+    """A sink's blocking calls, for a caller that runs in a worker thread already (a local file)."""
+
+    def write_sync(self, offset: int, data: Buffer) -> None:
+        """Store ``data`` at ``offset``."""
+
+    def zero_sync(self, offset: int, length: int) -> None:
+        """Make ``[offset, offset + length)`` read as zeroes."""
+
+    def read_into_sync(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` with what the target holds from ``offset`` on."""
+
+    def reads_zero_sync(self, offset: int, length: int) -> bool:
+        """Whether the range reads as zeroes."""
+
 
 class DiskSink(Protocol):
     """A target disk of a fixed ``size`` being written."""
@@ -50,6 +71,11 @@ class DiskSink(Protocol):
 
     async def reads_zero(self, offset: int, length: int) -> bool:
         """Whether the range reads as zeroes (a hole is checked without reading it where possible)."""
+
+    @property
+    def blocking(self) -> BlockingSink | None:
+        """The same sink's blocking calls where they are cheap (a local file), so that a chunk is
+        written and checked in one worker thread; None where every call is remote (NBD)."""
 
 
 class SourceReaders(Protocol):

@@ -82,9 +82,9 @@ def normalize_extents(extents: Iterable[Extent], size: int, alignment: int = ALI
 class ZeroBlocks:
     """Finds all-zero blocks in buffers; keeps one preallocated zero block to compare against.
 
-    Comparing ``bytes`` slices with ``==`` is a ``memcmp``: about 20 GB/s on zeroes, and a
-    non-zero first byte rejects a block at once (measured on the workplace machine against
-    ``bytes.count(0)``, ~1.6 GB/s, and ``memoryview ==``, ~0.4 GB/s).
+    ``data.startswith(zero_block, start, end)`` is a ``memcmp`` in place: about 20 GB/s on
+    zeroes, no slice copied, and a non-zero first byte rejects a block at once (measured on the
+    workplace machine against ``bytes.count(0)``, ~1.6 GB/s, and ``memoryview ==``, ~0.4 GB/s).
     """
 
     def __init__(self, block_size: int = ZERO_BLOCK) -> None:
@@ -94,26 +94,25 @@ class ZeroBlocks:
 
     def is_zero(self, data: bytes | bytearray) -> bool:
         """Whether every byte of ``data`` is zero."""
-        block = self.block_size
-        for start in range(0, len(data), block):
-            chunk = data[start : start + block]
-            if chunk[0] != 0 or chunk != self._zero[: len(chunk)]:
-                return False
-        return True
+        return all(run.zero for run in self.runs(data))
 
-    def runs(self, data: bytes | bytearray) -> list[Run]:
-        """Split ``data`` into alternating data and zero runs, at block granularity (the last block may be short)."""
+    def runs(self, data: bytes | bytearray, length: int | None = None) -> list[Run]:
+        """Split the first ``length`` bytes of ``data`` (all of it by default) into alternating data
+        and zero runs, at block granularity (the last block may be short)."""
         block = self.block_size
         zero = self._zero
         runs: list[Run] = []
-        size = len(data)
+        size = len(data) if length is None else length
+        if not 0 <= size <= len(data):
+            raise ValueError(f"length {size} is outside a buffer of {len(data)} bytes")
         for start in range(0, size, block):
-            length = min(block, size - start)
-            # A block of data mostly has a non-zero first byte: rejected without copying it.
-            is_zero = data[start] == 0 and data[start : start + length] == (zero if length == block else zero[:length])
+            end = min(size, start + block)
+            # A block of data mostly has a non-zero first byte: rejected without comparing it.
+            expected = zero if end - start == block else zero[: end - start]
+            is_zero = data[start] == 0 and data.startswith(expected, start, end)
             if runs and runs[-1].zero == is_zero:
                 last = runs[-1]
-                runs[-1] = Run(last.offset, last.length + length, is_zero)
+                runs[-1] = Run(last.offset, last.length + end - start, is_zero)
             else:
-                runs.append(Run(start, length, is_zero))
+                runs.append(Run(start, end - start, is_zero))
         return runs
