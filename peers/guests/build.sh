@@ -65,6 +65,10 @@ part-set-bootable /dev/sda 1 true
 mkfs ext4 /dev/sda1 label:ferry-root
 mount /dev/sda1 /
 tar-in $dir/rootfs.tar / xattrs:true acls:true
+EOF
+  # A second appliance run: in the one that made the partition table, grub-install
+  # failed ("embedding is not possible, but this is required for cross-disk install").
+  guestfish --rw -a "$dir/disk.raw" -m /dev/sda1 <<EOF
 command "grub-install --target=i386-pc /dev/sda"
 command "update-grub"
 EOF

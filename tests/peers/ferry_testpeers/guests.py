@@ -73,9 +73,7 @@ def built_guest(name: str = "bios") -> Path:
     Raises ``subprocess.CalledProcessError`` (with the build's output) when the recipe fails,
     for example because mmdebstrap or libguestfs is missing.
     """
-    done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), name], cwd=REPO, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["bash", str(BUILD_SCRIPT), name], cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
     return (REPO / ".peers" / "guests" / f"{name}.raw").resolve(strict=True)
@@ -149,6 +147,4 @@ def boot_guest(
         qemu_process.wait()
         if qemu_process.stdout:
             qemu_process.stdout.close()
-    return BootResult(
-        marker=marker, seconds=seconds, failure=failure, console=console_log.read_text(errors="replace")
-    )
+    return BootResult(marker=marker, seconds=seconds, failure=failure, console=console_log.read_text(errors="replace"))
