@@ -37,6 +37,10 @@ class GuestToolMissingError(RuntimeError):
     """A program needed to build or boot a guest is not installed."""
 
 
+class GuestBuildError(RuntimeError):
+    """The guest's recipe failed; the message has the end of its output."""
+
+
 @dataclass(frozen=True)
 class BootMarker:
     """The fields of the guest's ``FERRY-BOOT-OK`` line."""
@@ -70,12 +74,13 @@ def _require(program: str) -> str:
 def built_guest(name: str = "bios") -> Path:
     """The disk of guest ``name``, built by ``peers/guests/build.sh`` unless cached.
 
-    Raises ``subprocess.CalledProcessError`` (with the build's output) when the recipe fails,
-    for example because mmdebstrap or libguestfs is missing.
+    Raises :class:`GuestBuildError`, with the end of the build's output, when the recipe
+    fails, for example because mmdebstrap or libguestfs is missing.
     """
     done = subprocess.run(["bash", str(BUILD_SCRIPT), name], cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
+        output = (done.stdout + done.stderr).strip()[-4000:]
+        raise GuestBuildError(f"peers/guests/build.sh {name} exited with {done.returncode}:\n{output}")
     return (REPO / ".peers" / "guests" / f"{name}.raw").resolve(strict=True)
 
 
