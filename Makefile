@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install peers images lint unit integration e2e clean
+.PHONY: demo test install peers guests images lint unit integration e2e clean
 
 demo: install peers
 	$(VENV)/bin/ferry demo
 
-test: install peers images lint
+test: install peers guests images lint
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -22,6 +22,11 @@ $(STAMP): requirements.lock scripts/install-python.sh $(wildcard */pyproject.tom
 peers:
 	scripts/install-debs.sh
 	peers/build.sh
+
+# Real test guests (peers/guests/build.sh): VMware-like Debian disks, cached per machine
+# under ~/.cache/ferry/guests, linked from .peers/guests/<guest>.raw.
+guests: peers
+	peers/guests/build.sh
 
 # OCI images of the services and the disk sink, without a container engine (deploy/images/build.py);
 # cached per machine under ~/.cache/ferry/images, linked from var/images/<image>.
