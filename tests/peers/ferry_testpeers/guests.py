@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO / "peers" / "guests" / "build.sh"
 
@@ -127,25 +129,26 @@ def boot_guest(
     ]  # fmt: skip
     start = time.monotonic()
     qemu_process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    marker: BootMarker | None = None
-    failure: str | None = None
+
+    def outcome() -> tuple[BootMarker | None, str | None] | None:
+        """The marker or a failure once the console or qemu shows one; None while it boots."""
+        console = console_log.read_text(errors="replace")
+        marker = parse_marker(console)
+        if marker is not None:
+            return marker, None
+        failure = next((line for line in FAILURES if line in console), None)
+        if failure is not None:
+            return None, failure
+        if qemu_process.poll() is not None:
+            output = qemu_process.stdout.read().decode(errors="replace") if qemu_process.stdout else ""
+            return None, f"qemu exited with {qemu_process.returncode}: {output.strip()}"
+        return None
+
     try:
-        while True:
-            console = console_log.read_text(errors="replace")
-            marker = parse_marker(console)
-            if marker is not None:
-                break
-            failure = next((line for line in FAILURES if line in console), None)
-            if failure is not None:
-                break
-            if qemu_process.poll() is not None:
-                output = qemu_process.stdout.read().decode(errors="replace") if qemu_process.stdout else ""
-                failure = f"qemu exited with {qemu_process.returncode}: {output.strip()}"
-                break
-            if time.monotonic() - start > timeout:
-                failure = f"no marker within {timeout:.0f}s"
-                break
-            time.sleep(0.5)
+        try:
+            marker, failure = wait_for(outcome, timeout=timeout, what="the boot marker", interval=0.5)
+        except AssertionError:
+            marker, failure = None, f"no marker within {timeout:.0f}s"
     finally:
         seconds = time.monotonic() - start
         qemu_process.kill()
